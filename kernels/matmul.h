@@ -1,0 +1,25 @@
+#pragma once
+// y = W·x for W in F32/F16/BF16/Q8_0/Q4_0. W holds n_out rows of n_in elements (ggml: ne0 = n_in,
+// ne1 = n_out), row stride bytes_for(wt, n_in). x holds n_tokens rows of n_in floats; y receives
+// n_tokens rows of n_out floats with row stride ldy (>= n_out). Activations are converted to the
+// weight type's vec_dot_type first (Q8_0 for integer paths), like ggml. Multithreaded over output rows
+// through the pool; n_tokens > 1 is tiled so each weight block is reused across token rows.
+#include <cstdint>
+
+#include "gguf/tensor_type.h"
+#include "kernels/isa.h"
+#include "kernels/thread_pool.h"
+
+namespace kestrel::kernels {
+
+void matmul(ThreadPool& pool, TensorType wt, const void* w, int64_t n_in, int64_t n_out,
+            const float* x, int64_t n_tokens, float* y, int64_t ldy);
+
+// The same with an explicit ISA (tests compare every ISA against Isa::Scalar; benchmarks pick one).
+void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t n_in, int64_t n_out,
+                const float* x, int64_t n_tokens, float* y, int64_t ldy);
+
+// Gather rows of an embedding table: dst[i] = to_float(W[ids[i]]) for each id (n_in floats per row).
+void get_rows(TensorType wt, const void* w, int64_t n_in, const int32_t* ids, int64_t n_ids, float* dst);
+
+}  // namespace kestrel::kernels

@@ -1,0 +1,55 @@
+#pragma once
+// Element-wise and attention kernels used by the forward pass. Each has a scalar twin that defines its
+// meaning; SIMD variants are chosen by active_isa(). The *_isa variants exist for tests and benchmarks.
+#include <cstdint>
+
+#include "gguf/tensor_type.h"
+#include "kernels/isa.h"
+#include "kernels/thread_pool.h"
+
+namespace kestrel::kernels {
+
+// out = x / sqrt(mean(x^2) + eps) * w    (w may be nullptr: no scaling). out may alias x.
+void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps);
+
+enum class RopeMode { Normal, Neox };  // Normal: rotate adjacent pairs (x0,x1); Neox: (x_i, x_{i+n_rot/2})
+struct RopeParams {
+  int n_rot = 0;                        // rotated dims per head (<= head_dim); the rest pass through
+  float freq_base = 10000.0f;
+  float freq_scale = 1.0f;              // linear position scaling
+  const float* freq_factors = nullptr;  // optional n_rot/2 divisors (Llama 3.1 rope_freqs.weight)
+  RopeMode mode = RopeMode::Normal;
+};
+// Rotates, in place, n_heads heads of head_dim floats of one token at position pos.
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopeParams& p);
+
+void softmax(float* x, int64_t n);                                  // in place, max-subtracted
+void silu(float* x, int64_t n);                                     // x * sigmoid(x), in place
+void gelu(float* x, int64_t n);                                     // tanh approximation, in place
+void swiglu(const float* gate, const float* up, float* out, int64_t n);  // silu(gate) * up
+void add(const float* a, const float* b, float* out, int64_t n);
+void mul(const float* a, const float* b, float* out, int64_t n);
+void scale(float* x, float s, int64_t n);
+
+// Causal grouped-query attention of n_tokens new queries over a KV cache that already holds their keys
+// and values. Query t sits at position pos0 + t and attends to cache positions [0, pos0 + t].
+// Online softmax over the cache, threads split over (token, head).
+struct AttentionArgs {
+  const float* q = nullptr;         // [n_tokens][n_head][head_dim]
+  const void* k_cache = nullptr;    // [n_ctx][n_head_kv][head_dim] of cache_type
+  const void* v_cache = nullptr;    // same layout as k_cache
+  TensorType cache_type = TensorType::F32;  // F32 or F16
+  int64_t n_tokens = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
+  int64_t pos0 = 0;
+  float scale = 0;                  // usually 1/sqrt(head_dim)
+  float* out = nullptr;             // [n_tokens][n_head][head_dim]
+};
+void attention(ThreadPool& pool, const AttentionArgs& a);
+
+// Explicit-ISA variants for tests/benchmarks.
+void rmsnorm_isa(Isa isa, const float* x, const float* w, float* out, int64_t n, float eps);
+void softmax_isa(Isa isa, float* x, int64_t n);
+void swiglu_isa(Isa isa, const float* gate, const float* up, float* out, int64_t n);
+void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a);
+
+}  // namespace kestrel::kernels

@@ -1,0 +1,82 @@
+#pragma once
+// Kestrel's public C++ API: load a model, make a session, evaluate tokens, read logits, sample,
+// detokenize. The programs in cli/ are written against this header only.
+//
+//   auto model = kestrel::Model::load("model.gguf");            // Result<unique_ptr<Model>>
+//   auto session = kestrel::Session::create(**model, {.n_ctx = 2048, .n_threads = 2});
+//   auto ids = (*model)->tokenizer().encode("Once upon a time", true, false);
+//   (*session)->eval(ids);                                       // prompt as one batch
+//   kestrel::Sampler sampler({.temp = 0});
+//   int32_t next = sampler.sample((*session)->logits(), (*model)->config().n_vocab);
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/status.h"
+#include "gguf/weight_store.h"
+#include "kernels/ops.h"
+#include "kernels/thread_pool.h"
+#include "model/sampler.h"
+#include "model/tokenizer.h"
+
+namespace kestrel {
+
+struct ModelConfig {
+  std::string arch;            // general.architecture
+  int n_vocab = 0;
+  int n_ctx_train = 0;
+  int n_embd = 0;
+  int n_layer = 0;
+  int n_ff = 0;
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;            // n_embd / n_head unless attention.key_length says otherwise
+  int n_rot = 0;               // rope.dimension_count
+  float rope_freq_base = 10000.0f;
+  float rope_freq_scale = 1.0f;
+  float rms_eps = 1e-5f;
+  kernels::RopeMode rope_mode = kernels::RopeMode::Normal;
+  int n_expert = 0;            // Mixtral: expert_count; 0 for dense models
+  int n_expert_used = 0;
+};
+
+struct LoadParams {
+  bool use_mmap = true;        // false: copy weights to aligned heap memory (--no-mmap)
+};
+
+class Model {
+ public:
+  static Result<std::unique_ptr<Model>> load(const std::string& path, const LoadParams& params = {});
+  virtual ~Model() = default;
+  virtual const ModelConfig& config() const = 0;
+  virtual const Tokenizer& tokenizer() const = 0;
+  virtual const WeightStore& weights() const = 0;
+  virtual uint64_t n_params() const = 0;
+  virtual std::string type_name() const = 0;  // dominant weight type, e.g. "Q4_0"
+};
+
+struct SessionParams {
+  int n_ctx = 0;                               // 0: the model's training context
+  int n_threads = 0;                           // 0: all cores
+  TensorType cache_type = TensorType::F16;     // KV cache: F32 or F16 (llama.cpp's default is F16)
+  int n_batch = 512;                           // longest batch evaluated at once (longer inputs are split)
+};
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> create(const Model& model, const SessionParams& params);
+  virtual ~Session() = default;
+  // Evaluates tokens at positions n_past() .. and appends them to the KV cache. With all_logits the
+  // logits of every token are kept, otherwise only the last token's. Error when the context would overflow
+  // or an id is out of range.
+  virtual Status eval(const std::vector<int32_t>& tokens, bool all_logits = false) = 0;
+  // Logits row i of the last eval (i = -1: the last token). n_vocab floats.
+  virtual const float* logits(int i = -1) const = 0;
+  virtual int n_past() const = 0;
+  virtual int n_ctx() const = 0;
+  virtual void reset() = 0;  // forget the KV cache
+  virtual kernels::ThreadPool& pool() = 0;
+};
+
+}  // namespace kestrel

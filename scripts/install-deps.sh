@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs Kestrel's build and test dependencies from Debian bookworm packages. Safe to run twice:
+# it only calls apt-get for packages that are missing.
+set -euo pipefail
+PKGS=(
+  build-essential cmake pkg-config git
+  libxsimd-dev libcpuinfo-dev            # SIMD helpers, CPU feature detection
+  libgtest-dev libgmock-dev googletest   # tests (googletest also ships the sources for the aarch64 build)
+  libbenchmark-dev                       # microbenchmarks
+  clang libclang-rt-14-dev               # libFuzzer target
+  g++-aarch64-linux-gnu qemu-user        # NEON kernels: cross-compiled, tested under qemu-aarch64
+  python3 python3-matplotlib             # benchmark tables and plots
+  nodejs npm                             # ../shared/ref/setup.sh installs llama.cpp (the reference) from npm
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A machine may already have node/npm from elsewhere; don't fight it.
+if command -v npm >/dev/null 2>&1; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+read -r -a missing <<< "${missing[*]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "install-deps: all dependencies present"
