@@ -1,0 +1,39 @@
+#pragma once
+// Sparse mixture-of-experts FFN (Mixtral): a router picks the top n_expert_used experts per token, their
+// softmax weights are renormalised to sum to 1, and the output is the weighted sum of those experts'
+// SwiGLU FFNs. Tokens routed to the same expert are grouped and run as one batch matmul; during decode
+// only the selected experts' weights are read.
+#include <cstdint>
+#include <vector>
+
+#include "gguf/status.h"
+#include "gguf/weight_store.h"
+#include "kernels/thread_pool.h"
+
+namespace kestrel {
+
+struct ModelConfig;
+
+// The expert tensors of one layer. Either the merged 3-D form (ffn_{gate,up,down}_exps.weight:
+// [n_embd, n_ff, n_expert] / [n_ff, n_embd, n_expert]) or the older per-expert 2-D tensors
+// (ffn_{gate,up,down}.N.weight); per_expert_* is filled in both cases (views into the 3-D tensor for
+// the merged form) so the compute code sees one shape.
+struct MoeLayer {
+  const TensorView* router = nullptr;  // ffn_gate_inp.weight [n_embd, n_expert]
+  std::vector<TensorView> gate, up, down;  // one 2-D view per expert
+};
+
+// Binds layer `il`'s expert tensors; the error names the missing or mis-shaped tensor.
+Result<MoeLayer> bind_moe_layer(const WeightStore& ws, int il, const ModelConfig& cfg);
+
+// Reusable buffers so the hot path does not allocate.
+struct MoeScratch {
+  std::vector<float> logits, gathered, gate, up, act, down;
+  std::vector<int32_t> rows;
+};
+
+// x: [n_tokens][n_embd] (already RMS-normalised); out: [n_tokens][n_embd] (overwritten).
+void moe_ffn(kernels::ThreadPool& pool, const MoeLayer& layer, const ModelConfig& cfg, const float* x,
+             int64_t n_tokens, float* out, MoeScratch& scratch);
+
+}  // namespace kestrel
