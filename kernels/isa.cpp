@@ -1,0 +1,149 @@
+// Run-time ISA choice. x86-64: cpuinfo when available (else the compiler's cpuid builtins);
+// aarch64: getauxval(AT_HWCAP) so the cross build needs no arm64 cpuinfo.
+#include "kernels/isa.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "kernels/matmul_isa.h"
+
+#if defined(KESTREL_HAVE_CPUINFO) && (defined(__x86_64__) || defined(_M_X64))
+#include <cpuinfo.h>
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+namespace kestrel::kernels {
+namespace {
+
+struct CpuFeatures {
+  bool avx2 = false;         // AVX2 + FMA + F16C
+  bool avx512 = false;       // AVX-512 F + BW + VL + DQ + VNNI
+  bool avx512_bf16 = false;
+  bool neon = false;         // ASIMD + dot product (armv8.2-a+dotprod), what kernels/neon/ is built for
+};
+
+CpuFeatures detect() {
+  CpuFeatures f;
+#if defined(__x86_64__) || defined(_M_X64)
+#if defined(KESTREL_HAVE_CPUINFO)
+  if (cpuinfo_initialize()) {
+    f.avx2 = cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3() && cpuinfo_has_x86_f16c();
+    f.avx512 = f.avx2 && cpuinfo_has_x86_avx512f() && cpuinfo_has_x86_avx512bw() &&
+               cpuinfo_has_x86_avx512vl() && cpuinfo_has_x86_avx512dq() && cpuinfo_has_x86_avx512vnni();
+    f.avx512_bf16 = f.avx512 && cpuinfo_has_x86_avx512bf16();
+    return f;
+  }
+#endif
+  __builtin_cpu_init();
+  f.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  f.avx512 = f.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vnni");
+  f.avx512_bf16 = f.avx512 && __builtin_cpu_supports("avx512bf16");
+#elif defined(__aarch64__)
+#if defined(__linux__)
+  const unsigned long hw = getauxval(AT_HWCAP);
+  // HWCAP_ASIMD = 1 << 1, HWCAP_ASIMDDP = 1 << 20 (linux/arch/arm64/include/uapi/asm/hwcap.h).
+  f.neon = (hw & (1UL << 1)) && (hw & (1UL << 20));
+#endif
+#endif
+  return f;
+}
+
+const CpuFeatures& features() {
+  static const CpuFeatures f = detect();
+  return f;
+}
+
+bool compiled_in(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return true;
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::Avx2:
+    case Isa::Avx512: return true;
+#endif
+#if defined(__aarch64__)
+    case Isa::Neon: return true;
+#endif
+    default: return false;
+  }
+}
+
+// -1: nothing chosen yet (active_isa() answers best_isa()).
+std::atomic<int> g_active{-1};
+std::mutex g_init_mutex;
+bool g_env_done = false;
+
+}  // namespace
+
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
+  }
+  return "unknown";
+}
+
+bool isa_supported(Isa isa) {
+  if (!compiled_in(isa)) return false;
+  const CpuFeatures& f = features();
+  switch (isa) {
+    case Isa::Scalar: return true;
+    case Isa::Avx2: return f.avx2;
+    case Isa::Avx512: return f.avx512;
+    case Isa::Neon: return f.neon;
+  }
+  return false;
+}
+
+bool cpu_has_avx512_bf16() { return features().avx512_bf16; }
+
+Isa best_isa() {
+  for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Neon})
+    if (isa_supported(isa)) return isa;
+  return Isa::Scalar;
+}
+
+Status select_isa(std::string_view name) {
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+    if (name != isa_name(isa)) continue;
+    if (!isa_supported(isa)) {
+      std::string why = compiled_in(isa) ? "this CPU lacks the required features"
+                                         : "not compiled into this build";
+      if (isa == Isa::Avx512 && compiled_in(isa)) why += " (needs AVX-512 F, BW, VL, DQ and VNNI)";
+      if (isa == Isa::Avx2 && compiled_in(isa)) why += " (needs AVX2, FMA and F16C)";
+      if (isa == Isa::Neon && compiled_in(isa)) why += " (needs ASIMD and the dot-product extension)";
+      return Status::error("ISA '" + std::string(name) + "' is not supported: " + why);
+    }
+    g_active.store(static_cast<int>(isa), std::memory_order_release);
+    return Status::ok();
+  }
+  return Status::error("unknown ISA '" + std::string(name) + "' (expected scalar, avx2, avx512 or neon)");
+}
+
+Status init_isa_from_env() {
+  std::lock_guard<std::mutex> lock(g_init_mutex);
+  if (g_env_done) return Status::ok();
+  const char* env = std::getenv("KESTREL_ISA");
+  if (env != nullptr && *env != '\0') {
+    Status s = select_isa(env);
+    if (!s.is_ok()) return Status::error("KESTREL_ISA: " + s.message());
+  } else {
+    g_active.store(static_cast<int>(best_isa()), std::memory_order_release);
+  }
+  g_env_done = true;
+  return Status::ok();
+}
+
+Isa active_isa() {
+  const int a = g_active.load(std::memory_order_acquire);
+  return a < 0 ? best_isa() : static_cast<Isa>(a);
+}
+
+}  // namespace kestrel::kernels

@@ -1,0 +1,82 @@
+#pragma once
+// Internal (not a public contract for model/ code): the per-ISA matmul kernel table that
+// kernels/matmul.cpp dispatches through. Each ISA directory (scalar/, avx2/, avx512/, neon/) defines one
+// table; matmul.cpp does the shared work (activation conversion into pooled scratch, splitting output
+// rows over the thread pool, token blocking) and calls the table's entries on sub-ranges.
+//
+// Activation formats (the "vec_dot_type" rows the gemm kernels read) are the ggml storage formats, so
+// every ISA converts activations to the same bytes and the integer paths of all ISAs see identical
+// quantized activations:
+//   weights F32  -> activations F32 (used in place, no conversion)
+//   weights F16  -> activations F16  (round-to-nearest-even, same bits as fp32_to_fp16)
+//   weights BF16 -> activations BF16 (same bits as fp32_to_bf16)
+//   weights Q8_0, Q4_0 -> activations Q8_0 blocks (f16 d + 32 x int8), same bytes as the reference
+//                          quantize_row_q8_0 (type_traits(Q8_0)->from_float)
+// An ISA's converters must produce bit-identical output to the scalar ones (tests check this).
+//
+// A table entry may be nullptr: matmul.cpp then uses the scalar table's entry for that slot, so an ISA
+// can be brought up one type at a time.
+#include <cstddef>
+#include <cstdint>
+
+#include "gguf/tensor_type.h"
+
+namespace kestrel::kernels {
+
+// Converts n floats (one activation row) to the activation format. n is a multiple of 32 for Q8_0.
+using ConvertRowFn = void (*)(const float* x, void* dst, int64_t n);
+
+// One tile job: for every output row r in [row_begin, row_end) and token t in [0, n_tokens):
+//   y[t * ldy + r] = dot(W row r, activation row t)
+// W row r starts at (const char*)w + r * w_row_bytes; activation row t starts at
+// (const char*)x + t * x_row_bytes and is in the activation format of the weight type (see above).
+// Rows of w are NOT guaranteed to be aligned (GGUF rows of 18*n/32 bytes); activation rows are 64-byte
+// aligned when matmul.cpp converted them (x_row_bytes is a multiple of 64), but F32 activations used in
+// place have only float alignment. Kernels must accept any n_tokens >= 1 and any row range (including
+// a tail that is not a multiple of their register tile) and must not write outside the rectangle.
+// n_in is a multiple of 32 for Q8_0/Q4_0; any n_in >= 1 for F32/F16/BF16.
+struct GemmArgs {
+  const void* w;
+  size_t w_row_bytes;
+  int64_t n_in;
+  const void* x;
+  size_t x_row_bytes;
+  int64_t n_tokens;
+  float* y;
+  int64_t ldy;
+  int64_t row_begin;
+  int64_t row_end;
+};
+using GemmFn = void (*)(const GemmArgs& a);
+
+struct MatmulKernels {
+  const char* name;  // "scalar", "avx2", "avx512", "neon"
+
+  // Activation converters.
+  ConvertRowFn quantize_row_q8_0;  // f32 -> Q8_0 blocks
+  ConvertRowFn fp32_to_fp16_row;   // f32 -> f16 (RNE)
+  ConvertRowFn fp32_to_bf16_row;   // f32 -> bf16 (RNE, NaN kept quiet)
+
+  // Tile kernels, one per weight type.
+  GemmFn gemm_f32;
+  GemmFn gemm_f16;
+  GemmFn gemm_bf16;
+  GemmFn gemm_q8_0;
+  GemmFn gemm_q4_0;
+};
+
+// Defined in kernels/scalar/ (always), kernels/avx2/ and kernels/avx512/ (x86-64 builds), and
+// kernels/neon/ (aarch64 builds). Only call an ISA's table after isa_supported() said yes.
+const MatmulKernels* scalar_matmul_kernels();
+#if defined(__x86_64__) || defined(_M_X64)
+// The avx512 tier requires AVX-512 F+BW+VL+DQ+VNNI (isa.cpp checks); AVX512-BF16 is optional and the
+// avx512 table picks its BF16 kernel with this query (defined in isa.cpp).
+bool cpu_has_avx512_bf16();
+const MatmulKernels* avx2_matmul_kernels();
+const MatmulKernels* avx512_matmul_kernels();
+#endif
+#if defined(__aarch64__)
+const MatmulKernels* neon_matmul_kernels();
+#endif
+
+}  // namespace kestrel::kernels
