@@ -26,11 +26,24 @@ struct MoeLayer {
 // Binds layer `il`'s expert tensors; the error names the missing or mis-shaped tensor.
 Result<MoeLayer> bind_moe_layer(const WeightStore& ws, int il, const ModelConfig& cfg);
 
-// Reusable buffers so the hot path does not allocate.
+// Reusable buffers so the hot path does not allocate: each grows to the largest batch seen and is then
+// reused (moe_ffn only ever enlarges them).
 struct MoeScratch {
   std::vector<float> logits, gathered, gate, up, act, down;
   std::vector<int32_t> rows;
+  // Routing of the current batch: per token the chosen experts and their renormalised weights
+  // ([n_tokens][n_expert_used]), then the same grouped by expert: rows (token index) and row_weights
+  // hold expert e's tokens at [expert_begin[e], expert_begin[e + 1]).
+  std::vector<int32_t> selected;
+  std::vector<float> weights, row_weights;
+  std::vector<int32_t> expert_begin, expert_cursor;
 };
+
+// Routing of one token (llama.cpp's Mixtral gating): softmax over the n_expert logits, keep the
+// n_used largest probabilities (ties go to the lower expert index, so a uniform router is
+// deterministic), then divide the kept probabilities by their sum. Writes n_used expert ids in
+// descending probability order and their weights. n_used must be in [1, n_expert].
+void moe_route_token(const float* logits, int n_expert, int n_used, int32_t* experts, float* weights);
 
 // x: [n_tokens][n_embd] (already RMS-normalised); out: [n_tokens][n_embd] (overwritten).
 void moe_ffn(kernels::ThreadPool& pool, const MoeLayer& layer, const ModelConfig& cfg, const float* x,
