@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "gguf/gguf_value.h"
@@ -27,6 +28,9 @@ class GGUFFile {
  public:
   // Parses and validates the header and tensor table. Reads the file through a read-only mmap.
   static Result<std::unique_ptr<GGUFFile>> open(const std::string& path);
+  // Same parser over bytes already in memory (fuzzing, embedded files). The bytes are not copied: they
+  // must outlive the GGUFFile. `name` stands in for the path in error messages.
+  static Result<std::unique_ptr<GGUFFile>> open_memory(const uint8_t* data, size_t size, const std::string& name);
   ~GGUFFile();
   GGUFFile(const GGUFFile&) = delete;
   GGUFFile& operator=(const GGUFFile&) = delete;
@@ -36,7 +40,10 @@ class GGUFFile {
   uint64_t alignment() const { return alignment_; }
   uint64_t file_size() const { return file_size_; }
   uint64_t data_offset() const { return data_offset_; }  // absolute offset of the data section
-  const uint8_t* mapped() const { return map_; }          // whole file, read-only
+  const uint8_t* mapped() const { return map_; }          // whole file, read-only; nullptr once dropped
+  // Unmaps the file (metadata and tensor table stay usable; tensor_data() then returns nullptr). For
+  // callers that copied the tensors they need, e.g. WeightStore in heap mode.
+  void drop_mapping();
 
   const std::vector<KeyValue>& metadata() const { return kv_; }
   const Value* find(std::string_view key) const;  // nullptr when absent
@@ -59,7 +66,9 @@ class GGUFFile {
 
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
-  const uint8_t* tensor_data(const TensorInfo& t) const { return map_ + data_offset_ + t.offset; }
+  const uint8_t* tensor_data(const TensorInfo& t) const {
+    return map_ ? map_ + data_offset_ + t.offset : nullptr;
+  }
 
  private:
   GGUFFile() = default;
@@ -69,9 +78,13 @@ class GGUFFile {
   uint64_t alignment_ = 32;
   uint64_t file_size_ = 0;
   uint64_t data_offset_ = 0;
-  uint8_t* map_ = nullptr;
+  const uint8_t* map_ = nullptr;
+  size_t map_size_ = 0;
+  bool owns_map_ = false;  // true when map_ came from mmap() and must be unmapped
   std::vector<KeyValue> kv_;
   std::vector<TensorInfo> tensors_;
+  std::unordered_map<std::string, size_t> kv_index_, tensor_index_;
+  Status type_error(std::string_view key, const Value& v, std::string_view expected) const;
 };
 
 }  // namespace kestrel

@@ -38,6 +38,9 @@ struct Value {
   static Value i32_array(const std::vector<int32_t>& v);
 };
 
+// Deep equality: same type and the same value (floats compared by value, NaN equal to NaN).
+bool operator==(const Value& a, const Value& b);
+
 struct KeyValue {
   std::string key;
   Value value;

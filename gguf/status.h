@@ -27,7 +27,7 @@ template <class T>
 class Result {
  public:
   Result(T value) : v_(std::move(value)) {}                        // NOLINT: implicit by design
-  Result(Status error) : v_(std::in_place_index<1>, error.message()) {}  // NOLINT: from Status::error(...)
+  Result(Status error) : v_(std::in_place_index<1>, Error{error.message()}) {}  // NOLINT: from Status::error(...)
   bool is_ok() const { return v_.index() == 0; }
   explicit operator bool() const { return is_ok(); }
   T& value() & { return std::get<0>(v_); }
@@ -37,11 +37,15 @@ class Result {
   const T* operator->() const { return &std::get<0>(v_); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  const std::string& error() const { return std::get<1>(v_); }
+  const std::string& error() const { return std::get<1>(v_).message; }
   Status status() const { return is_ok() ? Status::ok() : Status::error(error()); }
 
  private:
-  std::variant<T, std::string> v_;
+  // A distinct error type so Result<std::string> is unambiguous.
+  struct Error {
+    std::string message;
+  };
+  std::variant<T, Error> v_;
 };
 
 }  // namespace kestrel

@@ -3,6 +3,7 @@
 // files use them. This is format knowledge only: the compute traits (to_float, dot products) live in
 // kernels/type_traits.h and exist only for the types Kestrel can compute with.
 #include <cstdint>
+#include <cstddef>
 #include <optional>
 #include <string_view>
 
@@ -14,6 +15,8 @@ enum class TensorType : uint32_t {
   IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22, IQ4_XS = 23,
   I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
   TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
+  // Newer ids present in the llama.cpp release used as reference (ggml v0.5.0): parsed and reported.
+  NVFP4 = 40, Q1_0 = 41, Q2_0 = 42,
 };
 
 struct TypeLayout {
@@ -28,6 +31,9 @@ const TypeLayout* type_layout(uint32_t id);
 inline const TypeLayout* type_layout(TensorType t) { return type_layout(static_cast<uint32_t>(t)); }
 std::string_view type_name(TensorType t);                    // "q4_0"; "unknown" for bad ids
 std::optional<TensorType> type_from_name(std::string_view);  // case-insensitive "Q8_0"/"q8_0"/"f16"
+
+// Every known type, in id order (for tests and tools that enumerate them).
+const TypeLayout* all_type_layouts(size_t* count);
 
 // Bytes of n elements of type t; nullopt when n is not a multiple of the block size or it overflows.
 std::optional<uint64_t> bytes_for(TensorType t, uint64_t n);

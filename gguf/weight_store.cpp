@@ -1,0 +1,151 @@
+// WeightStore: one model's tensors as views, from one GGUF file or a split set, either zero-copy
+// into the read-only mappings or copied to 64-byte-aligned heap blocks.
+#include "gguf/weight_store.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "gguf/split_path.h"
+
+namespace kestrel {
+
+namespace {
+
+constexpr size_t kHeapAlignment = 64;
+
+// Reads split.no / split.count of one part; absent keys mean "not split" (0 of 1).
+struct SplitKeys {
+  uint32_t no = 0;
+  uint32_t count = 1;
+  bool present = false;
+};
+
+Result<SplitKeys> split_keys(const GGUFFile& f) {
+  SplitKeys k;
+  if (!f.find(kSplitCountKey)) {
+    if (f.find(kSplitNoKey)) return Status::error(f.path() + ": has split.no but no split.count");
+    return k;
+  }
+  k.present = true;
+  Result<uint32_t> count = f.get_u32(kSplitCountKey);
+  if (!count) return count.status();
+  Result<int64_t> no = f.get_int_or(kSplitNoKey, 0);
+  if (!no) return no.status();
+  if (*count == 0) return Status::error(f.path() + ": split.count is 0");
+  if (*no < 0 || *no >= *count)
+    return Status::error(f.path() + ": split.no " + std::to_string(*no) + " is out of range for split.count " +
+                         std::to_string(*count));
+  k.count = *count;
+  k.no = static_cast<uint32_t>(*no);
+  return k;
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+int64_t TensorView::n_rows() const {
+  int64_t n = 1;
+  for (size_t i = 1; i < ne.size(); ++i) n *= ne[i];
+  return n;
+}
+
+uint64_t TensorView::row_bytes() const {
+  if (ne.empty()) return bytes;
+  return bytes_for(type, static_cast<uint64_t>(ne[0])).value_or(0);
+}
+
+Result<std::unique_ptr<WeightStore>> WeightStore::open(const std::string& path, LoadMode mode) {
+  std::unique_ptr<WeightStore> ws(new WeightStore());
+  ws->mode_ = mode;
+  Result<std::unique_ptr<GGUFFile>> first = GGUFFile::open(path);
+  if (!first) return first.status();
+  Result<SplitKeys> keys = split_keys(**first);
+  if (!keys) return keys.status();
+  ws->files_.push_back(std::move(*first));
+
+  if (keys->count > 1) {
+    if (keys->no != 0)
+      return Status::error(path + ": this is split part " + std::to_string(keys->no + 1) + " of " +
+                           std::to_string(keys->count) + "; open the first part (-00001-of-...)");
+    std::optional<SplitName> name = parse_split_path(path);
+    if (!name)
+      return Status::error(path + ": split.count is " + std::to_string(keys->count) +
+                           " but the file name does not follow <prefix>-00001-of-" +
+                           split_path("", keys->count, keys->count).substr(10));
+    if (name->count != keys->count || name->part != 1)
+      return Status::error(path + ": file name says part " + std::to_string(name->part) + " of " +
+                           std::to_string(name->count) + " but its metadata says part 1 of " + std::to_string(keys->count));
+    for (uint32_t part = 2; part <= keys->count; ++part) {
+      std::string p = split_path(name->prefix, part, keys->count);
+      if (!file_exists(p))
+        return Status::error(path + ": split part " + std::to_string(part) + " of " + std::to_string(keys->count) +
+                             " is missing: " + p);
+      Result<std::unique_ptr<GGUFFile>> f = GGUFFile::open(p);
+      if (!f) return f.status();
+      Result<SplitKeys> k = split_keys(**f);
+      if (!k) return k.status();
+      if (k->no != part - 1 || k->count != keys->count)
+        return Status::error(p + ": metadata says split part " + std::to_string(k->no + 1) + " of " +
+                             std::to_string(k->count) + ", expected part " + std::to_string(part) + " of " +
+                             std::to_string(keys->count));
+      ws->files_.push_back(std::move(*f));
+    }
+  }
+
+  // Merge the tensor tables: names are unique across all parts.
+  for (const std::unique_ptr<GGUFFile>& f : ws->files_) {
+    for (const TensorInfo& t : f->tensors()) {
+      if (ws->index_.count(t.name))
+        return Status::error(f->path() + ": tensor '" + t.name + "' also appears in an earlier split part");
+      ws->index_.emplace(t.name, ws->views_.size());
+      ws->views_.push_back(TensorView{t.name, t.type, t.ne, f->tensor_data(t), t.bytes});
+    }
+  }
+  if (keys->present && ws->files_.front()->find(kSplitTensorsCountKey)) {
+    Result<int64_t> expected = ws->files_.front()->get_int(kSplitTensorsCountKey);
+    if (!expected) return expected.status();
+    if (*expected != static_cast<int64_t>(ws->views_.size()))
+      return Status::error(path + ": split.tensors.count is " + std::to_string(*expected) + " but the parts hold " +
+                           std::to_string(ws->views_.size()) + " tensors");
+  }
+
+  if (mode == LoadMode::Heap) {
+    ws->heap_blocks_.reserve(ws->views_.size());
+    for (TensorView& v : ws->views_) {
+      // aligned_alloc needs a size that is a multiple of the alignment; empty tensors still get a block
+      // so every view has a valid, aligned pointer.
+      size_t size = (static_cast<size_t>(v.bytes) + kHeapAlignment - 1) / kHeapAlignment * kHeapAlignment;
+      if (size == 0) size = kHeapAlignment;
+      void* p = std::aligned_alloc(kHeapAlignment, size);
+      if (!p) return Status::error(path + ": out of memory copying tensor '" + v.name + "' (" + std::to_string(v.bytes) + " bytes)");
+      ws->heap_blocks_.push_back(p);
+      if (v.bytes > 0) std::memcpy(p, v.data, v.bytes);
+      v.data = p;
+    }
+    for (std::unique_ptr<GGUFFile>& f : ws->files_) f->drop_mapping();
+  }
+  return ws;
+}
+
+WeightStore::~WeightStore() {
+  for (void* p : heap_blocks_) std::free(p);
+}
+
+const TensorView* WeightStore::find(std::string_view name) const {
+  auto it = index_.find(std::string(name));
+  return it == index_.end() ? nullptr : &views_[it->second];
+}
+
+uint64_t WeightStore::total_bytes() const {
+  uint64_t n = 0;
+  for (const TensorView& v : views_) n += v.bytes;
+  return n;
+}
+
+}  // namespace kestrel
