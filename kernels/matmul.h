@@ -6,11 +6,18 @@
 // through the pool; n_tokens > 1 is tiled so each weight block is reused across token rows.
 #include <cstdint>
 
+#include "gguf/status.h"
 #include "gguf/tensor_type.h"
 #include "kernels/isa.h"
 #include "kernels/thread_pool.h"
 
 namespace kestrel::kernels {
+
+// Preconditions of matmul: wt computable (F32/F16/BF16/Q8_0/Q4_0), n_in >= 1 and a multiple of the
+// block size (32 for Q8_0/Q4_0), n_out >= 1, n_tokens >= 1, ldy >= n_out. matmul() checks them and
+// aborts with this message on violation (a caller bug: shapes come from validated model files);
+// callers that hold untrusted shapes check first.
+Status matmul_check(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, int64_t ldy);
 
 void matmul(ThreadPool& pool, TensorType wt, const void* w, int64_t n_in, int64_t n_out,
             const float* x, int64_t n_tokens, float* y, int64_t ldy);

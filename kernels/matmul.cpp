@@ -1,0 +1,191 @@
+// matmul driver: validates, converts activations once per call into reusable scratch, then splits
+// (token block x row chunk) jobs over the pool with dynamic scheduling (the machine is shared, so a
+// static split would wait for the slowest thread). The arithmetic is in the per-ISA tables.
+#include "kernels/matmul.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "kernels/matmul_isa.h"
+#include "kernels/quant.h"
+#include "kernels/type_traits.h"
+
+namespace kestrel::kernels {
+namespace {
+
+const MatmulKernels* table_for(Isa isa) {
+  if (!isa_supported(isa)) return scalar_matmul_kernels();
+  switch (isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::Avx2: return avx2_matmul_kernels();
+    case Isa::Avx512: return avx512_matmul_kernels();
+#endif
+#if defined(__aarch64__)
+    case Isa::Neon: return neon_matmul_kernels();
+#endif
+    default: return scalar_matmul_kernels();
+  }
+}
+
+GemmFn gemm_slot(const MatmulKernels* k, TensorType wt) {
+  switch (wt) {
+    case TensorType::F32: return k->gemm_f32;
+    case TensorType::F16: return k->gemm_f16;
+    case TensorType::BF16: return k->gemm_bf16;
+    case TensorType::Q8_0: return k->gemm_q8_0;
+    case TensorType::Q4_0: return k->gemm_q4_0;
+    default: return nullptr;
+  }
+}
+
+// Converter for the weight type's activation format; nullptr for F32 (activations used in place).
+ConvertRowFn convert_slot(const MatmulKernels* k, TensorType wt) {
+  switch (wt) {
+    case TensorType::F16: return k->fp32_to_fp16_row;
+    case TensorType::BF16: return k->fp32_to_bf16_row;
+    case TensorType::Q8_0:
+    case TensorType::Q4_0: return k->quantize_row_q8_0;
+    default: return nullptr;
+  }
+}
+
+size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+size_t act_row_bytes(TensorType wt, int64_t n_in) {
+  switch (wt) {
+    case TensorType::F16:
+    case TensorType::BF16: return round_up(static_cast<size_t>(n_in) * 2, 64);
+    case TensorType::Q8_0:
+    case TensorType::Q4_0: return round_up(static_cast<size_t>(n_in / kQK) * sizeof(BlockQ8_0), 64);
+    default: return static_cast<size_t>(n_in) * sizeof(float);
+  }
+}
+
+// Converted activations of the calling thread. Grows to the largest call and is then reused, so the
+// decode hot path never allocates.
+struct Scratch {
+  void* data = nullptr;
+  size_t capacity = 0;
+  ~Scratch() { std::free(data); }
+  void* get(size_t bytes) {
+    if (bytes > capacity) {
+      std::free(data);
+      capacity = round_up(bytes + bytes / 4, 64);
+      data = std::aligned_alloc(64, capacity);
+      if (data == nullptr) {
+        std::fprintf(stderr, "kestrel: out of memory for %zu bytes of matmul scratch\n", capacity);
+        std::abort();
+      }
+    }
+    return data;
+  }
+};
+thread_local Scratch t_scratch;
+
+// Token rows per job: enough to reuse each weight block across many tokens, few enough that the
+// converted activations of one block stay in L2.
+constexpr int64_t kTokenBlock = 64;
+
+}  // namespace
+
+Status matmul_check(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, int64_t ldy) {
+  const TypeTraits* tr = type_traits(wt);
+  if (tr == nullptr) return Status::error("matmul: weight type " + std::string(type_name(wt)) + " is not supported");
+  if (n_in < 1 || n_in % tr->block_size != 0)
+    return Status::error("matmul: n_in " + std::to_string(n_in) + " is not a positive multiple of " +
+                         std::to_string(tr->block_size) + " (block size of " + std::string(type_name(wt)) + ")");
+  if (n_out < 1) return Status::error("matmul: n_out " + std::to_string(n_out) + " must be >= 1");
+  if (n_tokens < 1) return Status::error("matmul: n_tokens " + std::to_string(n_tokens) + " must be >= 1");
+  if (ldy < n_out) return Status::error("matmul: ldy " + std::to_string(ldy) + " is smaller than n_out " + std::to_string(n_out));
+  return Status::ok();
+}
+
+void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t n_in, int64_t n_out,
+                const float* x, int64_t n_tokens, float* y, int64_t ldy) {
+  const Status st = matmul_check(wt, n_in, n_out, n_tokens, ldy);
+  if (!st.is_ok()) {
+    std::fprintf(stderr, "kestrel: %s\n", st.message().c_str());
+    std::abort();
+  }
+  const MatmulKernels* k = table_for(isa);
+  const MatmulKernels* scalar = scalar_matmul_kernels();
+  GemmFn gemm = gemm_slot(k, wt);
+  if (gemm == nullptr) gemm = gemm_slot(scalar, wt);
+  ConvertRowFn convert = convert_slot(k, wt);
+  if (convert == nullptr) convert = convert_slot(scalar, wt);
+
+  const size_t w_row_bytes = static_cast<size_t>(*bytes_for(wt, static_cast<uint64_t>(n_in)));
+  const size_t x_row_bytes = act_row_bytes(wt, n_in);
+  const void* xc = x;
+  if (wt != TensorType::F32) {
+    char* buf = static_cast<char*>(t_scratch.get(x_row_bytes * static_cast<size_t>(n_tokens)));
+    auto convert_rows = [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) convert(x + t * n_in, buf + t * x_row_bytes, n_in);
+    };
+    if (n_tokens >= 4) pool.parallel_for(n_tokens, convert_rows);
+    else convert_rows(0, n_tokens);  // a pool dispatch costs more than converting a row or two
+    xc = buf;
+  }
+
+  // Jobs: token blocks x row chunks, token-block-major so a thread's consecutive jobs share activations.
+  const int nth = pool.size();
+  const int64_t n_tblocks = (n_tokens + kTokenBlock - 1) / kTokenBlock;
+  int64_t chunk = (n_out + nth * 8 - 1) / (nth * 8);  // ~8 jobs per thread for balance on a noisy machine
+  chunk = std::clamp<int64_t>(round_up(static_cast<size_t>(chunk), 8), 8, 512);
+  const int64_t n_rchunks = (n_out + chunk - 1) / chunk;
+  const int64_t n_jobs = n_tblocks * n_rchunks;
+
+  auto do_job = [&](int64_t j) {
+    const int64_t tb = j / n_rchunks, rc = j % n_rchunks;
+    const int64_t t0 = tb * kTokenBlock;
+    GemmArgs a;
+    a.w = w;
+    a.w_row_bytes = w_row_bytes;
+    a.n_in = n_in;
+    a.x = static_cast<const char*>(xc) + t0 * x_row_bytes;
+    a.x_row_bytes = x_row_bytes;
+    a.n_tokens = std::min(kTokenBlock, n_tokens - t0);
+    a.y = y + t0 * ldy;
+    a.ldy = ldy;
+    a.row_begin = rc * chunk;
+    a.row_end = std::min(n_out, a.row_begin + chunk);
+    gemm(a);
+  };
+  if (nth == 1 || n_jobs == 1) {
+    for (int64_t j = 0; j < n_jobs; ++j) do_job(j);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  pool.run([&](int, int) {
+    for (int64_t j = next.fetch_add(1, std::memory_order_relaxed); j < n_jobs;
+         j = next.fetch_add(1, std::memory_order_relaxed))
+      do_job(j);
+  });
+}
+
+void matmul(ThreadPool& pool, TensorType wt, const void* w, int64_t n_in, int64_t n_out, const float* x,
+            int64_t n_tokens, float* y, int64_t ldy) {
+  matmul_isa(active_isa(), pool, wt, w, n_in, n_out, x, n_tokens, y, ldy);
+}
+
+void get_rows(TensorType wt, const void* w, int64_t n_in, const int32_t* ids, int64_t n_ids, float* dst) {
+  const TypeTraits* tr = type_traits(wt);
+  const auto row_bytes = bytes_for(wt, static_cast<uint64_t>(n_in));
+  if (tr == nullptr || !row_bytes || n_in < 1) {
+    std::fprintf(stderr, "kestrel: get_rows: cannot read rows of %lld %s values\n",
+                 static_cast<long long>(n_in), std::string(type_name(wt)).c_str());
+    std::abort();
+  }
+  for (int64_t i = 0; i < n_ids; ++i) {
+    if (ids[i] < 0) {
+      std::fprintf(stderr, "kestrel: get_rows: negative row id %d\n", ids[i]);
+      std::abort();
+    }
+    tr->to_float(static_cast<const char*>(w) + static_cast<uint64_t>(ids[i]) * *row_bytes, dst + i * n_in, n_in);
+  }
+}
+
+}  // namespace kestrel::kernels

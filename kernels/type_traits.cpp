@@ -1,0 +1,87 @@
+// The compute traits table and the scalar fp16/bf16 conversions.
+#include "kernels/type_traits.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/quant.h"
+
+namespace kestrel::kernels {
+namespace {
+
+uint32_t float_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+float bits_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+void f32_to_float(const void* src, float* dst, int64_t n) { std::memcpy(dst, src, n * sizeof(float)); }
+void f32_from_float(const float* src, void* dst, int64_t n) { std::memcpy(dst, src, n * sizeof(float)); }
+void f16_to_float(const void* src, float* dst, int64_t n) { fp16_to_fp32_row(static_cast<const uint16_t*>(src), dst, n); }
+void f16_from_float(const float* src, void* dst, int64_t n) { fp32_to_fp16_row_ref(src, static_cast<uint16_t*>(dst), n); }
+void bf16_to_float(const void* src, float* dst, int64_t n) { bf16_to_fp32_row(static_cast<const uint16_t*>(src), dst, n); }
+void bf16_from_float(const float* src, void* dst, int64_t n) { fp32_to_bf16_row_ref(src, static_cast<uint16_t*>(dst), n); }
+void q8_0_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q8_0(static_cast<const BlockQ8_0*>(src), dst, n); }
+void q8_0_from_float(const float* src, void* dst, int64_t n) { quantize_row_q8_0_ref(src, static_cast<BlockQ8_0*>(dst), n); }
+void q4_0_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q4_0(static_cast<const BlockQ4_0*>(src), dst, n); }
+void q4_0_from_float(const float* src, void* dst, int64_t n) { quantize_row_q4_0_ref(src, static_cast<BlockQ4_0*>(dst), n); }
+
+const TypeTraits kTraits[] = {
+    {TensorType::F32, 1, 4, f32_to_float, f32_from_float, TensorType::F32},
+    {TensorType::F16, 1, 2, f16_to_float, f16_from_float, TensorType::F16},
+    {TensorType::BF16, 1, 2, bf16_to_float, bf16_from_float, TensorType::BF16},
+    {TensorType::Q8_0, kQK, sizeof(BlockQ8_0), q8_0_to_float, q8_0_from_float, TensorType::Q8_0},
+    {TensorType::Q4_0, kQK, sizeof(BlockQ4_0), q4_0_to_float, q4_0_from_float, TensorType::Q8_0},
+};
+
+}  // namespace
+
+const TypeTraits* type_traits(TensorType t) {
+  for (const TypeTraits& tr : kTraits)
+    if (tr.type == t) return &tr;
+  return nullptr;
+}
+
+float fp16_to_fp32(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1F;
+  const uint32_t mant = h & 0x3FF;
+  if (exp == 0x1F) return bits_float(sign | 0x7F800000u | (mant << 13));  // inf / NaN (payload kept)
+  if (exp == 0) {                                                         // zero / subnormal: mant * 2^-24
+    const float v = std::ldexp(static_cast<float>(mant), -24);
+    return sign ? -v : v;
+  }
+  return bits_float(sign | ((exp + 112) << 23) | (mant << 13));
+}
+
+uint16_t fp32_to_fp16(float f) {
+  const uint32_t x = float_bits(f);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+  uint32_t ax = x & 0x7FFFFFFFu;
+  if (ax > 0x7F800000u) return sign | 0x7E00;     // NaN -> quiet NaN (as ggml's portable converter)
+  if (ax >= 0x477FF000u) return sign | 0x7C00;    // >= 65520 rounds (to even) to infinity
+  if (ax < 0x38800000u) {                         // below 2^-14: half subnormal or zero.
+    // Adding 0.5 leaves the value in a float whose ulp is 2^-24 (the half subnormal step), so the
+    // hardware's round-to-nearest-even does the rounding; a carry into 0x400 is the smallest normal.
+    const float t = bits_float(ax) + 0.5f;
+    return sign | static_cast<uint16_t>(float_bits(t) - 0x3F000000u);
+  }
+  ax += 0xFFFu + ((ax >> 13) & 1u);  // round to nearest, ties to even, on the 13 dropped bits
+  ax -= 112u << 23;                  // rebias the exponent from 127 to 15
+  return sign | static_cast<uint16_t>(ax >> 13);
+}
+
+float bf16_to_fp32(uint16_t h) { return bits_float(static_cast<uint32_t>(h) << 16); }
+
+uint16_t fp32_to_bf16(float f) {
+  const uint32_t x = float_bits(f);
+  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((x >> 16) | 0x40);  // quiet NaN
+  return static_cast<uint16_t>((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);                 // RNE
+}
+
+}  // namespace kestrel::kernels
