@@ -32,13 +32,19 @@ struct ModelConfig {
   int n_head = 0;
   int n_head_kv = 0;
   int head_dim = 0;            // n_embd / n_head unless attention.key_length says otherwise
+  int head_dim_v = 0;          // attention.value_length (= head_dim for every supported model)
   int n_rot = 0;               // rope.dimension_count
   float rope_freq_base = 10000.0f;
-  float rope_freq_scale = 1.0f;
+  float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor for linear scaling
   float rms_eps = 1e-5f;
   kernels::RopeMode rope_mode = kernels::RopeMode::Normal;
   int n_expert = 0;            // Mixtral: expert_count; 0 for dense models
   int n_expert_used = 0;
+  bool has_rope_freqs = false;  // rope_freqs.weight present (Llama 3.1/3.2 per-frequency divisors)
+  bool tied_embeddings = false; // no output.weight: the output projection reuses token_embd.weight
+
+  int n_embd_q() const { return n_head * head_dim; }
+  int n_embd_kv() const { return n_head_kv * head_dim; }
 };
 
 struct LoadParams {

@@ -30,7 +30,9 @@ class Sampler {
   uint64_t seed_;
   std::mt19937 rng_;
   std::deque<int32_t> recent_;
-  std::vector<std::pair<float, int32_t>> cand_;
+  std::vector<std::pair<float, int32_t>> cand_;  // reused between calls: no per-token allocation
+  std::vector<float> prob_;
+  std::vector<int32_t> seen_;
 };
 
 }  // namespace kestrel

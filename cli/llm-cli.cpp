@@ -1,0 +1,184 @@
+// llm-cli: generate text with a GGUF model, llama.cpp-style flags.
+//   llm-cli -m model.gguf -p "Once upon a time" -n 64 [-t 2] [--temp 0] [-c 2048] [--cache-type f16]
+// The prompt (unless --no-echo) and the continuation go to stdout as they are produced; load time,
+// prompt and generation speed, ISA and threads go to stderr. Errors: one line, exit code 1.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/common_args.h"
+#include "gguf/tensor_type.h"
+#include "kernels/isa.h"
+#include "kernels/thread_pool.h"
+#include "model/llm.h"
+
+namespace {
+
+constexpr const char* kProg = "llm-cli";
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+bool read_file(const std::string& path, std::string* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+void print_info(const kestrel::Model& m, const std::string& path) {
+  const kestrel::ModelConfig& c = m.config();
+  std::printf("file: %s\narch: %s\ntype: %s\nparams: %llu\nweight bytes: %llu\n", path.c_str(), c.arch.c_str(),
+              m.type_name().c_str(), static_cast<unsigned long long>(m.n_params()),
+              static_cast<unsigned long long>(m.weights().total_bytes()));
+  std::printf("n_vocab %d, n_ctx_train %d, n_embd %d, n_layer %d, n_ff %d, n_head %d, n_head_kv %d, head_dim %d, "
+              "n_rot %d, rope_freq_base %g, rope_freq_scale %g, rms_eps %g, n_expert %d/%d, tied %d, rope_freqs %d\n",
+              c.n_vocab, c.n_ctx_train, c.n_embd, c.n_layer, c.n_ff, c.n_head, c.n_head_kv, c.head_dim, c.n_rot,
+              c.rope_freq_base, c.rope_freq_scale, c.rms_eps, c.n_expert, c.n_expert_used, c.tied_embeddings,
+              c.has_rope_freqs);
+  std::printf("tokenizer: %s, bos %d, eos %d, add_bos %d\n", std::string(m.tokenizer().model_name()).c_str(),
+              m.tokenizer().bos(), m.tokenizer().eos(), m.tokenizer().add_bos());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace kestrel;
+  std::string model_path, prompt, prompt_file, cache_type = "f16", logits_out;
+  int n_predict = -1, n_threads = 0, n_ctx = 0, n_batch = 512;
+  bool no_mmap = false, no_echo = false, info = false;
+  SamplerParams sp;
+  cli::ArgParser args(kProg, "Generate text with a GGUF model.");
+  args.add_string("-m,--model", &model_path, "model file (GGUF)");
+  args.add_string("-p,--prompt", &prompt, "prompt text");
+  args.add_string("-f,--file", &prompt_file, "read the prompt from a file");
+  args.add_int("-n,--n-predict", &n_predict, "tokens to generate (-1: until end of generation or full context)");
+  args.add_int("-t,--threads", &n_threads, "threads (0: all cores)");
+  args.add_int("-c,--ctx-size", &n_ctx, "context size (0: min(4096, the model's training context))");
+  args.add_int("-b,--batch-size", &n_batch, "prompt tokens evaluated per batch");
+  args.add_float("--temp", &sp.temp, "temperature (<= 0: greedy)");
+  args.add_int("--top-k", &sp.top_k, "top-k sampling (<= 0: off)");
+  args.add_float("--top-p", &sp.top_p, "top-p sampling (1: off)");
+  args.add_float("--min-p", &sp.min_p, "min-p sampling (0: off)");
+  args.add_float("--repeat-penalty", &sp.repeat_penalty, "repetition penalty (1: off)");
+  args.add_int("--repeat-last-n", &sp.repeat_last_n, "tokens considered by the repetition penalty");
+  args.add_uint64("-s,--seed", &sp.seed, "random seed (0xFFFFFFFF: random)");
+  args.add_flag("--no-mmap", &no_mmap, "copy the weights to memory instead of mapping the file");
+  args.add_string("-ctk,--cache-type", &cache_type, "KV cache type: f32 or f16");
+  args.add_flag("--no-echo", &no_echo, "do not print the prompt");
+  args.add_string("--logits-out", &logits_out,
+                  "write the logits of every prompt position (float32, [n_prompt][n_vocab]) to this file");
+  args.add_flag("--info", &info, "print the model's configuration and exit");
+  if (Status st = args.parse(argc, argv); !st) return cli::fail(kProg, st.message());
+  if (args.help_requested()) {
+    std::fputs(args.usage().c_str(), stdout);
+    return 0;
+  }
+  if (model_path.empty()) return cli::fail(kProg, "no model given (-m FILE)");
+  if (auto st = kernels::init_isa_from_env(); !st) return cli::fail(kProg, st.message());
+
+  auto ct = type_from_name(cache_type);
+  if (!ct || (*ct != TensorType::F32 && *ct != TensorType::F16))
+    return cli::fail(kProg, "invalid --cache-type '" + cache_type + "': expected f32 or f16");
+  if (n_threads < 0) return cli::fail(kProg, "invalid -t " + std::to_string(n_threads) + ": expected >= 0");
+  if (n_ctx < 0) return cli::fail(kProg, "invalid -c " + std::to_string(n_ctx) + ": expected >= 0");
+  if (n_batch < 1) return cli::fail(kProg, "invalid -b " + std::to_string(n_batch) + ": expected >= 1");
+  if (n_predict < -1) return cli::fail(kProg, "invalid -n " + std::to_string(n_predict) + ": expected >= -1");
+  if (!prompt_file.empty()) {
+    if (args.was_set("-p")) return cli::fail(kProg, "give the prompt with -p or -f, not both");
+    if (!read_file(prompt_file, &prompt)) return cli::fail(kProg, "cannot read prompt file '" + prompt_file + "'");
+  }
+
+  const auto t_load = std::chrono::steady_clock::now();
+  auto model = Model::load(model_path, {.use_mmap = !no_mmap});
+  if (!model) return cli::fail(kProg, model.error());
+  const double load_s = seconds_since(t_load);
+  const Model& m = **model;
+  if (info) {
+    print_info(m, model_path);
+    return 0;
+  }
+  if (prompt.empty()) return cli::fail(kProg, "empty prompt (give one with -p TEXT or -f FILE)");
+
+  const ModelConfig& cfg = m.config();
+  if (n_ctx == 0) n_ctx = std::min(4096, cfg.n_ctx_train);
+  if (n_ctx > cfg.n_ctx_train)  // llama.cpp warns and proceeds
+    std::fprintf(stderr, "%s: warning: context size %d exceeds the model's training context %d\n", kProg, n_ctx,
+                 cfg.n_ctx_train);
+  const Tokenizer& tok = m.tokenizer();
+  std::vector<int32_t> ids = tok.encode(prompt, true, true);
+  if (ids.empty()) return cli::fail(kProg, "the prompt encodes to no tokens");
+  if (static_cast<int>(ids.size()) > n_ctx)
+    return cli::fail(kProg, "the prompt is " + std::to_string(ids.size()) + " tokens, longer than the context size " +
+                                std::to_string(n_ctx) + " (raise -c)");
+
+  SessionParams sess_params;
+  sess_params.n_ctx = n_ctx;
+  sess_params.n_threads = n_threads;
+  sess_params.cache_type = *ct;
+  sess_params.n_batch = n_batch;
+  auto session = Session::create(m, sess_params);
+  if (!session) return cli::fail(kProg, session.error());
+  Session& s = **session;
+
+  if (!no_echo) {
+    std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+    std::fflush(stdout);
+  }
+  const auto t_prompt = std::chrono::steady_clock::now();
+  if (Status st = s.eval(ids, !logits_out.empty()); !st) return cli::fail(kProg, st.message());
+  const double prompt_s = seconds_since(t_prompt);
+  if (!logits_out.empty()) {
+    FILE* f = std::fopen(logits_out.c_str(), "wb");
+    if (!f) return cli::fail(kProg, "cannot write '" + logits_out + "'");
+    bool ok = true;
+    for (size_t i = 0; i < ids.size(); ++i)
+      ok = ok && std::fwrite(s.logits(static_cast<int>(i)), sizeof(float), cfg.n_vocab, f) ==
+                     static_cast<size_t>(cfg.n_vocab);
+    if (std::fclose(f) != 0 || !ok) return cli::fail(kProg, "cannot write '" + logits_out + "'");
+  }
+
+  Sampler sampler(sp);
+  for (int32_t id : ids) sampler.accept(id);
+  TokenStreamer streamer(tok);
+  int n_gen = 0, n_decoded = 0;
+  const auto t_gen = std::chrono::steady_clock::now();
+  while (n_predict < 0 || n_gen < n_predict) {
+    const int32_t next = sampler.sample(s.logits(), cfg.n_vocab);
+    sampler.accept(next);
+    if (tok.is_eog(next)) break;
+    ++n_gen;
+    const std::string text = streamer.push(next);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    if (n_predict >= 0 && n_gen >= n_predict) break;
+    if (s.n_past() >= s.n_ctx()) {
+      std::fprintf(stderr, "\n%s: context full (%d tokens), stopping\n", kProg, s.n_ctx());
+      break;
+    }
+    if (Status st = s.eval({next}); !st) return cli::fail(kProg, st.message());
+    ++n_decoded;
+  }
+  const double gen_s = seconds_since(t_gen);
+  const std::string rest = streamer.flush();
+  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+
+  std::fprintf(stderr, "%s: model %s (%s, %s, %.1f M params), load %.1f ms\n", kProg, model_path.c_str(),
+               cfg.arch.c_str(), m.type_name().c_str(), m.n_params() / 1e6, load_s * 1e3);
+  std::fprintf(stderr, "%s: prompt %zu tokens in %.1f ms (%.2f tok/s)\n", kProg, ids.size(), prompt_s * 1e3,
+               ids.size() / std::max(prompt_s, 1e-9));
+  std::fprintf(stderr, "%s: generation %d tokens, %d decoded in %.1f ms (%.2f tok/s)\n", kProg, n_gen, n_decoded,
+               gen_s * 1e3, n_decoded / std::max(gen_s, 1e-9));
+  std::fprintf(stderr, "%s: isa %s, threads %d, n_ctx %d, cache %s, seed %llu\n", kProg,
+               std::string(kernels::isa_name(kernels::active_isa())).c_str(), s.pool().size(), s.n_ctx(),
+               std::string(type_name(*ct)).c_str(), static_cast<unsigned long long>(sampler.seed()));
+  return 0;
+}

@@ -1,0 +1,134 @@
+#include "model/forward.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "model/forward_moe.h"
+
+namespace kestrel {
+namespace {
+
+// y[n][n_out] = W x[n][n_in] for a [n_in, n_out] weight tensor.
+void project(kernels::ThreadPool& pool, const TensorView& w, const float* x, int n, float* y) {
+  const int64_t n_in = w.ne[0], n_out = w.ne[1];
+  kernels::matmul(pool, w.type, w.data, n_in, n_out, x, n, y, n_out);
+}
+
+void add_bias(const TensorView* b, float* y, int n, int64_t width) {
+  if (!b) return;
+  const float* bias = static_cast<const float*>(b->data);
+  for (int t = 0; t < n; ++t) kernels::add(y + t * width, bias, y + t * width, width);
+}
+
+void norm_rows(const float* x, const TensorView& w, float* out, int n, int64_t width, float eps) {
+  const float* g = static_cast<const float*>(w.data);
+  for (int t = 0; t < n; ++t) kernels::rmsnorm(x + t * width, g, out + t * width, width, eps);
+}
+
+void add_rows(float* x, const float* y, int n, int64_t width) { kernels::add(x, y, x, n * width); }
+
+// Keeps rows rows[0..n_rows) of a [..][width] buffer, packed to the front (rows ascending).
+void compact_rows(float* buf, const int32_t* rows, int n_rows, int64_t width) {
+  for (int i = 0; i < n_rows; ++i)
+    if (rows[i] != i) std::memmove(buf + i * width, buf + rows[i] * width, width * sizeof(float));
+}
+
+}  // namespace
+
+Forward::Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeights& w, int n_batch)
+    : cfg_(cfg), arch_(arch), w_(w), n_batch_(n_batch) {
+  const size_t B = static_cast<size_t>(n_batch);
+  x_.resize(B * cfg.n_embd);
+  cur_.resize(B * cfg.n_embd);
+  proj_.resize(B * cfg.n_embd);
+  q_.resize(B * cfg.n_embd_q());
+  attn_.resize(B * cfg.n_embd_q());
+  k_.resize(B * cfg.n_embd_kv());
+  v_.resize(B * cfg.n_embd_kv());
+  if (cfg.n_expert == 0) {
+    gate_.resize(B * cfg.n_ff);
+    up_.resize(B * cfg.n_ff);
+  }
+  rope_.n_rot = cfg.n_rot;
+  rope_.freq_base = cfg.rope_freq_base;
+  rope_.freq_scale = cfg.rope_freq_scale;
+  rope_.freq_factors = w.rope_freqs ? static_cast<const float*>(w.rope_freqs->data) : nullptr;
+  rope_.mode = cfg.rope_mode;
+}
+
+void Forward::attention_block(kernels::ThreadPool& pool, KvCache& cache, int il, int n, int64_t pos0) {
+  const LayerWeights& l = w_.layers[il];
+  const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q(), KV = cfg_.n_embd_kv();
+  norm_rows(x_.data(), *l.attn_norm, cur_.data(), n, E, cfg_.rms_eps);
+  project(pool, *l.wq, cur_.data(), n, q_.data());
+  project(pool, *l.wk, cur_.data(), n, k_.data());
+  project(pool, *l.wv, cur_.data(), n, v_.data());
+  add_bias(l.bq, q_.data(), n, Q);
+  add_bias(l.bk, k_.data(), n, KV);
+  add_bias(l.bv, v_.data(), n, KV);
+  for (int t = 0; t < n; ++t) {
+    kernels::rope(q_.data() + t * Q, cfg_.n_head, cfg_.head_dim, pos0 + t, rope_);
+    kernels::rope(k_.data() + t * KV, cfg_.n_head_kv, cfg_.head_dim, pos0 + t, rope_);
+  }
+  cache.store(il, pos0, n, k_.data(), v_.data());
+
+  kernels::AttentionArgs a;
+  a.q = q_.data();
+  a.k_cache = cache.k(il);
+  a.v_cache = cache.v(il);
+  a.cache_type = cache.type();
+  a.n_tokens = n;
+  a.n_head = cfg_.n_head;
+  a.n_head_kv = cfg_.n_head_kv;
+  a.head_dim = cfg_.head_dim;
+  a.pos0 = pos0;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
+  a.out = attn_.data();
+  kernels::attention(pool, a);
+}
+
+void Forward::ffn_block(kernels::ThreadPool& pool, int il, int n) {
+  const LayerWeights& l = w_.layers[il];
+  const int64_t E = cfg_.n_embd, F = cfg_.n_ff;
+  norm_rows(x_.data(), *l.ffn_norm, cur_.data(), n, E, cfg_.rms_eps);
+  if (cfg_.n_expert > 0) {
+    run_layer_experts(pool, l.moe, cfg_, cur_.data(), n, proj_.data(), moe_scratch_);
+  } else {
+    project(pool, *l.ffn_up, cur_.data(), n, up_.data());
+    if (arch_.ffn == FfnKind::SwiGlu) {
+      project(pool, *l.ffn_gate, cur_.data(), n, gate_.data());
+      kernels::swiglu(gate_.data(), up_.data(), up_.data(), n * F);
+    } else {
+      kernels::gelu(up_.data(), n * F);
+    }
+    project(pool, *l.ffn_down, up_.data(), n, proj_.data());
+  }
+  add_rows(x_.data(), proj_.data(), n, E);
+}
+
+void Forward::eval(kernels::ThreadPool& pool, KvCache& cache, const int32_t* ids, int n, int64_t pos0,
+                   const int32_t* out_rows, int n_out, float* logits) {
+  const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q();
+  kernels::get_rows(w_.tok_embd->type, w_.tok_embd->data, E, ids, n, x_.data());
+  for (int il = 0; il < cfg_.n_layer; ++il) {
+    attention_block(pool, cache, il, n, pos0);
+    if (il == cfg_.n_layer - 1 && n_out == 0) return;  // the K/V are cached; no logits wanted
+    if (il == cfg_.n_layer - 1 && n_out < n) {
+      // Only the rows whose logits are wanted matter after the last attention: drop the others before
+      // the output projection and FFN of the last layer (every row is computed independently there).
+      compact_rows(attn_.data(), out_rows, n_out, Q);
+      compact_rows(x_.data(), out_rows, n_out, E);
+      n = n_out;
+    }
+    project(pool, *w_.layers[il].wo, attn_.data(), n, proj_.data());
+    add_rows(x_.data(), proj_.data(), n, E);
+    ffn_block(pool, il, n);
+  }
+  // After the last layer x_ holds exactly the n_out wanted rows (or all rows when n_out == n).
+  norm_rows(x_.data(), *w_.output_norm, cur_.data(), n_out, E, cfg_.rms_eps);
+  project(pool, *w_.output, cur_.data(), n_out, logits);
+}
+
+}  // namespace kestrel

@@ -1,0 +1,50 @@
+#pragma once
+// The shared decoder-only transformer loop (llama2.c's `forward`, batched): embeddings -> per layer
+// [norm, Q/K/V, RoPE, causal GQA attention over the KV cache, output projection, residual, norm, FFN,
+// residual] -> final norm -> logits for the requested rows only. Per-architecture choices come from the
+// ArchSpec. All scratch memory is sized once for n_batch tokens; eval() does not allocate.
+#include <cstdint>
+#include <vector>
+
+#include "kernels/thread_pool.h"
+#include "model/arch.h"
+#include "model/kv_cache.h"
+#include "model/llm.h"
+#include "model/moe.h"
+#include "model/weights.h"
+
+namespace kestrel {
+
+class Forward {
+ public:
+  Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeights& w, int n_batch);
+
+  // Evaluates n (<= n_batch) tokens at positions pos0 .. pos0+n-1 (their K/V go into the cache) and writes
+  // the logits of the rows listed in out_rows (ascending, each < n) to logits[i * n_vocab].
+  // The caller has checked ids, n and the context length.
+  void eval(kernels::ThreadPool& pool, KvCache& cache, const int32_t* ids, int n, int64_t pos0,
+            const int32_t* out_rows, int n_out, float* logits);
+
+  int n_batch() const { return n_batch_; }
+
+ private:
+  void attention_block(kernels::ThreadPool& pool, KvCache& cache, int il, int n, int64_t pos0);
+  void ffn_block(kernels::ThreadPool& pool, int il, int n);
+
+  const ModelConfig& cfg_;
+  const ArchSpec& arch_;
+  const ModelWeights& w_;
+  int n_batch_;
+  kernels::RopeParams rope_;
+  // Scratch, [n_batch][width] each.
+  std::vector<float> x_;     // residual stream, n_embd
+  std::vector<float> cur_;   // normed input of a block, n_embd
+  std::vector<float> q_;     // n_embd_q
+  std::vector<float> k_, v_; // n_embd_kv
+  std::vector<float> attn_;  // attention output, n_embd_q
+  std::vector<float> proj_;  // block output before the residual add, n_embd
+  std::vector<float> gate_, up_;  // n_ff
+  MoeScratch moe_scratch_;
+};
+
+}  // namespace kestrel

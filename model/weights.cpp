@@ -1,0 +1,95 @@
+#include "model/weights.h"
+
+#include "kernels/type_traits.h"
+#include "model/forward_moe.h"
+
+namespace kestrel {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& ne) {
+  std::string s = "[";
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "]";
+}
+
+// Normalises trailing 1s away so [64, 1] and [64] compare equal (GGUF may store either).
+std::vector<int64_t> trimmed(std::vector<int64_t> ne) {
+  while (ne.size() > 1 && ne.back() == 1) ne.pop_back();
+  return ne;
+}
+
+enum class Need { Matrix, F32Vector };
+
+struct Binder {
+  const WeightStore& ws;
+
+  Result<const TensorView*> get(const std::string& name, std::vector<int64_t> expected, Need need,
+                                bool optional = false) const {
+    const TensorView* t = ws.find(name);
+    if (!t) {
+      if (optional) return static_cast<const TensorView*>(nullptr);
+      return Status::error("missing tensor '" + name + "'");
+    }
+    if (trimmed(t->ne) != trimmed(expected))
+      return Status::error("tensor '" + name + "' has shape " + shape_str(t->ne) + ", expected " + shape_str(expected));
+    if (need == Need::F32Vector && t->type != TensorType::F32)
+      return Status::error("tensor '" + name + "' has type " + std::string(type_name(t->type)) +
+                           ", expected f32");
+    if (need == Need::Matrix && !kernels::is_computable(t->type))
+      return Status::error("tensor '" + name + "' has type " + std::string(type_name(t->type)) +
+                           ", which Kestrel can read but not compute with (supported: f32, f16, bf16, q8_0, q4_0)");
+    return t;
+  }
+};
+
+#define BIND(dst, expr)                                  \
+  do {                                                   \
+    auto r_ = (expr);                                    \
+    if (!r_) return Status::error(r_.error());           \
+    dst = *r_;                                           \
+  } while (0)
+
+}  // namespace
+
+Result<ModelWeights> bind_weights(const WeightStore& ws, const ArchSpec& arch, ModelConfig& cfg) {
+  Binder b{ws};
+  const ArchTensorNames& n = arch.names;
+  const int64_t E = cfg.n_embd, Q = cfg.n_embd_q(), KV = cfg.n_embd_kv(), F = cfg.n_ff, V = cfg.n_vocab;
+  ModelWeights w;
+  BIND(w.tok_embd, b.get(n.tok_embd, {E, V}, Need::Matrix));
+  BIND(w.output_norm, b.get(n.output_norm, {E}, Need::F32Vector));
+  BIND(w.output, b.get(n.output, {E, V}, Need::Matrix, arch.tied_embeddings_ok));
+  cfg.tied_embeddings = w.output == nullptr;
+  if (cfg.tied_embeddings) w.output = w.tok_embd;
+  if (arch.rope_freqs_ok) BIND(w.rope_freqs, b.get(n.rope_freqs, {cfg.n_rot / 2}, Need::F32Vector, true));
+  cfg.has_rope_freqs = w.rope_freqs != nullptr;
+
+  w.layers.resize(cfg.n_layer);
+  for (int il = 0; il < cfg.n_layer; ++il) {
+    LayerWeights& l = w.layers[il];
+    auto name = [&](const std::string& pattern) { return layer_tensor_name(pattern, il); };
+    BIND(l.attn_norm, b.get(name(n.attn_norm), {E}, Need::F32Vector));
+    BIND(l.wq, b.get(name(n.wq), {E, Q}, Need::Matrix));
+    BIND(l.wk, b.get(name(n.wk), {E, KV}, Need::Matrix));
+    BIND(l.wv, b.get(name(n.wv), {E, KV}, Need::Matrix));
+    BIND(l.wo, b.get(name(n.wo), {Q, E}, Need::Matrix));
+    if (arch.qkv_bias) {
+      BIND(l.bq, b.get(name(n.bq), {Q}, Need::F32Vector));
+      BIND(l.bk, b.get(name(n.bk), {KV}, Need::F32Vector));
+      BIND(l.bv, b.get(name(n.bv), {KV}, Need::F32Vector));
+    }
+    BIND(l.ffn_norm, b.get(name(n.ffn_norm), {E}, Need::F32Vector));
+    if (cfg.n_expert > 0) {
+      auto moe = bind_layer_experts(ws, il, cfg);
+      if (!moe) return Status::error(moe.error());
+      l.moe = std::move(*moe);
+    } else {
+      if (arch.ffn == FfnKind::SwiGlu) BIND(l.ffn_gate, b.get(name(n.ffn_gate), {E, F}, Need::Matrix));
+      BIND(l.ffn_up, b.get(name(n.ffn_up), {E, F}, Need::Matrix));
+      BIND(l.ffn_down, b.get(name(n.ffn_down), {F, E}, Need::Matrix));
+    }
+  }
+  return w;
+}
+
+}  // namespace kestrel

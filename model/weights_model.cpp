@@ -1,0 +1,49 @@
+#include "model/weights_model.h"
+
+#include <algorithm>
+#include <map>
+
+#include "model/config.h"
+
+namespace kestrel {
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadParams& params) {
+  return LoadedModel::open(path, params);
+}
+
+Result<std::unique_ptr<Model>> LoadedModel::open(const std::string& path, const LoadParams& params) {
+  auto ws = WeightStore::open(path, params.use_mmap ? LoadMode::Mmap : LoadMode::Heap);
+  if (!ws) return Status::error(ws.error());
+  auto m = std::unique_ptr<LoadedModel>(new LoadedModel());
+  m->ws_ = std::move(*ws);
+  auto cfg = read_config(m->ws_->file());
+  if (!cfg) return Status::error(path + ": " + cfg.error());
+  m->cfg_ = *cfg;
+  m->arch_ = find_arch(m->cfg_.arch);
+  auto w = bind_weights(*m->ws_, *m->arch_, m->cfg_);
+  if (!w) return Status::error(path + ": " + w.error());
+  m->w_ = std::move(*w);
+  auto tok = Tokenizer::from_gguf(m->ws_->file());
+  if (!tok) return Status::error(path + ": " + tok.error());
+  m->tok_ = std::move(*tok);
+  if (m->tok_->n_vocab() != m->cfg_.n_vocab)
+    return Status::error(path + ": the tokenizer has " + std::to_string(m->tok_->n_vocab()) +
+                         " tokens but the model's vocabulary is " + std::to_string(m->cfg_.n_vocab));
+
+  // Parameter count and the dominant weight type (by elements of the 2-D+ tensors), as llama.cpp reports.
+  std::map<TensorType, uint64_t> by_type;
+  for (const TensorView& t : m->ws_->tensors()) {
+    uint64_t n = 1;
+    for (int64_t d : t.ne) n *= static_cast<uint64_t>(d);
+    m->n_params_ += n;
+    if (t.ne.size() >= 2) by_type[t.type] += n;
+  }
+  auto best = std::max_element(by_type.begin(), by_type.end(),
+                               [](const auto& a, const auto& b) { return a.second < b.second; });
+  std::string name = best == by_type.end() ? "f32" : std::string(kestrel::type_name(best->first));
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::toupper(c); });
+  m->type_name_ = name;
+  return std::unique_ptr<Model>(std::move(m));
+}
+
+}  // namespace kestrel
