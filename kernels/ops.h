@@ -3,6 +3,7 @@
 // meaning; SIMD variants are chosen by active_isa(). The *_isa variants exist for tests and benchmarks.
 #include <cstdint>
 
+#include "gguf/status.h"
 #include "gguf/tensor_type.h"
 #include "kernels/isa.h"
 #include "kernels/thread_pool.h"
@@ -14,14 +15,17 @@ void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps);
 
 enum class RopeMode { Normal, Neox };  // Normal: rotate adjacent pairs (x0,x1); Neox: (x_i, x_{i+n_rot/2})
 struct RopeParams {
-  int n_rot = 0;                        // rotated dims per head (<= head_dim); the rest pass through
+  int n_rot = 0;                        // rotated dims per head (even, <= head_dim; 0 = head_dim); the rest pass through
   float freq_base = 10000.0f;
   float freq_scale = 1.0f;              // linear position scaling
   const float* freq_factors = nullptr;  // optional n_rot/2 divisors (Llama 3.1 rope_freqs.weight)
   RopeMode mode = RopeMode::Normal;
 };
 // Rotates, in place, n_heads heads of head_dim floats of one token at position pos.
+// theta_i = freq_scale * pos * freq_base^(-2i/n_rot) / freq_factors[i] (ggml's formula, no YaRN).
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopeParams& p);
+// The parameter checks rope() relies on, as an error value (call once when a model is loaded).
+Status check_rope_params(int64_t head_dim, const RopeParams& p);
 
 void softmax(float* x, int64_t n);                                  // in place, max-subtracted
 void silu(float* x, int64_t n);                                     // x * sigmoid(x), in place
@@ -44,12 +48,22 @@ struct AttentionArgs {
   float scale = 0;                  // usually 1/sqrt(head_dim)
   float* out = nullptr;             // [n_tokens][n_head][head_dim]
 };
+// With an F16 cache q is rounded to F16 before K.q (as llama.cpp does with flash attention off);
+// dots and the weighted sum of V accumulate in F32.
 void attention(ThreadPool& pool, const AttentionArgs& a);
+// The argument checks attention() relies on, as an error value (pointers, sizes, n_head % n_head_kv,
+// cache type). attention() stops the process with this message if they fail.
+Status check_attention_args(const AttentionArgs& a);
 
-// Explicit-ISA variants for tests/benchmarks.
+// Explicit-ISA variants for tests/benchmarks. An ISA that is not supported here runs the scalar twin.
 void rmsnorm_isa(Isa isa, const float* x, const float* w, float* out, int64_t n, float eps);
 void softmax_isa(Isa isa, float* x, int64_t n);
 void swiglu_isa(Isa isa, const float* gate, const float* up, float* out, int64_t n);
 void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a);
+void silu_isa(Isa isa, float* x, int64_t n);
+void gelu_isa(Isa isa, float* x, int64_t n);
+void add_isa(Isa isa, const float* a, const float* b, float* out, int64_t n);
+void mul_isa(Isa isa, const float* a, const float* b, float* out, int64_t n);
+void scale_isa(Isa isa, float* x, float s, int64_t n);
 
 }  // namespace kestrel::kernels

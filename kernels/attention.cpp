@@ -1,0 +1,74 @@
+// Causal grouped-query attention over a KV cache: validation, the split of (token, head) pairs over
+// the thread pool, and the choice of the per-ISA kernel that does one pair (kernels/attention_impl.h).
+//
+// Numerics versus llama.cpp (flash attention off): scores are (K.q) * scale like its soft_max_ext;
+// with an F16 cache q is rounded to F16 before the dot (llama.cpp converts q to the cache's type for
+// the F16 matmul) and K is widened to F32, so the scores see the same rounding. llama.cpp also rounds
+// the softmax probabilities to F16 before multiplying them with an F16 V; we keep them in F32 (the
+// online softmax never forms the final probabilities), which is more accurate and differs from
+// llama.cpp by about one F16 rounding of each probability.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/ops.h"
+#include "kernels/ops_isa.h"
+#include "kernels/ops_precondition.h"
+
+namespace kestrel::kernels {
+
+Status check_attention_args(const AttentionArgs& a) {
+  auto err = [](const std::string& m) { return Status::error("attention: " + m); };
+  if (!a.q || !a.k_cache || !a.v_cache || !a.out) return err("q, k_cache, v_cache and out must be set");
+  if (a.cache_type != TensorType::F32 && a.cache_type != TensorType::F16)
+    return err("KV cache type must be f32 or f16, got " + std::string(type_name(a.cache_type)));
+  if (a.n_tokens < 0) return err("n_tokens must not be negative");
+  if (a.n_head <= 0 || a.n_head_kv <= 0 || a.head_dim <= 0)
+    return err("n_head, n_head_kv and head_dim must be positive");
+  if (a.n_head % a.n_head_kv != 0)
+    return err("n_head " + std::to_string(a.n_head) + " is not a multiple of n_head_kv " +
+               std::to_string(a.n_head_kv));
+  if (a.pos0 < 0) return err("pos0 must not be negative");
+  // out is written head by head while q is still being read: they must not overlap.
+  const size_t bytes = static_cast<size_t>(a.n_tokens * a.n_head * a.head_dim) * sizeof(float);
+  const uintptr_t q = reinterpret_cast<uintptr_t>(a.q);
+  const uintptr_t o = reinterpret_cast<uintptr_t>(a.out);
+  if (bytes > 0 && q < o + bytes && o < q + bytes) return err("out must not overlap q");
+  return Status::ok();
+}
+
+void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a) {
+  if (Status s = check_attention_args(a); !s) precondition_failed(s.message());
+  if (a.n_tokens == 0) return;
+  const OpsKernels& k = ops_kernels(isa);
+  const bool f16 = a.cache_type == TensorType::F16;
+  const AttendHeadFn attend = f16 ? k.attend_head_f16 : k.attend_head_f32;
+  const size_t elem = f16 ? sizeof(uint16_t) : sizeof(float);
+  const int64_t group = a.n_head / a.n_head_kv;
+  const int64_t stride = a.n_head_kv * a.head_dim;
+
+  // Pair index = token * n_head + head: contiguous ranges keep the query heads that share a KV head
+  // on one thread, so that KV head's rows are still in cache for the next query head.
+  pool.parallel_for(a.n_tokens * a.n_head, [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(static_cast<size_t>(a.head_dim));
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t t = i / a.n_head, h = i % a.n_head;
+      const int64_t kv_offset = (h / group) * a.head_dim;  // elements from position 0
+      AttendHeadArgs ha;
+      ha.q = a.q + (t * a.n_head + h) * a.head_dim;
+      ha.k = static_cast<const char*>(a.k_cache) + kv_offset * elem;
+      ha.v = static_cast<const char*>(a.v_cache) + kv_offset * elem;
+      ha.stride = stride;
+      ha.n_pos = a.pos0 + t + 1;
+      ha.head_dim = a.head_dim;
+      ha.scale = a.scale;
+      ha.out = a.out + (t * a.n_head + h) * a.head_dim;
+      ha.scratch = scratch.data();
+      attend(ha);
+    }
+  });
+}
+
+void attention(ThreadPool& pool, const AttentionArgs& a) { attention_isa(active_isa(), pool, a); }
+
+}  // namespace kestrel::kernels

@@ -1,0 +1,74 @@
+#pragma once
+// The online-softmax attention of one (query token, query head), written once and instantiated by each
+// ISA file with its own vector primitives. Everything here is a template over the primitives type P,
+// which each ISA file defines in an anonymous namespace: the instantiations therefore have internal
+// linkage and code compiled with AVX-512 flags can never be picked by the linker for the scalar path.
+//
+// P provides (n = head_dim, any n >= 1):
+//   float dot_f32(const float* q, const float* k, int64_t n)
+//   float dot_f16(const float* q, const uint16_t* k, int64_t n)     // k widened to F32
+//   void  round_to_f16(const float* x, float* dst, int64_t n)       // dst = fp16(x) as floats (RNE)
+//   void  axpy_f32(float* acc, float p, const float* v, int64_t n)  // acc += p * v
+//   void  axpy_f16(float* acc, float p, const uint16_t* v, int64_t n)
+//   void  scale(float* acc, float c, int64_t n)                     // acc *= c
+//   float exp_sub_sum(float* s, int64_t n, float m)                 // s = exp(s - m); returns their sum
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/ops_isa.h"
+
+namespace kestrel::kernels::attention_detail {
+
+// Scores are computed for a block of positions at a time so the running maximum (and the rescale of
+// the accumulator) changes at most once per block instead of once per position.
+inline constexpr int kBlock = 32;
+
+template <class P, bool kF16>
+void attend_head(const AttendHeadArgs& a) {
+  using KvT = std::conditional_t<kF16, uint16_t, float>;
+  const KvT* k = static_cast<const KvT*>(a.k);
+  const KvT* v = static_cast<const KvT*>(a.v);
+  const int64_t hd = a.head_dim;
+  const float* q = a.q;
+  if constexpr (kF16) {
+    // llama.cpp (flash attention off) converts q to F16 for the K.q product of an F16 cache.
+    P::round_to_f16(a.q, a.scratch, hd);
+    q = a.scratch;
+  }
+  float* acc = a.out;
+  for (int64_t d = 0; d < hd; ++d) acc[d] = 0.0f;
+
+  float s[kBlock];
+  float m = -INFINITY;  // running maximum of the scores
+  float l = 0.0f;       // running sum of exp(score - m)
+  for (int64_t j0 = 0; j0 < a.n_pos; j0 += kBlock) {
+    const int nb = static_cast<int>(a.n_pos - j0 < kBlock ? a.n_pos - j0 : kBlock);
+    float bmax = -INFINITY;
+    for (int j = 0; j < nb; ++j) {
+      const KvT* kj = k + (j0 + j) * a.stride;
+      float dot;
+      if constexpr (kF16) dot = P::dot_f16(q, kj, hd);
+      else dot = P::dot_f32(q, kj, hd);
+      s[j] = dot * a.scale;
+      if (s[j] > bmax) bmax = s[j];
+    }
+    if (bmax > m) {
+      if (l > 0.0f) {
+        const float c = __builtin_expf(m - bmax);  // builtin: no out-of-line std:: copy per ISA
+        l *= c;
+        P::scale(acc, c, hd);
+      }
+      m = bmax;
+    }
+    l += P::exp_sub_sum(s, nb, m);
+    for (int j = 0; j < nb; ++j) {
+      const KvT* vj = v + (j0 + j) * a.stride;
+      if constexpr (kF16) P::axpy_f16(acc, s[j], vj, hd);
+      else P::axpy_f32(acc, s[j], vj, hd);
+    }
+  }
+  P::scale(acc, 1.0f / l, hd);
+}
+
+}  // namespace kestrel::kernels::attention_detail

@@ -1,0 +1,57 @@
+#pragma once
+// Internal (not a contract for model/ code): the per-ISA table of element-wise and attention kernels
+// that kernels/ops.cpp and kernels/attention.cpp dispatch through. kernels/scalar/ defines the twin
+// that gives each entry its meaning; kernels/avx2/, kernels/avx512/ and kernels/neon/ define the SIMD
+// tables. An ISA's table is only called after isa_supported() said yes. A SIMD table may leave an entry
+// nullptr where vectorizing does not pay; the dispatcher then uses the scalar entry.
+#include <cstdint>
+
+#include "kernels/isa.h"
+
+namespace kestrel::kernels {
+
+// One (query token, query head) of attention: the online softmax of q against positions [0, n_pos)
+// of one KV head. k and v point at position 0 of that KV head; consecutive positions are `stride`
+// elements apart (n_head_kv * head_dim). scratch holds at least head_dim floats for the kernel's use.
+struct AttendHeadArgs {
+  const float* q;
+  const void* k;
+  const void* v;
+  int64_t stride;
+  int64_t n_pos;
+  int64_t head_dim;
+  float scale;
+  float* out;
+  float* scratch;
+};
+using AttendHeadFn = void (*)(const AttendHeadArgs& a);
+
+struct OpsKernels {
+  const char* name;  // "scalar", "avx2", "avx512", "neon"
+  void (*rmsnorm)(const float* x, const float* w, float* out, int64_t n, float eps);
+  void (*softmax)(float* x, int64_t n);
+  void (*silu)(float* x, int64_t n);
+  void (*gelu)(float* x, int64_t n);
+  void (*swiglu)(const float* gate, const float* up, float* out, int64_t n);
+  void (*add)(const float* a, const float* b, float* out, int64_t n);
+  void (*mul)(const float* a, const float* b, float* out, int64_t n);
+  void (*scale)(float* x, float s, int64_t n);
+  // K.q with an F16 cache rounds q to F16 first (as llama.cpp does with flash attention off), then
+  // accumulates in F32; V is widened to F32. See kernels/attention.cpp.
+  AttendHeadFn attend_head_f32;
+  AttendHeadFn attend_head_f16;
+};
+
+const OpsKernels& scalar_ops_kernels();
+#if defined(__x86_64__) || defined(_M_X64)
+const OpsKernels& avx2_ops_kernels();
+const OpsKernels& avx512_ops_kernels();
+#endif
+#if defined(__aarch64__)
+const OpsKernels& neon_ops_kernels();
+#endif
+
+// The table for an ISA; ISAs that are not supported here fall back to the scalar twin.
+const OpsKernels& ops_kernels(Isa isa);
+
+}  // namespace kestrel::kernels
