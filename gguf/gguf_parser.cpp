@@ -244,7 +244,12 @@ class GGUFParser {
     std::optional<uint64_t> data = fmt::align_up(c_.pos(), f_->alignment_);
     if (!data) return fail("data section offset overflows with alignment " + std::to_string(f_->alignment_));
     f_->data_offset_ = *data;
-    if (f_->tensors_.empty()) return Status::ok();
+    // Like ggml: without tensors there is no data section and it "starts" where the table ends (the
+    // padding may be missing from such files).
+    if (f_->tensors_.empty()) {
+      f_->data_offset_ = c_.pos();
+      return Status::ok();
+    }
     if (*data > size_)
       return fail("data section starts at " + std::to_string(*data) + ", past the end of the file (size " + std::to_string(size_) + ")");
     const uint64_t data_size = size_ - *data;
