@@ -74,6 +74,8 @@ const MatmulKernels* scalar_matmul_kernels();
 bool cpu_has_avx512_bf16();
 const MatmulKernels* avx2_matmul_kernels();
 const MatmulKernels* avx512_matmul_kernels();
+// The avx512 table with the BF16 kernel that does not use AVX512-BF16 (tests check both variants).
+const MatmulKernels* avx512_matmul_kernels_no_bf16_dot();
 #endif
 #if defined(__aarch64__)
 const MatmulKernels* neon_matmul_kernels();

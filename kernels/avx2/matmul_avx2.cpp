@@ -1,0 +1,298 @@
+// AVX2 + FMA + F16C matmul kernels. Same structure as the AVX-512 ones (see matmul_avx512.cpp): dot
+// products along the row with an R rows x T tokens register tile, 16 ymm registers so smaller tiles.
+//
+// Integer paths (no VNNI here) use VPMADDUBSW (u8 x s8 -> s16 pairs) then VPMADDWD with ones -> s32:
+//   Q4_0: nibbles [0,15] x activations [-127,127]: a pair sum is at most 2*15*127, no saturation;
+//     the -8 offset is removed in 16 bits with 8*(x0+x1), computed once per token and block.
+//   Q8_0: |w| x sign(x, w) (ggml's trick): at most 2*128*127 = 32512, no saturation.
+//
+// All helpers are in an anonymous namespace so no AVX2 code can be shared with other TUs.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/matmul_isa.h"
+#include "kernels/quant.h"
+#include "kernels/type_traits.h"
+
+namespace kestrel::kernels {
+namespace {
+
+// ---------------------------------------------------------------- activation converters
+
+// roundf exactly (see matmul_avx512.cpp): truncate, then step away from zero when |fraction| >= 0.5.
+__m256 round_half_away(__m256 v) {
+  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 frac = _mm256_andnot_ps(sign_mask, _mm256_sub_ps(v, t));
+  const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, sign_mask));
+  return _mm256_add_ps(t, _mm256_and_ps(up, one));
+}
+
+void quantize_row_q8_0_avx2(const float* x, void* dst, int64_t n) {
+  BlockQ8_0* y = static_cast<BlockQ8_0*>(dst);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    __m256 v[4];
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      v[i] = _mm256_loadu_ps(x + 8 * i);
+      m = _mm256_max_ps(m, _mm256_and_ps(v[i], abs_mask));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = fp32_to_fp16(d);
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int i = 0; i < 4; ++i) q[i] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[i], vid)));
+    // Packing works within 128-bit lanes; the final permute restores element order.
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    const __m256i ordered = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), ordered);
+  }
+}
+
+void fp32_to_fp16_row_avx2(const float* x, void* dst, int64_t n) {
+  uint16_t* y = static_cast<uint16_t*>(dst);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
+      // NaNs: the reference writes sign | 0x7E00, the hardware keeps payloads.
+      for (int j = 0; j < 8; ++j) y[i + j] = fp32_to_fp16(x[i + j]);
+      continue;
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void fp32_to_bf16_row_avx2(const float* x, void* dst, int64_t n) {
+  uint16_t* y = static_cast<uint16_t*>(dst);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF))), 16);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF)), _mm256_set1_epi32(0x7F800000));
+    const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+    const __m256i v = _mm256_blendv_epi8(r, quiet, nan);
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_castsi256_si128(packed));
+  }
+  for (; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
+}
+
+// ---------------------------------------------------------------- helpers
+
+float h2f(const void* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// Loads rem (< 8) 16-bit values, zero-filled to 8.
+__m128i load_u16_tail(const char* p, int rem) {
+  uint16_t buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::memcpy(buf, p, static_cast<size_t>(rem) * 2);
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(buf));
+}
+
+// ---------------------------------------------------------------- per-type step policies
+
+struct PolicyF32 {
+  static constexpr int kStep = 8;
+  using W = __m256;
+  using X = __m256;
+  static W load_w(const char* row, int64_t s) { return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + s * 8); }
+  static X load_x(const char* row, int64_t s) { return load_w(row, s); }
+  static W load_w_tail(const char* row, int64_t s, int rem) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_maskload_ps(reinterpret_cast<const float*>(row) + s * 8, mask);
+  }
+  static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
+  static __m256 madd(__m256 acc, const W& w, const X& x) { return _mm256_fmadd_ps(w, x, acc); }
+};
+
+struct PolicyF16 {
+  static constexpr int kStep = 8;
+  using W = __m256;
+  using X = __m256;
+  static W load_w(const char* row, int64_t s) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + s * 16)));
+  }
+  static X load_x(const char* row, int64_t s) { return load_w(row, s); }
+  static W load_w_tail(const char* row, int64_t s, int rem) { return _mm256_cvtph_ps(load_u16_tail(row + s * 16, rem)); }
+  static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
+  static __m256 madd(__m256 acc, const W& w, const X& x) { return _mm256_fmadd_ps(w, x, acc); }
+};
+
+struct PolicyBF16 {
+  static constexpr int kStep = 8;
+  using W = __m256;
+  using X = __m256;
+  static __m256 widen(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+  static W load_w(const char* row, int64_t s) { return widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + s * 16))); }
+  static X load_x(const char* row, int64_t s) { return load_w(row, s); }
+  static W load_w_tail(const char* row, int64_t s, int rem) { return widen(load_u16_tail(row + s * 16, rem)); }
+  static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
+  static __m256 madd(__m256 acc, const W& w, const X& x) { return _mm256_fmadd_ps(w, x, acc); }
+};
+
+struct PolicyQ4_0 {
+  static constexpr int kStep = 32;
+  struct W {
+    __m256i q;  // unsigned nibbles: elements 0-15 (low nibbles) then 16-31 (high nibbles)
+    __m256 d;
+  };
+  struct X {
+    __m256i q;
+    __m256i corr16;  // 8 * (x[2i] + x[2i+1]) per 16-bit lane
+    __m256 d;
+  };
+  static W load_w(const char* row, int64_t s) {
+    const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(row) + s;
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
+    const __m128i m = _mm_set1_epi8(0x0F);
+    W w;
+    w.q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+    w.d = _mm256_set1_ps(h2f(&blk->d));
+    return w;
+  }
+  static X load_x(const char* row, int64_t s) {
+    const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row) + s;
+    X x;
+    x.q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
+    x.corr16 = _mm256_maddubs_epi16(_mm256_set1_epi8(8), x.q);
+    x.d = _mm256_set1_ps(h2f(&blk->d));
+    return x;
+  }
+  static W load_w_tail(const char* row, int64_t s, int) { return load_w(row, s); }  // never called: n_in % 32 == 0
+  static X load_x_tail(const char* row, int64_t s, int) { return load_x(row, s); }
+  static __m256 madd(__m256 acc, const W& w, const X& x) {
+    const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(w.q, x.q), x.corr16);
+    const __m256i isum = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(w.d, x.d), acc);
+  }
+};
+
+struct PolicyQ8_0 {
+  static constexpr int kStep = 32;
+  struct W {
+    __m256i q;
+    __m256i absq;
+    __m256 d;
+  };
+  struct X {
+    __m256i q;
+    __m256 d;
+  };
+  static W load_w(const char* row, int64_t s) {
+    const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row) + s;
+    W w;
+    w.q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
+    w.absq = _mm256_sign_epi8(w.q, w.q);
+    w.d = _mm256_set1_ps(h2f(&blk->d));
+    return w;
+  }
+  static X load_x(const char* row, int64_t s) {
+    const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row) + s;
+    X x;
+    x.q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
+    x.d = _mm256_set1_ps(h2f(&blk->d));
+    return x;
+  }
+  static W load_w_tail(const char* row, int64_t s, int) { return load_w(row, s); }  // never called
+  static X load_x_tail(const char* row, int64_t s, int) { return load_x(row, s); }
+  static __m256 madd(__m256 acc, const W& w, const X& x) {
+    const __m256i p16 = _mm256_maddubs_epi16(w.absq, _mm256_sign_epi8(x.q, w.q));
+    const __m256i isum = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(w.d, x.d), acc);
+  }
+};
+
+// ---------------------------------------------------------------- tiles
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <class P, int R, int T>
+void tile(const GemmArgs& a, int64_t r0, int64_t t0) {
+  const char* wr[R];
+  const char* xr[T];
+  for (int r = 0; r < R; ++r) wr[r] = static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes;
+  for (int t = 0; t < T; ++t) xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes;
+  __m256 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+
+  const int64_t steps = a.n_in / P::kStep;
+  const int rem = static_cast<int>(a.n_in % P::kStep);
+  for (int64_t s = 0; s < steps; ++s) {
+    typename P::W w[R];
+    for (int r = 0; r < R; ++r) w[r] = P::load_w(wr[r], s);
+    for (int t = 0; t < T; ++t) {
+      const typename P::X x = P::load_x(xr[t], s);
+      for (int r = 0; r < R; ++r) acc[r][t] = P::madd(acc[r][t], w[r], x);
+    }
+  }
+  if (rem != 0) {
+    typename P::W w[R];
+    for (int r = 0; r < R; ++r) w[r] = P::load_w_tail(wr[r], steps, rem);
+    for (int t = 0; t < T; ++t) {
+      const typename P::X x = P::load_x_tail(xr[t], steps, rem);
+      for (int r = 0; r < R; ++r) acc[r][t] = P::madd(acc[r][t], w[r], x);
+    }
+  }
+  for (int t = 0; t < T; ++t)
+    for (int r = 0; r < R; ++r) a.y[(t0 + t) * a.ldy + r0 + r] = hsum(acc[r][t]);
+}
+
+template <class P, int R, int T>
+void tile_rows_of(const GemmArgs& a, int64_t r0, int64_t t0, int tt) {
+  switch (tt) {
+    case 1: tile<P, R, 1>(a, r0, t0); break;
+    case 2: if constexpr (T >= 2) tile<P, R, 2>(a, r0, t0); break;
+    case 3: if constexpr (T >= 3) tile<P, R, 3>(a, r0, t0); break;
+    case 4: if constexpr (T >= 4) tile<P, R, 4>(a, r0, t0); break;
+  }
+}
+
+template <class P, int R, int T>
+void gemm(const GemmArgs& a) {
+  static_assert(T >= 1 && T <= 4, "token tile 1..4");
+  int64_t r0 = a.row_begin;
+  for (; r0 + R <= a.row_end; r0 += R)
+    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += T)
+      tile_rows_of<P, R, T>(a, r0, t0, static_cast<int>(a.n_tokens - t0 < T ? a.n_tokens - t0 : T));
+  for (; r0 < a.row_end; ++r0)
+    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += T)
+      tile_rows_of<P, 1, T>(a, r0, t0, static_cast<int>(a.n_tokens - t0 < T ? a.n_tokens - t0 : T));
+}
+
+void gemm_f32_avx2(const GemmArgs& a) { gemm<PolicyF32, 2, 4>(a); }
+void gemm_f16_avx2(const GemmArgs& a) { gemm<PolicyF16, 2, 4>(a); }
+void gemm_bf16_avx2(const GemmArgs& a) { gemm<PolicyBF16, 2, 4>(a); }
+void gemm_q8_0_avx2(const GemmArgs& a) { gemm<PolicyQ8_0, 2, 3>(a); }
+void gemm_q4_0_avx2(const GemmArgs& a) { gemm<PolicyQ4_0, 2, 3>(a); }
+
+const MatmulKernels kAvx2 = {
+    "avx2",
+    quantize_row_q8_0_avx2, fp32_to_fp16_row_avx2, fp32_to_bf16_row_avx2,
+    gemm_f32_avx2, gemm_f16_avx2, gemm_bf16_avx2, gemm_q8_0_avx2, gemm_q4_0_avx2,
+};
+
+}  // namespace
+
+const MatmulKernels* avx2_matmul_kernels() { return &kAvx2; }
+
+}  // namespace kestrel::kernels

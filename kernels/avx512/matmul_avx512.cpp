@@ -1,0 +1,362 @@
+// AVX-512 matmul kernels (F+BW+VL+DQ+VNNI; AVX512-BF16 used for BF16 weights when present).
+//
+// Every kernel computes dot products along the row (the ggml layout): a register tile of R weight rows
+// x T tokens keeps R*T vector accumulators; each step loads R weight vectors and T activation vectors,
+// so a weight block fetched once feeds T tokens and an activation block feeds R rows. Accumulators are
+// reduced horizontally once per output.
+//
+// Integer paths use VPDPBUSD (u8 x s8 -> s32), 64 values (two Q8_0 blocks) per instruction:
+//   Q4_0 x Q8_0: nibbles are unsigned [0,15]; sum((q-8)*x) = dpbusd(q, x) - 8*sum(x). The 8*sum(x)
+//     term depends only on the activation block, so it is computed once per token and step and fed in
+//     as the accumulator input of VPDPBUSD: no extra instruction per (row, token).
+//   Q8_0 x Q8_0: both signed; flip the activations to unsigned (x + 128) and subtract 128*sum(w), which
+//     depends only on the weight block (once per row and step), again as the accumulator input.
+// Per-block scales: lanes 0-7 hold block b's partial sums and lanes 8-15 block b+1's, so one vector of
+// [d_b x8, d_b+1 x8] scales both blocks; an odd last block runs with the upper half zeroed.
+//
+// All helpers are in an anonymous namespace so no AVX-512 code can be shared with other TUs.
+// GCC 12's AVX-512 intrinsic headers self-initialise their "undefined" vectors (__m512 __Y = __Y),
+// which -Wall reports at every use (GCC bug 105593); the warnings are about the header, not this code.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/matmul_isa.h"
+#include "kernels/quant.h"
+#include "kernels/type_traits.h"
+
+namespace kestrel::kernels {
+namespace {
+
+// ---------------------------------------------------------------- activation converters
+
+// roundf (half away from zero), exactly: truncate, then step away from zero when |fraction| >= 0.5.
+// v - trunc(v) is exact for |v| < 2^23, so this agrees with roundf bit for bit.
+__m512 round_half_away(__m512 v) {
+  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m512 frac = _mm512_sub_ps(v, t);
+  const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(frac), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
+  return _mm512_mask_add_ps(t, up, t, one);
+}
+
+void quantize_row_q8_0_avx512(const float* x, void* dst, int64_t n) {
+  BlockQ8_0* y = static_cast<BlockQ8_0*>(dst);
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = fp32_to_fp16(d);
+    const __m512 vid = _mm512_set1_ps(id);
+    const __m512i q0 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v0, vid)));
+    const __m512i q1 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v1, vid)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+  }
+}
+
+void fp32_to_fp16_row_avx512(const float* x, void* dst, int64_t n) {
+  uint16_t* y = static_cast<uint16_t*>(dst);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // The hardware keeps NaN payloads; the reference (like ggml's portable code) writes sign | 0x7E00.
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    if (nan) {
+      const __m256i sign = _mm256_and_si256(h, _mm256_set1_epi16(static_cast<short>(0x8000)));
+      h = _mm256_mask_blend_epi16(nan, h, _mm256_or_si256(sign, _mm256_set1_epi16(0x7E00)));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), h);
+  }
+  for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void fp32_to_bf16_row_avx512(const float* x, void* dst, int64_t n) {
+  // Integer rounding rather than VCVTNEPS2BF16, which flushes denormals: the bytes must match the
+  // reference converter exactly.
+  uint16_t* y = static_cast<uint16_t*>(dst);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i u = _mm512_loadu_si512(x + i);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
+                                                  _mm512_set1_epi32(0x7F800000));
+    r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm512_cvtepi32_epi16(r));
+  }
+  for (; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
+}
+
+// ---------------------------------------------------------------- helpers
+
+float h2f(const void* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// [a x8, b x8]
+__m512 two_scales(float a, float b) {
+  return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(a), _mm512_set1_ps(b));
+}
+
+// ---------------------------------------------------------------- per-type step policies
+// Each policy: kStep values per full step; W/X register bundles; load_w/load_x for full step s;
+// load_w_tail/load_x_tail for the remainder (n_in % kStep values, zero-filled); madd(acc, w, x).
+
+struct PolicyF32 {
+  static constexpr int kStep = 16;
+  using W = __m512;
+  using X = __m512;
+  static W load_w(const char* row, int64_t s) { return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + s * 16); }
+  static X load_x(const char* row, int64_t s) { return load_w(row, s); }
+  static W load_w_tail(const char* row, int64_t s, int rem) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << rem) - 1), reinterpret_cast<const float*>(row) + s * 16);
+  }
+  static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
+  static __m512 madd(__m512 acc, const W& w, const X& x) { return _mm512_fmadd_ps(w, x, acc); }
+};
+
+struct PolicyF16 {
+  static constexpr int kStep = 16;
+  using W = __m512;
+  using X = __m512;
+  static W load_w(const char* row, int64_t s) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + s * 32)));
+  }
+  static X load_x(const char* row, int64_t s) { return load_w(row, s); }
+  static W load_w_tail(const char* row, int64_t s, int rem) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << rem) - 1), row + s * 32));
+  }
+  static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
+  static __m512 madd(__m512 acc, const W& w, const X& x) { return _mm512_fmadd_ps(w, x, acc); }
+};
+
+// BF16 without AVX512-BF16: widen to f32 (bf16 is the top half of an f32) and FMA.
+struct PolicyBF16Convert {
+  static constexpr int kStep = 16;
+  using W = __m512;
+  using X = __m512;
+  static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+  static W load_w(const char* row, int64_t s) { return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + s * 32))); }
+  static X load_x(const char* row, int64_t s) { return load_w(row, s); }
+  static W load_w_tail(const char* row, int64_t s, int rem) {
+    return widen(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << rem) - 1), row + s * 32));
+  }
+  static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
+  static __m512 madd(__m512 acc, const W& w, const X& x) { return _mm512_fmadd_ps(w, x, acc); }
+};
+
+// BF16 with VDPBF16PS: 32 pairs per instruction, products accumulated in f32.
+struct PolicyBF16Dot {
+  static constexpr int kStep = 32;
+  using W = __m512i;
+  using X = __m512i;
+  static W load_w(const char* row, int64_t s) { return _mm512_loadu_si512(row + s * 64); }
+  static X load_x(const char* row, int64_t s) { return load_w(row, s); }
+  static W load_w_tail(const char* row, int64_t s, int rem) {
+    return _mm512_maskz_loadu_epi16(static_cast<__mmask32>((1ull << rem) - 1), row + s * 64);
+  }
+  static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
+  static __m512 madd(__m512 acc, const W& w, const X& x) {
+    return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(w), reinterpret_cast<__m512bh>(x));
+  }
+};
+
+// Two Q8_0 activation blocks (b, b+1): 64 int8 values and their scales. `two` = false zeroes block b+1.
+template <bool kTwo>
+void load_q8_pair(const char* row, int64_t b, __m512i* q, __m512* d) {
+  const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[0].qs));
+  if constexpr (kTwo) {
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[1].qs));
+    *q = _mm512_mask_broadcast_i64x4(_mm512_zextsi256_si512(lo), 0xF0, hi);
+    *d = two_scales(h2f(&blk[0].d), h2f(&blk[1].d));
+  } else {
+    *q = _mm512_zextsi256_si512(lo);
+    *d = two_scales(h2f(&blk[0].d), 0.0f);
+  }
+}
+
+struct PolicyQ4_0 {
+  static constexpr int kStep = 64;
+  struct W {
+    __m512i q;  // unsigned nibbles, block b in lanes 0-7, block b+1 in lanes 8-15
+    __m512 d;
+  };
+  struct X {
+    __m512i q;
+    __m512i neg_corr;  // -8 * sum(x) per dword lane: the accumulator input of VPDPBUSD
+    __m512 d;
+  };
+  template <bool kTwo>
+  static W load_w_impl(const char* row, int64_t b) {
+    const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
+    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[0].qs));
+    const __m128i q1 = kTwo ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[1].qs)) : _mm_setzero_si128();
+    // [q0, q0, q1, q1] -> [q0 & 15, q0 >> 4, q1 & 15, q1 >> 4]: elements 0-15, 16-31 of each block.
+    __m512i v = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(q0), 0xFF00, q1);
+    v = _mm512_mask_blend_epi64(0xCC, v, _mm512_srli_epi16(v, 4));
+    W w;
+    w.q = _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+    w.d = two_scales(h2f(&blk[0].d), kTwo ? h2f(&blk[1].d) : 0.0f);
+    return w;
+  }
+  template <bool kTwo>
+  static X load_x_impl(const char* row, int64_t b) {
+    X x;
+    load_q8_pair<kTwo>(row, b, &x.q, &x.d);
+    x.neg_corr = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                  _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), x.q));
+    return x;
+  }
+  static W load_w(const char* row, int64_t s) { return load_w_impl<true>(row, 2 * s); }
+  static X load_x(const char* row, int64_t s) { return load_x_impl<true>(row, 2 * s); }
+  static W load_w_tail(const char* row, int64_t s, int) { return load_w_impl<false>(row, 2 * s); }
+  static X load_x_tail(const char* row, int64_t s, int) { return load_x_impl<false>(row, 2 * s); }
+  static __m512 madd(__m512 acc, const W& w, const X& x) {
+    const __m512i isum = _mm512_dpbusd_epi32(x.neg_corr, w.q, x.q);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(w.d, x.d), acc);
+  }
+};
+
+struct PolicyQ8_0 {
+  static constexpr int kStep = 64;
+  struct W {
+    __m512i q;         // signed weights
+    __m512i neg_corr;  // -128 * sum(w) per dword lane
+    __m512 d;
+  };
+  struct X {
+    __m512i qu;  // activations + 128 as unsigned bytes
+    __m512 d;
+  };
+  template <bool kTwo>
+  static W load_w_impl(const char* row, int64_t b) {
+    W w;
+    load_q8_pair<kTwo>(row, b, &w.q, &w.d);
+    w.neg_corr = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                  _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(0x80)), w.q));
+    return w;
+  }
+  template <bool kTwo>
+  static X load_x_impl(const char* row, int64_t b) {
+    X x;
+    __m512i q;
+    load_q8_pair<kTwo>(row, b, &q, &x.d);
+    x.qu = _mm512_xor_si512(q, _mm512_set1_epi8(static_cast<char>(0x80)));
+    return x;
+  }
+  static W load_w(const char* row, int64_t s) { return load_w_impl<true>(row, 2 * s); }
+  static X load_x(const char* row, int64_t s) { return load_x_impl<true>(row, 2 * s); }
+  static W load_w_tail(const char* row, int64_t s, int) { return load_w_impl<false>(row, 2 * s); }
+  // The zeroed half of a tail block becomes 0x80 after the flip, but its weights are zero too.
+  static X load_x_tail(const char* row, int64_t s, int) { return load_x_impl<false>(row, 2 * s); }
+  static __m512 madd(__m512 acc, const W& w, const X& x) {
+    const __m512i isum = _mm512_dpbusd_epi32(w.neg_corr, x.qu, w.q);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(w.d, x.d), acc);
+  }
+};
+
+// ---------------------------------------------------------------- tiles
+
+template <class P, int R, int T>
+void tile(const GemmArgs& a, int64_t r0, int64_t t0) {
+  const char* wr[R];
+  const char* xr[T];
+  for (int r = 0; r < R; ++r) wr[r] = static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes;
+  for (int t = 0; t < T; ++t) xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes;
+  __m512 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+
+  const int64_t steps = a.n_in / P::kStep;
+  const int rem = static_cast<int>(a.n_in % P::kStep);
+  for (int64_t s = 0; s < steps; ++s) {
+    typename P::W w[R];
+    for (int r = 0; r < R; ++r) w[r] = P::load_w(wr[r], s);
+    for (int t = 0; t < T; ++t) {
+      const typename P::X x = P::load_x(xr[t], s);
+      for (int r = 0; r < R; ++r) acc[r][t] = P::madd(acc[r][t], w[r], x);
+    }
+  }
+  if (rem != 0) {
+    typename P::W w[R];
+    for (int r = 0; r < R; ++r) w[r] = P::load_w_tail(wr[r], steps, rem);
+    for (int t = 0; t < T; ++t) {
+      const typename P::X x = P::load_x_tail(xr[t], steps, rem);
+      for (int r = 0; r < R; ++r) acc[r][t] = P::madd(acc[r][t], w[r], x);
+    }
+  }
+  for (int t = 0; t < T; ++t)
+    for (int r = 0; r < R; ++r) a.y[(t0 + t) * a.ldy + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+template <class P, int R, int T>
+void tile_rows_of(const GemmArgs& a, int64_t r0, int64_t t0, int tt) {
+  switch (tt) {
+    case 1: tile<P, R, 1>(a, r0, t0); break;
+    case 2: if constexpr (T >= 2) tile<P, R, 2>(a, r0, t0); break;
+    case 3: if constexpr (T >= 3) tile<P, R, 3>(a, r0, t0); break;
+    case 4: if constexpr (T >= 4) tile<P, R, 4>(a, r0, t0); break;
+  }
+}
+
+// Row tiles outer, token tiles inner: R weight rows stay in L1 while the token block's activations
+// (sized by matmul.cpp to fit L2) stream past them.
+template <class P, int R, int T>
+void gemm(const GemmArgs& a) {
+  static_assert(T >= 1 && T <= 4, "token tile 1..4");
+  int64_t r0 = a.row_begin;
+  for (; r0 + R <= a.row_end; r0 += R)
+    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += T)
+      tile_rows_of<P, R, T>(a, r0, t0, static_cast<int>(a.n_tokens - t0 < T ? a.n_tokens - t0 : T));
+  for (; r0 < a.row_end; ++r0)
+    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += T)
+      tile_rows_of<P, 1, T>(a, r0, t0, static_cast<int>(a.n_tokens - t0 < T ? a.n_tokens - t0 : T));
+}
+
+void gemm_f32_avx512(const GemmArgs& a) { gemm<PolicyF32, 4, 4>(a); }
+void gemm_f16_avx512(const GemmArgs& a) { gemm<PolicyF16, 4, 4>(a); }
+void gemm_bf16_convert_avx512(const GemmArgs& a) { gemm<PolicyBF16Convert, 4, 4>(a); }
+void gemm_bf16_dot_avx512(const GemmArgs& a) { gemm<PolicyBF16Dot, 4, 4>(a); }
+void gemm_q8_0_avx512(const GemmArgs& a) { gemm<PolicyQ8_0, 4, 4>(a); }
+void gemm_q4_0_avx512(const GemmArgs& a) { gemm<PolicyQ4_0, 4, 4>(a); }
+
+MatmulKernels make_table() {
+  MatmulKernels k{};
+  k.name = "avx512";
+  k.quantize_row_q8_0 = quantize_row_q8_0_avx512;
+  k.fp32_to_fp16_row = fp32_to_fp16_row_avx512;
+  k.fp32_to_bf16_row = fp32_to_bf16_row_avx512;
+  k.gemm_f32 = gemm_f32_avx512;
+  k.gemm_f16 = gemm_f16_avx512;
+  k.gemm_bf16 = cpu_has_avx512_bf16() ? gemm_bf16_dot_avx512 : gemm_bf16_convert_avx512;
+  k.gemm_q8_0 = gemm_q8_0_avx512;
+  k.gemm_q4_0 = gemm_q4_0_avx512;
+  return k;
+}
+
+}  // namespace
+
+const MatmulKernels* avx512_matmul_kernels() {
+  static const MatmulKernels k = make_table();
+  return &k;
+}
+
+// For tests: the BF16 kernel that does not need AVX512-BF16, so both variants can be checked.
+const MatmulKernels* avx512_matmul_kernels_no_bf16_dot() {
+  static const MatmulKernels k = [] {
+    MatmulKernels t = make_table();
+    t.gemm_bf16 = gemm_bf16_convert_avx512;
+    return t;
+  }();
+  return &k;
+}
+
+}  // namespace kestrel::kernels

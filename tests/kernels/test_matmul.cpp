@@ -1,0 +1,254 @@
+// Every SIMD matmul the machine supports against the scalar twin, for every weight type, on odd shapes
+// (row tails, token tails, block tails), with ldy > n_out, single- and multi-threaded.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/matmul_isa.h"
+#include "kernels/quant.h"
+#include "kernels/type_traits.h"
+
+namespace kestrel::kernels {
+namespace {
+
+bool sanitized() { return std::getenv("KESTREL_SANITIZED") != nullptr; }
+
+std::vector<Isa> simd_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon})
+    if (isa_supported(isa)) out.push_back(isa);
+  return out;
+}
+
+struct Problem {
+  TensorType wt;
+  int64_t n_in, n_out, n_tokens, ldy;
+  std::vector<uint8_t> w;       // n_out rows in wt
+  std::vector<float> w_deq;     // the same weights as floats
+  std::vector<float> x;         // n_tokens x n_in
+};
+
+Problem make_problem(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, uint32_t seed) {
+  Problem p{wt, n_in, n_out, n_tokens, n_out + 3, {}, {}, {}};
+  const TypeTraits* tr = type_traits(wt);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> wf(n_in * n_out);
+  for (float& v : wf) v = nd(rng);
+  const size_t row_bytes = *bytes_for(wt, n_in);
+  p.w.resize(row_bytes * n_out);
+  p.w_deq.resize(wf.size());
+  for (int64_t r = 0; r < n_out; ++r) {
+    tr->from_float(wf.data() + r * n_in, p.w.data() + r * row_bytes, n_in);
+    tr->to_float(p.w.data() + r * row_bytes, p.w_deq.data() + r * n_in, n_in);
+  }
+  p.x.resize(n_in * n_tokens);
+  for (float& v : p.x) v = nd(rng);
+  return p;
+}
+
+std::vector<float> run(Isa isa, ThreadPool& pool, const Problem& p) {
+  // NaN-filled so a kernel that skips an output, or writes into the ldy padding, is caught.
+  std::vector<float> y(p.ldy * p.n_tokens, std::nanf(""));
+  matmul_isa(isa, pool, p.wt, p.w.data(), p.n_in, p.n_out, p.x.data(), p.n_tokens, y.data(), p.ldy);
+  return y;
+}
+
+// Tolerance per output, relative to m = sum |w_i * x_i| (the size of the terms being added):
+//  - integer paths see the same quantized activations as the scalar twin (checked bit for bit in
+//    ConvertersMatchScalar), and per-block integer sums are exact, so the only difference is the f32
+//    summation order of n_in/32 block terms: <= ~(n_in/32) * 2^-24 * m; we allow 2e-6 * (n_in/32 + 8) * m.
+//  - float paths: the scalar twin sums in double; SIMD sums n_in/lanes terms per f32 lane plus the
+//    horizontal reduction; VDPBF16PS also rounds per pair: allow 1.2e-7 * (n_in/4 + 32) * m.
+double tolerance(TensorType wt, int64_t n_in, double m) {
+  if (wt == TensorType::Q8_0 || wt == TensorType::Q4_0) return 2e-6 * (n_in / 32.0 + 8) * m + 1e-30;
+  return 1.2e-7 * (n_in / 4.0 + 32) * m + 1e-30;
+}
+
+void compare(const Problem& p, Isa isa, ThreadPool& pool, const std::vector<float>& ref) {
+  const std::vector<float> y = run(isa, pool, p);
+  for (int64_t t = 0; t < p.n_tokens; ++t) {
+    for (int64_t r = 0; r < p.n_out; ++r) {
+      double m = 0;
+      for (int64_t i = 0; i < p.n_in; ++i) m += std::fabs(double(p.w_deq[r * p.n_in + i]) * p.x[t * p.n_in + i]);
+      const float want = ref[t * p.ldy + r], got = y[t * p.ldy + r];
+      ASSERT_FALSE(std::isnan(got)) << "missing output";
+      ASSERT_NEAR(got, want, tolerance(p.wt, p.n_in, m))
+          << isa_name(isa) << " " << type_name(p.wt) << " n_in=" << p.n_in << " n_out=" << p.n_out
+          << " n_tokens=" << p.n_tokens << " row=" << r << " token=" << t << " threads=" << pool.size();
+    }
+    for (int64_t r = p.n_out; r < p.ldy; ++r) ASSERT_TRUE(std::isnan(y[t * p.ldy + r])) << "wrote into ldy padding";
+  }
+}
+
+const TensorType kTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0};
+
+TEST(Matmul, ScalarMatchesDequantizedDot) {
+  // The scalar twin itself against a plain double dot of dequantized weights and converted activations.
+  ThreadPool pool(1);
+  for (TensorType wt : kTypes) {
+    const Problem p = make_problem(wt, 96, 5, 3, 7);
+    const std::vector<float> y = run(Isa::Scalar, pool, p);
+    const TypeTraits* tr = type_traits(wt);
+    const TypeTraits* xt = type_traits(tr->vec_dot_type);
+    std::vector<uint8_t> xc(*bytes_for(tr->vec_dot_type, p.n_in));
+    std::vector<float> xd(p.n_in);
+    for (int64_t t = 0; t < p.n_tokens; ++t) {
+      xt->from_float(p.x.data() + t * p.n_in, xc.data(), p.n_in);
+      xt->to_float(xc.data(), xd.data(), p.n_in);
+      for (int64_t r = 0; r < p.n_out; ++r) {
+        double s = 0, m = 0;
+        for (int64_t i = 0; i < p.n_in; ++i) {
+          s += double(p.w_deq[r * p.n_in + i]) * xd[i];
+          m += std::fabs(double(p.w_deq[r * p.n_in + i]) * xd[i]);
+        }
+        EXPECT_NEAR(y[t * p.ldy + r], s, 1e-6 * m) << type_name(wt);
+      }
+    }
+  }
+}
+
+TEST(Matmul, EveryIsaMatchesScalar) {
+  const std::vector<Isa> isas = simd_isas();
+  if (isas.empty()) GTEST_SKIP() << "no SIMD ISA supported on this machine";
+  ThreadPool pool1(1), pool2(2);
+  const bool small = sanitized();
+  std::vector<int64_t> quant_n_in = {32, 64, 96, 4096 + 32};
+  std::vector<int64_t> float_n_in = {1, 7, 32, 33, 64, 96, 257, 4096 + 32};
+  if (small) quant_n_in.pop_back(), float_n_in.pop_back();
+  uint32_t seed = 1;
+  for (TensorType wt : kTypes) {
+    const bool quant = wt == TensorType::Q8_0 || wt == TensorType::Q4_0;
+    for (int64_t n_in : quant ? quant_n_in : float_n_in) {
+      for (int64_t n_out : {1, 3, 17, 67}) {
+        for (int64_t n_tokens : {1, 2, 3, 5, 16, 17}) {
+          if (n_in > 1024 && (n_out == 67 || n_tokens == 16)) continue;  // keep the large case quick
+          const Problem p = make_problem(wt, n_in, n_out, n_tokens, seed++);
+          const std::vector<float> ref = run(Isa::Scalar, pool1, p);
+          for (Isa isa : isas) {
+            compare(p, isa, pool1, ref);
+            compare(p, isa, pool2, ref);
+            if (HasFatalFailure()) return;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Matmul, TokenBlocksAndManyRowChunks) {
+  // More tokens than one token block and enough rows for many jobs per thread.
+  const std::vector<Isa> isas = simd_isas();
+  ThreadPool pool(2);
+  for (TensorType wt : {TensorType::Q4_0, TensorType::F32}) {
+    const Problem p = make_problem(wt, 64, sanitized() ? 131 : 263, sanitized() ? 70 : 133, 99);
+    const std::vector<float> ref = run(Isa::Scalar, pool, p);
+    for (Isa isa : isas) compare(p, isa, pool, ref);
+  }
+}
+
+#if defined(__x86_64__)
+TEST(Matmul, Avx512Bf16BothVariants) {
+  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  // The table without VDPBF16PS, called directly on a tile.
+  const Problem p = make_problem(TensorType::BF16, 257, 17, 5, 5);
+  ThreadPool pool(1);
+  const std::vector<float> ref = run(Isa::Scalar, pool, p);
+  const MatmulKernels* k = avx512_matmul_kernels_no_bf16_dot();
+  std::vector<uint16_t> xc(p.n_tokens * 272);
+  for (int64_t t = 0; t < p.n_tokens; ++t) k->fp32_to_bf16_row(p.x.data() + t * p.n_in, xc.data() + t * 272, p.n_in);
+  std::vector<float> y(p.ldy * p.n_tokens, std::nanf(""));
+  GemmArgs a{p.w.data(), size_t(p.n_in) * 2, p.n_in, xc.data(), 272 * 2, p.n_tokens, y.data(), p.ldy, 0, p.n_out};
+  k->gemm_bf16(a);
+  for (int64_t t = 0; t < p.n_tokens; ++t)
+    for (int64_t r = 0; r < p.n_out; ++r) {
+      double m = 0;
+      for (int64_t i = 0; i < p.n_in; ++i) m += std::fabs(double(p.w_deq[r * p.n_in + i]) * p.x[t * p.n_in + i]);
+      EXPECT_NEAR(y[t * p.ldy + r], ref[t * p.ldy + r], tolerance(TensorType::BF16, p.n_in, m));
+    }
+}
+#endif
+
+// Activation converters of every ISA must write exactly the scalar bytes (ties, subnormals, NaN, inf).
+TEST(Matmul, ConvertersMatchScalar) {
+  std::vector<const MatmulKernels*> tables;
+#if defined(__x86_64__)
+  if (isa_supported(Isa::Avx2)) tables.push_back(avx2_matmul_kernels());
+  if (isa_supported(Isa::Avx512)) tables.push_back(avx512_matmul_kernels());
+#endif
+#if defined(__aarch64__)
+  if (isa_supported(Isa::Neon)) tables.push_back(neon_matmul_kernels());
+#endif
+  if (tables.empty()) GTEST_SKIP() << "no SIMD ISA supported on this machine";
+  const MatmulKernels* s = scalar_matmul_kernels();
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  const int64_t n = 32 * 9;
+  std::vector<float> x(n);
+  for (float& v : x) v = nd(rng);
+  // Block 1: amax 127 so d = 1 and x * id lands exactly on .5 ties.
+  for (int j = 0; j < 32; ++j) x[32 + j] = (j == 0) ? 127.0f : (j % 2 ? 0.5f : -0.5f) + float(j - 16);
+  // Block 2: all zero (d = 0). Block 3: tiny values (subnormal scale). Block 4: huge values.
+  for (int j = 0; j < 32; ++j) x[64 + j] = 0.0f;
+  for (int j = 0; j < 32; ++j) x[96 + j] = std::ldexp(float(j - 15), -120);
+  for (int j = 0; j < 32; ++j) x[128 + j] = std::ldexp(float(j - 15), 100);
+  const float specials[] = {65504.0f, 65519.99f, 65520.0f, -65520.0f, 1e-8f, -6.1e-5f, 5.96e-8f, 2.98e-8f,
+                            INFINITY, -INFINITY, std::nanf(""), -std::nanf(""), 1.00390625f, 1.0f + 0x1p-8f + 0x1p-20f};
+  for (size_t i = 0; i < sizeof specials / sizeof specials[0]; ++i) x[160 + i] = specials[i];
+  for (const MatmulKernels* k : tables) {
+    std::vector<uint8_t> a(n / 32 * 34), b(n / 32 * 34);
+    k->quantize_row_q8_0(x.data(), a.data(), 32 * 5);  // the first five blocks: no inf/NaN
+    s->quantize_row_q8_0(x.data(), b.data(), 32 * 5);
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), 34 * 5)) << k->name << " quantize_row_q8_0";
+    for (int64_t len : {int64_t(1), int64_t(7), int64_t(17), n - 3, n}) {
+      std::vector<uint16_t> h1(len), h2(len);
+      k->fp32_to_fp16_row(x.data(), h1.data(), len);
+      s->fp32_to_fp16_row(x.data(), h2.data(), len);
+      EXPECT_EQ(h1, h2) << k->name << " fp32_to_fp16_row len " << len;
+      k->fp32_to_bf16_row(x.data(), h1.data(), len);
+      s->fp32_to_bf16_row(x.data(), h2.data(), len);
+      EXPECT_EQ(h1, h2) << k->name << " fp32_to_bf16_row len " << len;
+    }
+  }
+}
+
+TEST(Matmul, CheckRejectsBadShapes) {
+  EXPECT_FALSE(matmul_check(TensorType::Q4_0, 33, 4, 1, 4).is_ok());
+  EXPECT_FALSE(matmul_check(TensorType::Q4_K, 256, 4, 1, 4).is_ok());
+  EXPECT_FALSE(matmul_check(TensorType::F32, 8, 4, 1, 3).is_ok());
+  EXPECT_FALSE(matmul_check(TensorType::F32, 8, 0, 1, 3).is_ok());
+  EXPECT_FALSE(matmul_check(TensorType::F32, 8, 4, 0, 4).is_ok());
+  EXPECT_TRUE(matmul_check(TensorType::F32, 7, 4, 1, 4).is_ok());
+  const Status st = matmul_check(TensorType::Q8_0, 40, 4, 1, 4);
+  EXPECT_NE(st.message().find("n_in 40"), std::string::npos) << st.message();
+}
+
+TEST(Matmul, GetRowsDequantizes) {
+  for (TensorType wt : kTypes) {
+    const Problem p = make_problem(wt, 64, 9, 1, 11);
+    const int32_t ids[] = {8, 0, 3, 3};
+    std::vector<float> out(4 * 64);
+    get_rows(wt, p.w.data(), 64, ids, 4, out.data());
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 64; ++j) ASSERT_EQ(out[i * 64 + j], p.w_deq[ids[i] * 64 + j]) << type_name(wt);
+  }
+}
+
+TEST(Matmul, ActiveIsaEntryPointWorks) {
+  ThreadPool pool(2);
+  const Problem p = make_problem(TensorType::Q8_0, 128, 19, 4, 21);
+  const std::vector<float> ref = run(Isa::Scalar, pool, p);
+  std::vector<float> y(p.ldy * p.n_tokens, std::nanf(""));
+  matmul(pool, p.wt, p.w.data(), p.n_in, p.n_out, p.x.data(), p.n_tokens, y.data(), p.ldy);
+  for (int64_t t = 0; t < p.n_tokens; ++t)
+    for (int64_t r = 0; r < p.n_out; ++r) EXPECT_NEAR(y[t * p.ldy + r], ref[t * p.ldy + r], 1e-3);
+}
+
+}  // namespace
+}  // namespace kestrel::kernels

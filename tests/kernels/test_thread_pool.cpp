@@ -1,0 +1,77 @@
+// ThreadPool: every thread runs each job once, parallel_for covers [0, n) exactly once for any n
+// (including n smaller than the pool), and the pool survives many back-to-back and idle-gapped calls.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "kernels/thread_pool.h"
+
+namespace kestrel::kernels {
+namespace {
+
+TEST(ThreadPool, SizeAndHardware) {
+  EXPECT_GE(ThreadPool::hardware_threads(), 1);
+  ThreadPool p(3);
+  EXPECT_EQ(p.size(), 3);
+  ThreadPool all(0);
+  EXPECT_EQ(all.size(), ThreadPool::hardware_threads());
+}
+
+TEST(ThreadPool, RunCallsEveryThreadOnce) {
+  for (int n : {1, 2, 4}) {
+    ThreadPool p(n);
+    std::vector<std::atomic<int>> hits(n);
+    p.run([&](int ith, int nth) {
+      EXPECT_EQ(nth, n);
+      hits[ith].fetch_add(1);
+    });
+    for (int i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 1) << "thread " << i;
+  }
+}
+
+TEST(ThreadPool, ParallelForCoversRangeExactlyOnce) {
+  ThreadPool p(4);
+  for (int64_t n : {0, 1, 2, 3, 5, 17, 1000}) {
+    std::vector<std::atomic<int>> hits(n);
+    std::atomic<int> calls{0};
+    p.parallel_for(n, [&](int64_t b, int64_t e) {
+      EXPECT_LT(b, e);
+      calls.fetch_add(1);
+      for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+    });
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
+    EXPECT_LE(calls.load(), n < 4 ? n : 4);
+  }
+}
+
+TEST(ThreadPool, ManyCallsAndIdleGaps) {
+  ThreadPool p(2);
+  std::atomic<int64_t> sum{0};
+  for (int i = 0; i < 3000; ++i) p.run([&](int ith, int) { sum.fetch_add(ith + 1); });
+  EXPECT_EQ(sum.load(), 3000 * 3);
+  // Let the workers go to sleep, then wake them.
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::atomic<int> hits{0};
+    p.run([&](int, int) { hits.fetch_add(1); });
+    EXPECT_EQ(hits.load(), 2);
+  }
+}
+
+TEST(ThreadPool, RunFromSeveralThreadsIsSerialized) {
+  ThreadPool p(2);
+  std::atomic<int> total{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 3; ++c)
+    callers.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) p.run([&](int, int) { total.fetch_add(1); });
+    });
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(total.load(), 3 * 500 * 2);
+}
+
+}  // namespace
+}  // namespace kestrel::kernels
