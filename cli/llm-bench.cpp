@@ -1,0 +1,263 @@
+// llm-bench: prompt-processing (pp) and text-generation (tg) speed, measured the way llama-bench does
+// so the numbers compare directly:
+//   pp<N>: one prompt of N tokens (BOS, then random ids) evaluated as one batch;
+//   tg<N>: N tokens evaluated one at a time (BOS, then random ids; no sampling cost).
+// Each test runs once as warm-up, then -r times on a fresh KV cache; t/s is the mean over the repetitions
+// ± the sample standard deviation. -o md prints a table, -o json an array of objects (llama-bench's
+// field names where they exist).
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/common_args.h"
+#include "cli/common_format.h"
+#include "cli/common_json.h"
+#include "cli/common_stats.h"
+#include "kernels/isa.h"
+#include "model/llm.h"
+
+namespace {
+
+using kestrel::Status;
+namespace cli = kestrel::cli;
+
+constexpr const char* kProgram = "llm-bench";
+
+// "128,512" -> {128, 512}; every item a whole integer >= min_value.
+kestrel::Result<std::vector<int>> parse_int_list(const std::string& flag, const std::string& text, int min_value) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < min_value || v > 1000000)
+      return Status::error("invalid value '" + text + "' for " + flag + ": expected a comma-separated list of integers >= " +
+                           std::to_string(min_value));
+    out.push_back(static_cast<int>(v));
+  }
+  if (out.empty() || text.back() == ',') return Status::error("invalid value '" + text + "' for " + flag + ": empty list item");
+  return out;
+}
+
+struct TestSpec {
+  int n_prompt = 0;
+  int n_gen = 0;
+  int n_threads = 1;
+  std::string name() const { return n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen); }
+};
+
+struct TestResult {
+  std::vector<double> samples_ns;
+  std::vector<double> samples_ts;
+};
+
+class Runner {
+ public:
+  Runner(const kestrel::Model& model, int n_batch) : model_(model), n_batch_(n_batch), rng_(1234) {}
+
+  kestrel::Result<TestResult> run(const TestSpec& t, int reps, bool warmup) {
+    auto session = kestrel::Session::create(model_, {.n_ctx = t.n_prompt + t.n_gen, .n_threads = t.n_threads,
+                                                     .n_batch = n_batch_});
+    if (!session) return Status::error(session.error());
+    kestrel::Session& s = **session;
+    if (warmup) {
+      if (t.n_prompt > 0) KESTREL_RETURN_IF_ERROR(prompt(s, std::min(t.n_prompt, n_batch_)));
+      if (t.n_gen > 0) KESTREL_RETURN_IF_ERROR(generate(s, 1));
+    }
+    TestResult r;
+    for (int i = 0; i < reps; ++i) {
+      s.reset();
+      auto t0 = std::chrono::steady_clock::now();
+      if (t.n_prompt > 0) KESTREL_RETURN_IF_ERROR(prompt(s, t.n_prompt));
+      if (t.n_gen > 0) KESTREL_RETURN_IF_ERROR(generate(s, t.n_gen));
+      double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+      r.samples_ns.push_back(ns);
+      r.samples_ts.push_back(static_cast<double>(t.n_prompt + t.n_gen) * 1e9 / ns);
+    }
+    return r;
+  }
+
+ private:
+  int32_t random_token() { return static_cast<int32_t>(rng_() % static_cast<uint32_t>(model_.config().n_vocab)); }
+  int32_t first_token() {
+    const auto& tok = model_.tokenizer();
+    return tok.add_bos() && tok.bos() >= 0 ? tok.bos() : random_token();
+  }
+
+  Status prompt(kestrel::Session& s, int n) {
+    std::vector<int32_t> ids(n);
+    ids[0] = first_token();
+    for (int i = 1; i < n; ++i) ids[i] = random_token();
+    return s.eval(ids);  // the session splits it into n_batch pieces itself
+  }
+
+  Status generate(kestrel::Session& s, int n) {
+    int32_t id = first_token();
+    for (int i = 0; i < n; ++i) {
+      KESTREL_RETURN_IF_ERROR(s.eval({id}));
+      (void)s.logits();  // the result is ready when eval returns
+      id = random_token();
+    }
+    return Status::ok();
+  }
+
+  const kestrel::Model& model_;
+  int n_batch_;
+  std::mt19937 rng_;
+};
+
+std::string model_desc(const kestrel::Model& m) {
+  return m.config().arch + " " + cli::format_count_short(m.n_params()) + " " + m.type_name();
+}
+
+std::string iso_time_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string json_array(const std::vector<double>& v, const char* fmt) {
+  std::string s = "[";
+  char buf[64];
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(buf, sizeof buf, fmt, v[i]);
+    s += (i ? ", " : "") + std::string(buf);
+  }
+  return s + "]";
+}
+
+class Printer {
+ public:
+  Printer(bool json, std::string isa) : json_(json), isa_(std::move(isa)) {}
+
+  void begin() {
+    if (json_) {
+      std::printf("[\n");
+    } else {
+      std::printf("| %-30s | %10s | %10s | %-12s | %7s | %8s | %20s |\n", "model", "size", "params", "backend", "threads",
+                  "test", "t/s");
+      std::printf("| %s | %s: | %s: | %s | %s: | %s: | %s: |\n", std::string(30, '-').c_str(), std::string(9, '-').c_str(),
+                  std::string(9, '-').c_str(), std::string(12, '-').c_str(), std::string(6, '-').c_str(),
+                  std::string(7, '-').c_str(), std::string(19, '-').c_str());
+    }
+    std::fflush(stdout);
+  }
+
+  void row(const std::string& path, const kestrel::Model& m, const TestSpec& t, int n_batch, const TestResult& r) {
+    const double avg_ts = cli::mean_of(r.samples_ts), sd_ts = cli::stddev_of(r.samples_ts);
+    if (!json_) {
+      char ts[48];
+      std::snprintf(ts, sizeof ts, "%.2f ± %.2f", avg_ts, sd_ts);
+      std::printf("| %-30s | %10s | %10s | %-12s | %7d | %8s | %20s |\n", model_desc(m).c_str(),
+                  cli::format_bytes(m.weights().total_bytes()).c_str(), cli::format_count(m.n_params()).c_str(),
+                  ("CPU " + isa_).c_str(), t.n_threads, t.name().c_str(), ts);
+      std::fflush(stdout);
+      return;
+    }
+    namespace json = cli::json;
+    std::printf("%s  {\n", first_ ? "" : ",\n");
+    first_ = false;
+    std::printf("    \"model_filename\": %s,\n", json::quote(path).c_str());
+    std::printf("    \"model\": %s,\n", json::quote(model_desc(m)).c_str());
+    std::printf("    \"model_type\": %s,\n", json::quote(model_desc(m)).c_str());
+    std::printf("    \"type\": %s,\n", json::quote(m.type_name()).c_str());
+    std::printf("    \"model_size\": %llu,\n", static_cast<unsigned long long>(m.weights().total_bytes()));
+    std::printf("    \"model_n_params\": %llu,\n", static_cast<unsigned long long>(m.n_params()));
+    std::printf("    \"backend\": \"CPU\",\n");
+    std::printf("    \"isa\": %s,\n", json::quote(isa_).c_str());
+    std::printf("    \"n_threads\": %d,\n", t.n_threads);
+    std::printf("    \"n_batch\": %d,\n", n_batch);
+    std::printf("    \"test\": %s,\n", json::quote(t.name()).c_str());
+    std::printf("    \"n_prompt\": %d,\n", t.n_prompt);
+    std::printf("    \"n_gen\": %d,\n", t.n_gen);
+    std::printf("    \"test_time\": %s,\n", json::quote(iso_time_now()).c_str());
+    std::printf("    \"avg_ns\": %.0f,\n", cli::mean_of(r.samples_ns));
+    std::printf("    \"stddev_ns\": %.0f,\n", cli::stddev_of(r.samples_ns));
+    std::printf("    \"avg_ts\": %.6f,\n", avg_ts);
+    std::printf("    \"stddev_ts\": %.6f,\n", sd_ts);
+    std::printf("    \"samples_ns\": %s,\n", json_array(r.samples_ns, "%.0f").c_str());
+    std::printf("    \"samples_ts\": %s\n", json_array(r.samples_ts, "%.6f").c_str());
+    std::printf("  }");
+    std::fflush(stdout);
+  }
+
+  void end() {
+    if (json_) std::printf("%s]\n", first_ ? "" : "\n");
+    std::fflush(stdout);
+  }
+
+ private:
+  bool json_;
+  std::string isa_;
+  bool first_ = true;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> models;
+  std::string prompts = "512", gens = "128", threads = "2", output = "md";
+  int reps = 5, n_batch = 512;
+  bool no_warmup = false, no_mmap = false;
+  cli::ArgParser args(kProgram, "Measures prompt processing (pp) and generation (tg) speed, like llama-bench.");
+  args.add_strings("-m,--model", &models, "model file (repeatable)");
+  args.add_string("-p,--n-prompt", &prompts, "prompt lengths, comma-separated; 0 skips pp (default 512)");
+  args.add_string("-n,--n-gen", &gens, "generated token counts, comma-separated; 0 skips tg (default 128)");
+  args.add_string("-t,--threads", &threads, "thread counts, comma-separated (default 2)");
+  args.add_int("-r,--repetitions", &reps, "repetitions of each test (default 5)");
+  args.add_int("-b,--batch-size", &n_batch, "longest batch evaluated at once (default 512)");
+  args.add_string("-o,--output", &output, "output format: md or json (default md)");
+  args.add_flag("--no-warmup", &no_warmup, "skip the warm-up run");
+  args.add_flag("--no-mmap", &no_mmap, "copy weights to memory instead of mapping the file");
+  if (Status st = args.parse(argc, argv); !st) return cli::fail(kProgram, st.message());
+  if (args.help_requested()) {
+    std::printf("%s", args.usage().c_str());
+    return 0;
+  }
+  if (models.empty()) return cli::fail(kProgram, "no model given (-m FILE)");
+  if (output != "md" && output != "json") return cli::fail(kProgram, "invalid value '" + output + "' for -o: expected md or json");
+  if (reps < 1) return cli::fail(kProgram, "invalid value for -r: expected at least 1 repetition");
+  if (n_batch < 1) return cli::fail(kProgram, "invalid value for -b: expected at least 1");
+  auto p_list = parse_int_list("-p", prompts, 0);
+  auto n_list = parse_int_list("-n", gens, 0);
+  auto t_list = parse_int_list("-t", threads, 1);
+  for (auto* r : {&p_list, &n_list, &t_list})
+    if (!*r) return cli::fail(kProgram, r->error());
+
+  std::vector<TestSpec> tests;
+  for (int t : *t_list) {
+    for (int p : *p_list)
+      if (p > 0) tests.push_back({p, 0, t});
+    for (int n : *n_list)
+      if (n > 0) tests.push_back({0, n, t});
+  }
+  if (tests.empty()) return cli::fail(kProgram, "nothing to do: every -p and -n value is 0");
+
+  if (Status st = kestrel::kernels::init_isa_from_env(); !st) return cli::fail(kProgram, st.message());
+  Printer out(output == "json", std::string(kestrel::kernels::isa_name(kestrel::kernels::active_isa())));
+  out.begin();
+  for (const auto& path : models) {
+    auto model = kestrel::Model::load(path, {.use_mmap = !no_mmap});
+    if (!model) {
+      out.end();
+      return cli::fail(kProgram, model.error());
+    }
+    Runner runner(**model, n_batch);
+    for (const auto& t : tests) {
+      auto r = runner.run(t, reps, !no_warmup);
+      if (!r) {
+        out.end();
+        return cli::fail(kProgram, path + ": " + t.name() + ": " + r.error());
+      }
+      out.row(path, **model, t, n_batch, *r);
+    }
+  }
+  out.end();
+  return 0;
+}
