@@ -1,0 +1,115 @@
+#pragma once
+// Shared helpers for the model tests: the stories260K reference files (*.ref.txt), float32 dumps, error
+// measures, and running a model over ids.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "model/llm.h"
+#include "tests/common/test_paths.h"
+
+namespace kestrel::test {
+
+// llama.cpp's reference output for one model (see ../shared/models/README.md).
+struct RefFile {
+  std::vector<int32_t> prompt_ids;
+  std::vector<std::vector<float>> logits;  // per prompt position
+  std::vector<int32_t> greedy_ids;
+  std::string greedy_text;
+  int n_vocab = 0;
+};
+
+inline std::string unquote_json(const std::string& s) {
+  std::string out;
+  size_t i = s.find('"');
+  if (i == std::string::npos) return out;
+  for (++i; i < s.size() && s[i] != '"'; ++i) {
+    if (s[i] != '\\' || i + 1 >= s.size()) {
+      out += s[i];
+      continue;
+    }
+    char c = s[++i];
+    if (c == 'n') out += '\n';
+    else if (c == 't') out += '\t';
+    else if (c == 'u' && i + 4 < s.size()) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 4), nullptr, 16));
+      i += 4;
+    } else out += c;
+  }
+  return out;
+}
+
+inline bool read_ref_file(const std::string& path, RefFile* ref) {
+  std::ifstream f(path);
+  if (!f) return false;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream ss(line);
+    std::string key;
+    ss >> key;
+    if (key == "n_vocab") {
+      ss >> ref->n_vocab;
+    } else if (key == "prompt_ids" || key == "greedy_ids") {
+      auto& v = key == "prompt_ids" ? ref->prompt_ids : ref->greedy_ids;
+      int32_t x;
+      while (ss >> x) v.push_back(x);
+    } else if (key == "logits_pos") {
+      int pos;
+      ss >> pos;
+      std::vector<float> row;
+      float x;
+      while (ss >> x) row.push_back(x);
+      if (pos != static_cast<int>(ref->logits.size())) return false;
+      ref->logits.push_back(std::move(row));
+    } else if (key == "greedy_text") {
+      ref->greedy_text = unquote_json(line.substr(key.size()));
+    }
+  }
+  return !ref->prompt_ids.empty() && ref->logits.size() == ref->prompt_ids.size() && !ref->greedy_ids.empty();
+}
+
+inline std::vector<float> read_f32_file(const std::string& path) {
+  std::vector<float> v;
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return v;
+  f.seekg(0, std::ios::end);
+  const size_t n = static_cast<size_t>(f.tellg()) / sizeof(float);
+  f.seekg(0);
+  v.resize(n);
+  f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(float)));
+  return v;
+}
+
+inline float max_abs_diff(const float* a, const float* b, size_t n) {
+  float m = 0;
+  for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+inline int argmax(const float* x, int n) {
+  int best = 0;
+  for (int i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
+inline bool sanitized() { return std::getenv("KESTREL_SANITIZED") != nullptr; }
+
+// Greedy continuation of ids for n tokens (one token per eval after the prompt batch).
+inline std::vector<int32_t> greedy(Session& s, const std::vector<int32_t>& prompt, int n, int n_vocab) {
+  std::vector<int32_t> out;
+  if (!s.eval(prompt)) return out;
+  for (int i = 0; i < n; ++i) {
+    const int32_t next = argmax(s.logits(), n_vocab);
+    out.push_back(next);
+    if (i + 1 < n && !s.eval({next})) break;
+  }
+  return out;
+}
+
+}  // namespace kestrel::test
