@@ -1,0 +1,174 @@
+// Config and weight binding: hyperparameters from metadata, tied embeddings, rope_freqs, and the
+// one-line errors for missing tensors, wrong shapes, unsupported architectures/types and bad metadata.
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "gguf/gguf_file.h"
+#include "gguf/gguf_writer.h"
+#include "model/config.h"
+#include "model/llm.h"
+#include "model/synthetic_model.h"
+#include "tests/common/test_paths.h"
+
+namespace kestrel::test {
+namespace {
+
+SyntheticSpec small_spec() {
+  SyntheticSpec s;
+  s.n_vocab = 300;
+  s.n_embd = 256;  // a multiple of 256 so a Q4_K tensor can stand in for a weight
+  s.n_layer = 2;
+  s.n_head = 4;
+  s.n_head_kv = 2;
+  s.n_ff = 96;
+  s.n_ctx = 64;
+  return s;
+}
+
+std::string make_model(const std::string& name, const SyntheticSpec& spec) {
+  const std::string path = temp_dir() + "/" + name + ".gguf";
+  Status st = write_synthetic_model(path, spec);
+  EXPECT_TRUE(st) << st.message();
+  return path;
+}
+
+// Copies a GGUF file with edits: `edit_kv` may change the metadata, `keep` drops tensors, `replace`
+// may substitute a tensor (type, shape, bytes).
+struct TensorEdit {
+  std::string name;
+  TensorType type;
+  std::vector<int64_t> ne;
+  std::vector<uint8_t> data;
+};
+std::string rewrite(const std::string& src, const std::string& name, std::function<void(GGUFWriter&)> edit_kv,
+                    const std::string& drop_tensor = "", const TensorEdit* replace = nullptr) {
+  auto f = GGUFFile::open(src);
+  EXPECT_TRUE(f) << f.error();
+  GGUFWriter w;
+  for (const KeyValue& kv : (*f)->metadata()) w.set(kv.key, kv.value);
+  if (edit_kv) edit_kv(w);
+  for (const TensorInfo& t : (*f)->tensors()) {
+    if (t.name == drop_tensor) continue;
+    if (replace && t.name == replace->name) {
+      EXPECT_TRUE(w.add_tensor(t.name, replace->type, replace->ne, replace->data.data(), replace->data.size()));
+      continue;
+    }
+    EXPECT_TRUE(w.add_tensor(t.name, t.type, t.ne, (*f)->tensor_data(t), t.bytes));
+  }
+  const std::string path = temp_dir() + "/" + name + ".gguf";
+  EXPECT_TRUE(w.write(path));
+  return path;
+}
+
+std::string load_error(const std::string& path) {
+  auto m = Model::load(path);
+  return m ? std::string("(loaded)") : m.error();
+}
+
+TEST(ModelConfig, ReadsHyperparameters) {
+  SyntheticSpec spec = small_spec();
+  spec.rope_freqs = true;
+  spec.rope_freq_base = 500000.0f;
+  spec.rms_eps = 1e-6f;
+  const std::string path = make_model("hparams", spec);
+  auto m = Model::load(path);
+  ASSERT_TRUE(m) << m.error();
+  const ModelConfig& c = (*m)->config();
+  EXPECT_EQ(c.arch, "llama");
+  EXPECT_EQ(c.n_vocab, 300);
+  EXPECT_EQ(c.n_ctx_train, 64);
+  EXPECT_EQ(c.n_embd, 256);
+  EXPECT_EQ(c.n_layer, 2);
+  EXPECT_EQ(c.n_ff, 96);
+  EXPECT_EQ(c.n_head, 4);
+  EXPECT_EQ(c.n_head_kv, 2);
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_EQ(c.n_rot, 64);
+  EXPECT_FLOAT_EQ(c.rope_freq_base, 500000.0f);
+  EXPECT_FLOAT_EQ(c.rms_eps, 1e-6f);
+  EXPECT_FLOAT_EQ(c.rope_freq_scale, 1.0f);
+  EXPECT_EQ(c.n_expert, 0);
+  EXPECT_TRUE(c.has_rope_freqs);
+  EXPECT_FALSE(c.tied_embeddings);
+  EXPECT_EQ((*m)->type_name(), "F32");
+}
+
+TEST(ModelConfig, TiedEmbeddingsAndMixedTypes) {
+  SyntheticSpec spec = small_spec();
+  spec.tied_embeddings = true;
+  spec.type = TensorType::Q8_0;
+  auto m = Model::load(make_model("tied", spec));
+  ASSERT_TRUE(m) << m.error();
+  EXPECT_TRUE((*m)->config().tied_embeddings);
+  EXPECT_FALSE((*m)->config().has_rope_freqs);
+  EXPECT_EQ((*m)->type_name(), "Q8_0");
+
+  // Q8_0 weights with an F16 ffn_down (as llama.cpp's quantizer leaves odd-width rows) load and run.
+  const int64_t F = spec.n_ff, E = spec.n_embd;
+  TensorEdit f16_down{"blk.0.ffn_down.weight", TensorType::F16, {F, E}, std::vector<uint8_t>(F * E * 2, 0)};
+  auto mixed = Model::load(rewrite(make_model("tied2", spec), "mixed", nullptr, "", &f16_down));
+  ASSERT_TRUE(mixed) << mixed.error();
+  auto s = Session::create(**mixed, {.n_ctx = 16, .n_threads = 1});
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_TRUE((*s)->eval({1, 300 - 1, 42}));
+}
+
+TEST(ModelConfig, LinearRopeScaling) {
+  const std::string path = rewrite(make_model("rs", small_spec()), "rs_linear", [](GGUFWriter& w) {
+    w.set_string("llama.rope.scaling.type", "linear");
+    w.set_f32("llama.rope.scaling.factor", 4.0f);
+  });
+  auto m = Model::load(path);
+  ASSERT_TRUE(m) << m.error();
+  EXPECT_FLOAT_EQ((*m)->config().rope_freq_scale, 0.25f);
+
+  const std::string yarn = rewrite(path, "rs_yarn", [](GGUFWriter& w) { w.set_string("llama.rope.scaling.type", "yarn"); });
+  EXPECT_NE(load_error(yarn).find("rope.scaling.type = 'yarn' is not supported"), std::string::npos) << load_error(yarn);
+}
+
+TEST(ModelConfig, ErrorsNameTheProblem) {
+  const std::string base = make_model("base", small_spec());
+
+  std::string e = load_error(rewrite(base, "no_k", nullptr, "blk.1.attn_k.weight"));
+  EXPECT_NE(e.find("missing tensor 'blk.1.attn_k.weight'"), std::string::npos) << e;
+
+  e = load_error(rewrite(base, "no_norm", nullptr, "output_norm.weight"));
+  EXPECT_NE(e.find("missing tensor 'output_norm.weight'"), std::string::npos) << e;
+
+  TensorEdit wide{"blk.0.ffn_up.weight", TensorType::F32, {256, 128}, std::vector<uint8_t>(256 * 128 * 4, 0)};
+  e = load_error(rewrite(base, "bad_shape", nullptr, "", &wide));
+  EXPECT_NE(e.find("tensor 'blk.0.ffn_up.weight' has shape [256, 128], expected [256, 96]"), std::string::npos) << e;
+
+  // Q4_K: 256 values per 144-byte block. Parsed fine, but not computable: the error names type and tensor.
+  TensorEdit q4k{"blk.0.attn_q.weight", TensorType::Q4_K, {256, 256}, std::vector<uint8_t>(256 * 144, 0)};
+  e = load_error(rewrite(base, "q4k", nullptr, "", &q4k));
+  EXPECT_NE(e.find("tensor 'blk.0.attn_q.weight' has type q4_K"), std::string::npos) << e;
+
+  e = load_error(rewrite(base, "mamba", [](GGUFWriter& w) { w.set_string("general.architecture", "mamba"); }));
+  EXPECT_NE(e.find("unsupported architecture 'mamba'"), std::string::npos) << e;
+
+  e = load_error(rewrite(base, "kv3", [](GGUFWriter& w) { w.set_u32("llama.attention.head_count_kv", 3); }));
+  EXPECT_NE(e.find("head_count_kv"), std::string::npos) << e;
+
+  e = load_error(rewrite(base, "no_eps", [](GGUFWriter& w) { w.set_string("llama.attention.layer_norm_rms_epsilon", "x"); }));
+  EXPECT_NE(e.find("llama.attention.layer_norm_rms_epsilon"), std::string::npos) << e;
+
+  e = load_error(rewrite(base, "zero_layers", [](GGUFWriter& w) { w.set_u32("llama.block_count", 0); }));
+  EXPECT_NE(e.find("llama.block_count"), std::string::npos) << e;
+
+  // Every message is one line.
+  for (const char* p : {"no_k", "bad_shape", "q4k", "mamba"}) {
+    e = load_error(temp_dir() + "/" + p + ".gguf");
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  }
+}
+
+TEST(ModelConfig, MissingFileIsAnError) {
+  auto m = Model::load(temp_dir() + "/does-not-exist.gguf");
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().find("does-not-exist.gguf"), std::string::npos) << m.error();
+}
+
+}  // namespace
+}  // namespace kestrel::test
