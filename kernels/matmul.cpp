@@ -85,9 +85,14 @@ struct Scratch {
 };
 thread_local Scratch t_scratch;
 
-// Token rows per job: enough to reuse each weight block across many tokens, few enough that the
-// converted activations of one block stay in L2.
-constexpr int64_t kTokenBlock = 64;
+// Token rows per job. Float activations are large (4 bytes/value): keep a block's worth near 512 KiB
+// so it stays in L2 while weight rows stream past. Q8_0 activations are ~4x smaller and the integer
+// kernels repack weight panels per job, so they take up to 512 tokens per job to amortize the packing.
+int64_t token_block(TensorType wt, size_t x_row_bytes, int64_t n_tokens) {
+  if (wt == TensorType::Q8_0 || wt == TensorType::Q4_0) return std::min<int64_t>(n_tokens, 512);
+  const int64_t t = static_cast<int64_t>((size_t{512} << 10) / x_row_bytes) / 4 * 4;
+  return std::clamp<int64_t>(t, 4, 64);
+}
 
 }  // namespace
 
@@ -132,22 +137,26 @@ void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t
 
   // Jobs: token blocks x row chunks, token-block-major so a thread's consecutive jobs share activations.
   const int nth = pool.size();
-  const int64_t n_tblocks = (n_tokens + kTokenBlock - 1) / kTokenBlock;
-  int64_t chunk = (n_out + nth * 8 - 1) / (nth * 8);  // ~8 jobs per thread for balance on a noisy machine
-  chunk = std::clamp<int64_t>(round_up(static_cast<size_t>(chunk), 8), 8, 512);
+  const int64_t tblock = token_block(wt, x_row_bytes, n_tokens);
+  const int64_t n_tblocks = (n_tokens + tblock - 1) / tblock;
+  // ~8 jobs per thread for balance on a noisy machine; multiples of 32 rows (the packed panel height).
+  // Batches use at least 128 rows per job: the per-job activation tables of the packed integer
+  // kernels are then a small cost next to the job's work.
+  int64_t chunk = (n_out + nth * 8 - 1) / (nth * 8);
+  chunk = std::clamp<int64_t>(round_up(static_cast<size_t>(chunk), 32), n_tokens >= 8 ? 128 : 32, 512);
   const int64_t n_rchunks = (n_out + chunk - 1) / chunk;
   const int64_t n_jobs = n_tblocks * n_rchunks;
 
   auto do_job = [&](int64_t j) {
     const int64_t tb = j / n_rchunks, rc = j % n_rchunks;
-    const int64_t t0 = tb * kTokenBlock;
+    const int64_t t0 = tb * tblock;
     GemmArgs a;
     a.w = w;
     a.w_row_bytes = w_row_bytes;
     a.n_in = n_in;
     a.x = static_cast<const char*>(xc) + t0 * x_row_bytes;
     a.x_row_bytes = x_row_bytes;
-    a.n_tokens = std::min(kTokenBlock, n_tokens - t0);
+    a.n_tokens = std::min(tblock, n_tokens - t0);
     a.y = y + t0 * ldy;
     a.ldy = ldy;
     a.row_begin = rc * chunk;

@@ -21,6 +21,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <cstddef>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/matmul_isa.h"
@@ -321,12 +323,174 @@ void gemm(const GemmArgs& a) {
       tile_rows_of<P, 1, T>(a, r0, t0, static_cast<int>(a.n_tokens - t0 < T ? a.n_tokens - t0 : T));
 }
 
+// ---------------------------------------------------------------- packed integer GEMM (prompt batches)
+//
+// For n_tokens >= kPackedMinTokens the Q8_0/Q4_0 kernels switch to an outer-product form: a panel of
+// 32 weight rows is repacked (once per job, reused by every token) so that one zmm holds the same 4
+// consecutive values of 16 different rows, as unsigned bytes u = w + off (off = 8 for Q4_0, whose
+// nibbles already are w + 8; off = 128 for Q8_0). Four activation bytes are broadcast to all lanes, so
+// a VPDPBUSD advances 16 rows' dot products by 4 values, and after 8 of them every lane holds its row's
+// integer block sum. The offset is removed by starting the block's chain at -off * sum(x_block), a
+// per-(token, block) constant precomputed once per job. The per-block float work (convert, scale,
+// accumulate) is then one instruction each per 16 rows instead of per row.
+constexpr int64_t kPackedMinTokens = 8;
+constexpr int kPanelRows = 32;                            // two zmm groups of 16 rows
+constexpr size_t kPanelWeightBytes = 2 * 8 * 16 * 4;      // [group][k][row][4 bytes]
+constexpr size_t kPanelBlockBytes = kPanelWeightBytes + 2 * 16 * sizeof(float);  // + [group][row] scales
+constexpr int kPackedTokens = 6;                          // token tile: 2 groups x 6 tokens x 2 = 24 zmm
+
+// Grow-only 64-byte aligned per-thread buffer.
+struct AlignedBuffer {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~AlignedBuffer() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes > cap) {
+      std::free(p);
+      cap = (bytes + bytes / 4 + 63) / 64 * 64;
+      p = std::aligned_alloc(64, cap);
+      if (p == nullptr) std::abort();
+    }
+    return p;
+  }
+};
+thread_local AlignedBuffer t_panel, t_tables;
+
+// Unpacks one weight block to 32 unsigned bytes u = w + off.
+void unpack_block_q4_0(const char* row, int64_t b, uint8_t* out, float* d) {
+  const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_and_si128(q, m));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm_and_si128(_mm_srli_epi16(q, 4), m));
+  *d = h2f(&blk->d);
+}
+void unpack_block_q8_0(const char* row, int64_t b, uint8_t* out, float* d) {
+  const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80))));
+  *d = h2f(&blk->d);
+}
+
+// Panel of rows [r0, r0 + rows), rows <= 32; missing rows get scale 0 so they contribute nothing.
+template <void (*Unpack)(const char*, int64_t, uint8_t*, float*)>
+void pack_panel(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel) {
+  alignas(64) uint8_t tmp[kPanelRows][32];
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* pb = panel + b * kPanelBlockBytes;
+    float* scales = reinterpret_cast<float*>(pb + kPanelWeightBytes);
+    for (int r = 0; r < kPanelRows; ++r) {
+      if (r < rows) {
+        Unpack(static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes, b, tmp[r], &scales[r]);
+      } else {
+        std::memset(tmp[r], 0, 32);
+        scales[r] = 0.0f;
+      }
+    }
+    uint32_t* dst = reinterpret_cast<uint32_t*>(pb);
+    for (int g = 0; g < 2; ++g)
+      for (int k = 0; k < 8; ++k)
+        for (int l = 0; l < 16; ++l) std::memcpy(&dst[(g * 8 + k) * 16 + l], &tmp[g * 16 + l][4 * k], 4);
+  }
+}
+
+// Per (block, token) of the job: -off * sum(x) and the activation scale, laid out [b][t].
+void build_token_tables(const GemmArgs& a, int64_t nb, int32_t off, int32_t* corr, float* dx) {
+  for (int64_t t = 0; t < a.n_tokens; ++t) {
+    const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(a.x) + t * a.x_row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      // sum of 32 int8: SAD of (x + 128) against zero, minus 32 * 128.
+      const __m256i q = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].qs)),
+                                         _mm256_set1_epi8(static_cast<char>(0x80)));
+      const __m256i sad = _mm256_sad_epu8(q, _mm256_setzero_si256());
+      const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+      const int32_t sum = static_cast<int32_t>(_mm_cvtsi128_si32(s2) + _mm_extract_epi32(s2, 2)) - 32 * 128;
+      corr[b * a.n_tokens + t] = -off * sum;
+      dx[b * a.n_tokens + t] = h2f(&blk[b].d);
+    }
+  }
+}
+
+template <int T>
+void packed_tile(const GemmArgs& a, const uint8_t* panel, int64_t nb, const int32_t* corr, const float* dx,
+                 int64_t r0, int rows, int64_t t0) {
+  const char* xr[T];
+  for (int t = 0; t < T; ++t) xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes + offsetof(BlockQ8_0, qs);
+  __m512 acc[2][T];
+  for (int g = 0; g < 2; ++g)
+    for (int t = 0; t < T; ++t) acc[g][t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* pb = panel + b * kPanelBlockBytes;
+    const int32_t* cb = corr + b * a.n_tokens + t0;
+    const float* db = dx + b * a.n_tokens + t0;
+    __m512i is0[T], is1[T];
+    for (int t = 0; t < T; ++t) is0[t] = is1[t] = _mm512_set1_epi32(cb[t]);
+    for (int k = 0; k < 8; ++k) {
+      const __m512i w0 = _mm512_load_si512(pb + k * 64);
+      const __m512i w1 = _mm512_load_si512(pb + (8 + k) * 64);
+      for (int t = 0; t < T; ++t) {
+        int32_t x4;
+        std::memcpy(&x4, xr[t] + b * static_cast<int64_t>(sizeof(BlockQ8_0)) + 4 * k, 4);
+        const __m512i xb = _mm512_set1_epi32(x4);
+        is0[t] = _mm512_dpbusd_epi32(is0[t], w0, xb);
+        is1[t] = _mm512_dpbusd_epi32(is1[t], w1, xb);
+      }
+    }
+    const __m512 d0 = _mm512_load_ps(pb + kPanelWeightBytes);
+    const __m512 d1 = _mm512_load_ps(pb + kPanelWeightBytes + 64);
+    for (int t = 0; t < T; ++t) {
+      const __m512 dxt = _mm512_set1_ps(db[t]);
+      acc[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is0[t]), _mm512_mul_ps(d0, dxt), acc[0][t]);
+      acc[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is1[t]), _mm512_mul_ps(d1, dxt), acc[1][t]);
+    }
+  }
+  const __mmask16 m0 = rows >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << rows) - 1);
+  const __mmask16 m1 = rows >= 32 ? 0xFFFF : rows <= 16 ? 0 : static_cast<__mmask16>((1u << (rows - 16)) - 1);
+  for (int t = 0; t < T; ++t) {
+    float* yt = a.y + (t0 + t) * a.ldy + r0;
+    _mm512_mask_storeu_ps(yt, m0, acc[0][t]);
+    _mm512_mask_storeu_ps(yt + 16, m1, acc[1][t]);
+  }
+}
+
+template <void (*Unpack)(const char*, int64_t, uint8_t*, float*)>
+void gemm_packed(const GemmArgs& a, int32_t off) {
+  const int64_t nb = a.n_in / kQK;
+  uint8_t* panel = static_cast<uint8_t*>(t_panel.get(static_cast<size_t>(nb) * kPanelBlockBytes));
+  char* tables = static_cast<char*>(t_tables.get(static_cast<size_t>(nb * a.n_tokens) * 8));
+  int32_t* corr = reinterpret_cast<int32_t*>(tables);
+  float* dx = reinterpret_cast<float*>(tables + static_cast<size_t>(nb * a.n_tokens) * 4);
+  build_token_tables(a, nb, off, corr, dx);
+  for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
+    const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
+    pack_panel<Unpack>(a, r0, rows, nb, panel);
+    int64_t t0 = 0;
+    for (; t0 + kPackedTokens <= a.n_tokens; t0 += kPackedTokens)
+      packed_tile<kPackedTokens>(a, panel, nb, corr, dx, r0, rows, t0);
+    switch (a.n_tokens - t0) {
+      case 1: packed_tile<1>(a, panel, nb, corr, dx, r0, rows, t0); break;
+      case 2: packed_tile<2>(a, panel, nb, corr, dx, r0, rows, t0); break;
+      case 3: packed_tile<3>(a, panel, nb, corr, dx, r0, rows, t0); break;
+      case 4: packed_tile<4>(a, panel, nb, corr, dx, r0, rows, t0); break;
+      case 5: packed_tile<5>(a, panel, nb, corr, dx, r0, rows, t0); break;
+      default: break;
+    }
+  }
+}
+
+void gemm_q8_0_avx512(const GemmArgs& a) {
+  if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_block_q8_0>(a, 128);
+  else gemm<PolicyQ8_0, 4, 4>(a);
+}
+void gemm_q4_0_avx512(const GemmArgs& a) {
+  if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_block_q4_0>(a, 8);
+  else gemm<PolicyQ4_0, 4, 4>(a);
+}
+
 void gemm_f32_avx512(const GemmArgs& a) { gemm<PolicyF32, 4, 4>(a); }
 void gemm_f16_avx512(const GemmArgs& a) { gemm<PolicyF16, 4, 4>(a); }
 void gemm_bf16_convert_avx512(const GemmArgs& a) { gemm<PolicyBF16Convert, 4, 4>(a); }
 void gemm_bf16_dot_avx512(const GemmArgs& a) { gemm<PolicyBF16Dot, 4, 4>(a); }
-void gemm_q8_0_avx512(const GemmArgs& a) { gemm<PolicyQ8_0, 4, 4>(a); }
-void gemm_q4_0_avx512(const GemmArgs& a) { gemm<PolicyQ4_0, 4, 4>(a); }
 
 MatmulKernels make_table() {
   MatmulKernels k{};

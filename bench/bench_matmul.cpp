@@ -1,0 +1,143 @@
+// matmul throughput per weight type x ISA x shape x batch x threads.
+//
+// Names: matmul/<type>/<isa>/<n_in>x<n_out>/b<batch>/t<threads>, where n_in x n_out is ggml's
+// ne0 x ne1 of the weight: n_in is the row length (the dot-product length), n_out the number of rows
+// (outputs per token). E.g. 4096x14336 is Llama-3-8B's ffn_gate/ffn_up (4096 in, 14336 out). The
+// "128256x2048" shape of the task list is Llama-3.2-1B's output layer, whose ggml shape is
+// ne0 = 2048, ne1 = 128256, so it appears here as 2048x128256 (n_in = 2048, n_out = 128256).
+// Counters: weight_GBps = weight bytes streamed per second (decode is bound by this);
+// FLOPS = 2 * n_in * n_out * batch per call.
+//
+// Default run: the acceptance shapes only (quick). `--full` runs the whole sweep (all types, ISAs,
+// shapes {2048x2048, 2048x8192, 8192x2048, 4096x14336, 2048x128256}, batch {1, 16, 512}, threads
+// {1, 2}); scalar is only run at batch 1 (it is the reference, not a contender).
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+#include "kernels/type_traits.h"
+
+namespace {
+
+using namespace kestrel;
+using namespace kestrel::kernels;
+
+struct Shape {
+  int64_t n_in, n_out;
+};
+
+// Fast synthetic weights with realistic magnitudes (no denormals/NaNs): a quick LCG instead of
+// quantizing random floats (the 128256-row shapes have 262M weights).
+std::vector<uint8_t> make_weights(TensorType t, int64_t n_in, int64_t n_out) {
+  const size_t bytes = *bytes_for(t, static_cast<uint64_t>(n_in)) * static_cast<size_t>(n_out);
+  std::vector<uint8_t> w(bytes);
+  uint32_t s = 12345;
+  auto next = [&] { return s = s * 1664525u + 1013904223u; };
+  const int64_t n = n_in * n_out;
+  switch (t) {
+    case TensorType::F32: {
+      float* f = reinterpret_cast<float*>(w.data());
+      for (int64_t i = 0; i < n; ++i) f[i] = static_cast<float>(static_cast<int32_t>(next()) >> 8) * 1e-9f;
+      break;
+    }
+    case TensorType::F16:
+    case TensorType::BF16: {
+      uint16_t* h = reinterpret_cast<uint16_t*>(w.data());
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = static_cast<float>(static_cast<int32_t>(next()) >> 8) * 1e-9f;
+        h[i] = t == TensorType::F16 ? fp32_to_fp16(v) : fp32_to_bf16(v);
+      }
+      break;
+    }
+    case TensorType::Q8_0: {
+      BlockQ8_0* b = reinterpret_cast<BlockQ8_0*>(w.data());
+      for (int64_t i = 0; i < n / kQK; ++i) {
+        b[i].d = fp32_to_fp16(0.01f);
+        for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<int8_t>(static_cast<int>(next() >> 24) % 255 - 127);
+      }
+      break;
+    }
+    case TensorType::Q4_0: {
+      BlockQ4_0* b = reinterpret_cast<BlockQ4_0*>(w.data());
+      for (int64_t i = 0; i < n / kQK; ++i) {
+        b[i].d = fp32_to_fp16(0.01f);
+        for (int j = 0; j < kQK / 2; ++j) b[i].qs[j] = static_cast<uint8_t>(next() >> 24);
+      }
+      break;
+    }
+    default: break;
+  }
+  return w;
+}
+
+void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
+  if (!isa_supported(isa)) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return;
+  }
+  const std::vector<uint8_t> w = make_weights(t, sh.n_in, sh.n_out);
+  std::vector<float> x(sh.n_in * batch);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 2001) * 1e-3f - 1.0f;
+  std::vector<float> y(sh.n_out * batch);
+  ThreadPool pool(threads);
+  matmul_isa(isa, pool, t, w.data(), sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);  // warm-up
+  for (auto _ : state) {
+    matmul_isa(isa, pool, t, w.data(), sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);
+    benchmark::ClobberMemory();
+  }
+  state.counters["weight_GBps"] =
+      benchmark::Counter(static_cast<double>(w.size()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOPS"] = benchmark::Counter(2.0 * sh.n_in * sh.n_out * batch, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void add(TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
+  const std::string name = "matmul/" + std::string(type_name(t)) + "/" + std::string(isa_name(isa)) + "/" +
+                           std::to_string(sh.n_in) + "x" + std::to_string(sh.n_out) + "/b" + std::to_string(batch) +
+                           "/t" + std::to_string(threads);
+  benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, t, isa, sh, batch, threads)->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool full = false;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--full") == 0) full = true;
+    else args.push_back(argv[i]);
+  }
+  int n = static_cast<int>(args.size());
+  const TensorType types[] = {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0};
+  if (full) {
+    const Shape shapes[] = {{2048, 2048}, {2048, 8192}, {8192, 2048}, {4096, 14336}, {2048, 128256}};
+    for (TensorType t : types)
+      for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+        if (!isa_supported(isa)) continue;
+        for (Shape sh : shapes)
+          for (int64_t b : {1, 16, 512}) {
+            if (isa == Isa::Scalar && b > 1) continue;
+            for (int th : {1, 2}) add(t, isa, sh, b, th);
+          }
+      }
+  } else {
+    // Acceptance: decode (batch 1) Q4_0/Q8_0 on 4096x14336 vs memory bandwidth; prompt (batch 512)
+    // F32/Q8_0 vs peak FLOPs; on the best ISA (and AVX2 for comparison), 1 and 2 threads.
+    for (Isa isa : {best_isa(), Isa::Avx2}) {
+      if (!isa_supported(isa) || (isa == Isa::Avx2 && best_isa() == Isa::Avx2)) continue;
+      for (int th : {1, 2}) {
+        for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0}) add(t, isa, {4096, 14336}, 1, th);
+        for (TensorType t : {TensorType::F32, TensorType::Q8_0}) add(t, isa, {2048, 2048}, 512, th);
+      }
+    }
+  }
+  benchmark::Initialize(&n, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
