@@ -136,7 +136,9 @@ class Printer {
  public:
   Printer(bool json, std::string isa) : json_(json), isa_(std::move(isa)) {}
 
+  // The header is printed with the first row, so an early error leaves stdout empty.
   void begin() {
+    started_ = true;
     if (json_) {
       std::printf("[\n");
     } else {
@@ -150,6 +152,7 @@ class Printer {
   }
 
   void row(const std::string& path, const kestrel::Model& m, const TestSpec& t, int n_batch, const TestResult& r) {
+    if (!started_) begin();
     const double avg_ts = cli::mean_of(r.samples_ts), sd_ts = cli::stddev_of(r.samples_ts);
     if (!json_) {
       char ts[48];
@@ -188,7 +191,7 @@ class Printer {
   }
 
   void end() {
-    if (json_) std::printf("%s]\n", first_ ? "" : "\n");
+    if (json_ && started_) std::printf("\n]\n");
     std::fflush(stdout);
   }
 
@@ -196,6 +199,7 @@ class Printer {
   bool json_;
   std::string isa_;
   bool first_ = true;
+  bool started_ = false;
 };
 
 }  // namespace
@@ -241,7 +245,6 @@ int main(int argc, char** argv) {
 
   if (Status st = kestrel::kernels::init_isa_from_env(); !st) return cli::fail(kProgram, st.message());
   Printer out(output == "json", std::string(kestrel::kernels::isa_name(kestrel::kernels::active_isa())));
-  out.begin();
   for (const auto& path : models) {
     auto model = kestrel::Model::load(path, {.use_mmap = !no_mmap});
     if (!model) {

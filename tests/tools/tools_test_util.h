@@ -1,0 +1,78 @@
+#pragma once
+// Shared helpers of the llm-bench / llm-quantize / llm-perplexity tests: run a built program and capture
+// its output, quote paths for the shell, read numbers out of tool output.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <string>
+
+#include "tests/common/test_paths.h"
+
+namespace kestrel::test {
+
+inline std::string shell_quote(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) {
+    if (c == '\'') o += "'\\''";
+    else o += c;
+  }
+  return o + "'";
+}
+
+// tests/data in the source tree (found from this header's own path, which the compiler makes absolute).
+inline std::string tools_data_dir() {
+  return (std::filesystem::path(__FILE__).parent_path().parent_path() / "data").string();
+}
+
+inline std::string program(const std::string& name) { return shell_quote(bin_dir() + "/" + name); }
+
+inline bool sanitized() {
+  const char* e = std::getenv("KESTREL_SANITIZED");
+  return e && *e && std::string(e) != "0";
+}
+
+struct RunResult {
+  int rc = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs a shell command line; stdout and stderr are captured separately (stderr through a temp file).
+inline RunResult run(const std::string& cmd) {
+  static int counter = 0;
+  const std::string err_file = temp_dir() + "/stderr-" + std::to_string(++counter) + ".txt";
+  RunResult r;
+  r.rc = run_command(cmd + " 2>" + shell_quote(err_file), &r.out);
+  run_command("cat " + shell_quote(err_file), &r.err);
+  return r;
+}
+
+// The last "Final estimate: PPL = X +/- E" line of llm-perplexity or llref ppl.
+inline bool parse_final_ppl(const std::string& text, double* ppl, double* err) {
+  static const std::regex re(R"(Final estimate: PPL = ([0-9.eE+-]+) \+/- ([0-9.eE+-]+))");
+  std::smatch m;
+  std::string::const_iterator from = text.begin();
+  bool found = false;
+  while (std::regex_search(from, text.end(), m, re)) {
+    *ppl = std::stod(m[1].str());
+    *err = std::stod(m[2].str());
+    found = true;
+    from = m[0].second;
+  }
+  return found;
+}
+
+// The error contract of the tools: exit 1 and exactly one stderr line "program: error: ...".
+inline void expect_one_line_error(const RunResult& r, const std::string& program_name, const std::string& needle) {
+  EXPECT_EQ(r.rc, 1) << r.err;
+  const std::string prefix = program_name + ": error: ";
+  const size_t at = r.err.find(prefix);
+  ASSERT_NE(at, std::string::npos) << "stderr: " << r.err;
+  const std::string line = r.err.substr(at);
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << "error message should be one line at the end: " << r.err;
+  EXPECT_NE(line.find(needle), std::string::npos) << "expected '" << needle << "' in: " << line;
+}
+
+}  // namespace kestrel::test
