@@ -37,6 +37,16 @@ void compact_rows(float* buf, const int32_t* rows, int n_rows, int64_t width) {
 
 }  // namespace
 
+kernels::RopeParams rope_params(const ModelConfig& cfg, const ModelWeights& w) {
+  kernels::RopeParams p;
+  p.n_rot = cfg.n_rot;
+  p.freq_base = cfg.rope_freq_base;
+  p.freq_scale = cfg.rope_freq_scale;
+  p.freq_factors = w.rope_freqs ? static_cast<const float*>(w.rope_freqs->data) : nullptr;
+  p.mode = cfg.rope_mode;
+  return p;
+}
+
 Forward::Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeights& w, int n_batch)
     : cfg_(cfg), arch_(arch), w_(w), n_batch_(n_batch) {
   const size_t B = static_cast<size_t>(n_batch);
@@ -51,11 +61,7 @@ Forward::Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeight
     gate_.resize(B * cfg.n_ff);
     up_.resize(B * cfg.n_ff);
   }
-  rope_.n_rot = cfg.n_rot;
-  rope_.freq_base = cfg.rope_freq_base;
-  rope_.freq_scale = cfg.rope_freq_scale;
-  rope_.freq_factors = w.rope_freqs ? static_cast<const float*>(w.rope_freqs->data) : nullptr;
-  rope_.mode = cfg.rope_mode;
+  rope_ = rope_params(cfg, w);
 }
 
 void Forward::attention_block(kernels::ThreadPool& pool, KvCache& cache, int il, int n, int64_t pos0) {

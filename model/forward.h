@@ -15,6 +15,9 @@
 
 namespace kestrel {
 
+// RoPE settings of a model (freq factors point into the weights).
+kernels::RopeParams rope_params(const ModelConfig& cfg, const ModelWeights& w);
+
 class Forward {
  public:
   Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeights& w, int n_batch);
