@@ -1,5 +1,6 @@
-// Causal grouped-query attention over a KV cache: validation, the split of (token, head) pairs over
-// the thread pool, and the choice of the per-ISA kernel that does one pair (kernels/attention_impl.h).
+// Causal grouped-query attention over a KV cache: validation, the split of (token, query-head group)
+// tasks over the thread pool, and the choice of the per-ISA kernel that does one task
+// (kernels/attention_impl.h).
 //
 // Numerics versus llama.cpp (flash attention off): scores are (K.q) * scale like its soft_max_ext;
 // with an F16 cache q is rounded to F16 before the dot (llama.cpp converts q to the cache's type for
@@ -47,22 +48,27 @@ void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a) {
   const int64_t group = a.n_head / a.n_head_kv;
   const int64_t stride = a.n_head_kv * a.head_dim;
 
-  // Pair index = token * n_head + head: contiguous ranges keep the query heads that share a KV head
-  // on one thread, so that KV head's rows are still in cache for the next query head.
-  pool.parallel_for(a.n_tokens * a.n_head, [&](int64_t begin, int64_t end) {
-    std::vector<float> scratch(static_cast<size_t>(a.head_dim));
+  // A task is one token and `chunk` consecutive query heads of one KV head: the heads of a group read
+  // the same K/V rows, so doing them together streams the cache once per group instead of once per
+  // head. Groups are split (halved) only when there would otherwise be too few tasks for the pool.
+  int64_t chunk = group;
+  while (chunk % 2 == 0 && a.n_tokens * (a.n_head / chunk) < 2 * static_cast<int64_t>(pool.size())) chunk /= 2;
+  const int64_t tasks_per_token = a.n_head / chunk;
+  pool.parallel_for(a.n_tokens * tasks_per_token, [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(static_cast<size_t>(attend_scratch_floats(chunk, a.head_dim)));
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t t = i / a.n_head, h = i % a.n_head;
-      const int64_t kv_offset = (h / group) * a.head_dim;  // elements from position 0
+      const int64_t t = i / tasks_per_token, h0 = (i % tasks_per_token) * chunk;
+      const int64_t kv_offset = (h0 / group) * a.head_dim;  // elements from position 0
       AttendHeadArgs ha;
-      ha.q = a.q + (t * a.n_head + h) * a.head_dim;
+      ha.q = a.q + (t * a.n_head + h0) * a.head_dim;
       ha.k = static_cast<const char*>(a.k_cache) + kv_offset * elem;
       ha.v = static_cast<const char*>(a.v_cache) + kv_offset * elem;
       ha.stride = stride;
       ha.n_pos = a.pos0 + t + 1;
       ha.head_dim = a.head_dim;
+      ha.n_q = chunk;
       ha.scale = a.scale;
-      ha.out = a.out + (t * a.n_head + h) * a.head_dim;
+      ha.out = a.out + (t * a.n_head + h0) * a.head_dim;
       ha.scratch = scratch.data();
       attend(ha);
     }

@@ -29,46 +29,54 @@ void attend_head(const AttendHeadArgs& a) {
   using KvT = std::conditional_t<kF16, uint16_t, float>;
   const KvT* k = static_cast<const KvT*>(a.k);
   const KvT* v = static_cast<const KvT*>(a.v);
-  const int64_t hd = a.head_dim;
+  const int64_t hd = a.head_dim, nq = a.n_q;
+  // Scratch: per query head its running maximum and sum, then (F16 cache) the F16-rounded queries.
+  float* m = a.scratch;       // running maximum of the scores
+  float* l = a.scratch + nq;  // running sum of exp(score - m)
   const float* q = a.q;
   if constexpr (kF16) {
     // llama.cpp (flash attention off) converts q to F16 for the K.q product of an F16 cache.
-    P::round_to_f16(a.q, a.scratch, hd);
-    q = a.scratch;
+    float* q16 = a.scratch + 2 * nq;
+    P::round_to_f16(a.q, q16, nq * hd);
+    q = q16;
   }
-  float* acc = a.out;
-  for (int64_t d = 0; d < hd; ++d) acc[d] = 0.0f;
+  for (int64_t g = 0; g < nq; ++g) m[g] = -INFINITY, l[g] = 0.0f;
+  for (int64_t d = 0; d < nq * hd; ++d) a.out[d] = 0.0f;
 
+  // Block by block; within a block every query head of the group uses the same K and V rows, which
+  // are in L1 after the first head, so the cache is streamed from memory once per group.
   float s[kBlock];
-  float m = -INFINITY;  // running maximum of the scores
-  float l = 0.0f;       // running sum of exp(score - m)
   for (int64_t j0 = 0; j0 < a.n_pos; j0 += kBlock) {
     const int nb = static_cast<int>(a.n_pos - j0 < kBlock ? a.n_pos - j0 : kBlock);
-    float bmax = -INFINITY;
-    for (int j = 0; j < nb; ++j) {
-      const KvT* kj = k + (j0 + j) * a.stride;
-      float dot;
-      if constexpr (kF16) dot = P::dot_f16(q, kj, hd);
-      else dot = P::dot_f32(q, kj, hd);
-      s[j] = dot * a.scale;
-      if (s[j] > bmax) bmax = s[j];
-    }
-    if (bmax > m) {
-      if (l > 0.0f) {
-        const float c = __builtin_expf(m - bmax);  // builtin: no out-of-line std:: copy per ISA
-        l *= c;
-        P::scale(acc, c, hd);
+    for (int64_t g = 0; g < nq; ++g) {
+      const float* qg = q + g * hd;
+      float* acc = a.out + g * hd;
+      float bmax = -INFINITY;
+      for (int j = 0; j < nb; ++j) {
+        const KvT* kj = k + (j0 + j) * a.stride;
+        float dot;
+        if constexpr (kF16) dot = P::dot_f16(qg, kj, hd);
+        else dot = P::dot_f32(qg, kj, hd);
+        s[j] = dot * a.scale;
+        if (s[j] > bmax) bmax = s[j];
       }
-      m = bmax;
-    }
-    l += P::exp_sub_sum(s, nb, m);
-    for (int j = 0; j < nb; ++j) {
-      const KvT* vj = v + (j0 + j) * a.stride;
-      if constexpr (kF16) P::axpy_f16(acc, s[j], vj, hd);
-      else P::axpy_f32(acc, s[j], vj, hd);
+      if (bmax > m[g]) {
+        if (l[g] > 0.0f) {
+          const float c = __builtin_expf(m[g] - bmax);  // builtin: no out-of-line std:: copy per ISA
+          l[g] *= c;
+          P::scale(acc, c, hd);
+        }
+        m[g] = bmax;
+      }
+      l[g] += P::exp_sub_sum(s, nb, m[g]);
+      for (int j = 0; j < nb; ++j) {
+        const KvT* vj = v + (j0 + j) * a.stride;
+        if constexpr (kF16) P::axpy_f16(acc, s[j], vj, hd);
+        else P::axpy_f32(acc, s[j], vj, hd);
+      }
     }
   }
-  P::scale(acc, 1.0f / l, hd);
+  for (int64_t g = 0; g < nq; ++g) P::scale(a.out + g * hd, 1.0f / l[g], hd);
 }
 
 }  // namespace kestrel::kernels::attention_detail

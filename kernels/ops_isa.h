@@ -10,9 +10,10 @@
 
 namespace kestrel::kernels {
 
-// One (query token, query head) of attention: the online softmax of q against positions [0, n_pos)
-// of one KV head. k and v point at position 0 of that KV head; consecutive positions are `stride`
-// elements apart (n_head_kv * head_dim). scratch holds at least head_dim floats for the kernel's use.
+// One query token and n_q consecutive query heads that share one KV head: the online softmax of each
+// query against positions [0, n_pos) of that KV head. q and out hold n_q * head_dim floats (head g at
+// g * head_dim). k and v point at position 0 of the KV head; consecutive positions are `stride`
+// elements apart (n_head_kv * head_dim). scratch holds attend_scratch_floats(n_q, head_dim) floats.
 struct AttendHeadArgs {
   const float* q;
   const void* k;
@@ -20,10 +21,12 @@ struct AttendHeadArgs {
   int64_t stride;
   int64_t n_pos;
   int64_t head_dim;
+  int64_t n_q;
   float scale;
   float* out;
   float* scratch;
 };
+inline constexpr int64_t attend_scratch_floats(int64_t n_q, int64_t head_dim) { return n_q * (head_dim + 2); }
 using AttendHeadFn = void (*)(const AttendHeadArgs& a);
 
 struct OpsKernels {

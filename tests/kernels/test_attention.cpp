@@ -1,5 +1,5 @@
 // Attention: every ISA's online-softmax kernel against a naive full-softmax reference in double, on
-// odd head dims, GQA ratios 1/4/8, pos0 > 0, one and many new tokens, F32 and F16 caches, 1 and 2
+// odd head dims, GQA ratios 1/3/4/8 (whole and split head groups), pos0 > 0, one and many new tokens, F32 and F16 caches, 1 and 2
 // threads; plus the argument checks.
 #include <gtest/gtest.h>
 
@@ -125,7 +125,7 @@ std::vector<Case> cases() {
   std::vector<Case> cs;
   for (TensorType cache : {TensorType::F32, TensorType::F16}) {
     for (int64_t hd : {64, 128, 80, 96, 7}) {
-      for (int64_t ratio : {1, 4, 8}) {
+      for (int64_t ratio : {1, 3, 4, 8}) {
         const int64_t n_head_kv = ratio == 1 ? 3 : 2;
         // Decode at a long position (several softmax blocks), prompt from 0, and a chunk after a prefix.
         cs.push_back({hd, n_head_kv * ratio, n_head_kv, small ? 70 : 300, 1, cache});
