@@ -60,6 +60,13 @@ TEST(Unicode, Classes) {
   EXPECT_TRUE(classes(0x0301) & unicode::kMark);     // combining acute
   EXPECT_TRUE(classes(0x1F600) & unicode::kSymbol);  // 😀
   EXPECT_TRUE(classes(0x0378) & unicode::kOther);    // unassigned
+  // Unicode 15.0 and 15.1 characters, as in llama.cpp's tables (Python 3.11 only knows 14.0).
+  EXPECT_STREQ(unicode::unicode_version(), "15.1.0");
+  EXPECT_TRUE(classes(0x1E4F0) & unicode::kNumber);  // NAG MUNDARI DIGIT ZERO (15.0)
+  EXPECT_TRUE(classes(0x31350) & unicode::kLetter);  // CJK Extension H (15.0)
+  EXPECT_TRUE(classes(0x2EBF0) & unicode::kLetter);  // CJK Extension I (15.1)
+  EXPECT_TRUE(classes(0x2FFC) & unicode::kSymbol);   // 15.1
+  EXPECT_TRUE(classes(0x10D40) & unicode::kOther);   // Garay (16.0): not yet
   // White_Space, not Python's isspace(): U+001C..U+001F are not spaces.
   for (uint32_t cp : {0x09u, 0x0Au, 0x0Bu, 0x0Cu, 0x0Du, 0x20u, 0x85u, 0xA0u, 0x1680u, 0x2000u, 0x200Au, 0x2028u,
                       0x2029u, 0x202Fu, 0x205Fu, 0x3000u})
