@@ -71,27 +71,27 @@ void scale_scalar(float* x, float s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
 
-// Attention primitives. Dots accumulate left to right in float (fmaf keeps one rounding per term,
-// like the FMA lanes of the SIMD variants).
+// Attention primitives. Dots accumulate left to right in float with a multiply and an add per term
+// (baseline x86-64 has no FMA instruction and std::fma would be a library call per element).
 struct ScalarPrims {
   static float dot_f32(const float* q, const float* k, int64_t n) {
     float s = 0.0f;
-    for (int64_t i = 0; i < n; ++i) s = std::fma(q[i], k[i], s);
+    for (int64_t i = 0; i < n; ++i) s += q[i] * k[i];
     return s;
   }
   static float dot_f16(const float* q, const uint16_t* k, int64_t n) {
     float s = 0.0f;
-    for (int64_t i = 0; i < n; ++i) s = std::fma(q[i], fp16_to_fp32(k[i]), s);
+    for (int64_t i = 0; i < n; ++i) s += q[i] * fp16_to_fp32(k[i]);
     return s;
   }
   static void round_to_f16(const float* x, float* dst, int64_t n) {
     for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
   }
   static void axpy_f32(float* acc, float p, const float* v, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) acc[i] = std::fma(p, v[i], acc[i]);
+    for (int64_t i = 0; i < n; ++i) acc[i] += p * v[i];
   }
   static void axpy_f16(float* acc, float p, const uint16_t* v, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) acc[i] = std::fma(p, fp16_to_fp32(v[i]), acc[i]);
+    for (int64_t i = 0; i < n; ++i) acc[i] += p * fp16_to_fp32(v[i]);
   }
   static void scale(float* acc, float c, int64_t n) { scale_scalar(acc, c, n); }
   static float exp_sub_sum(float* s, int64_t n, float m) {
