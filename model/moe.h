@@ -4,6 +4,7 @@
 // SwiGLU FFNs. Tokens routed to the same expert are grouped and run as one batch matmul; during decode
 // only the selected experts' weights are read.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "gguf/status.h"
@@ -37,6 +38,10 @@ struct MoeScratch {
   std::vector<int32_t> selected;
   std::vector<float> weights, row_weights;
   std::vector<int32_t> expert_begin, expert_cursor;
+  // Decode runs all selected experts' gate/up rows as one job list over the pool (and then all down
+  // rows), so a layer costs the same number of pool dispatches as a dense FFN. Each worker calls the
+  // matmul on its row range through its own one-thread pool (created once, never runs threads).
+  std::vector<std::unique_ptr<kernels::ThreadPool>> solo_pools;
 };
 
 // Routing of one token (llama.cpp's Mixtral gating): softmax over the n_expert logits, keep the

@@ -1,8 +1,11 @@
 // Mixtral sparse FFN: route every token, group the tokens by expert, and run each used expert's SwiGLU
 // FFN once over its group (one batch matmul per weight), then scatter-add the weighted outputs.
-// With one token (decode) the groups are just the selected experts, so only their weights are read.
+// With one token (decode) only the selected experts' rows are read, and their matrix-vector products are
+// fused into two pool dispatches.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <memory>
 
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
@@ -24,6 +27,63 @@ void matmul_view(kernels::ThreadPool& pool, const TensorView& w, const float* x,
   kernels::matmul(pool, w.type, w.data, n_in, n_out, x, n_tokens, y, n_out);
 }
 
+// y_m = W_m · x_m for n_mat one-token matrix-vector products that all have n_out rows, as one job list
+// over the pool: job j is a contiguous row range of one matrix, computed by kernels::matmul on that
+// sub-matrix (rows are contiguous, so a row range is itself a valid weight matrix) through the
+// worker's one-thread pool. `mat(m)` returns {weight view, x, y} of matrix m.
+template <class MatFn>
+void fused_matvecs(kernels::ThreadPool& pool, MoeScratch& s, int n_mat, int64_t n_out, MatFn mat) {
+  const int nth = pool.size();
+  while (static_cast<int>(s.solo_pools.size()) < nth)
+    s.solo_pools.push_back(std::make_unique<kernels::ThreadPool>(1));
+  // About 4 jobs per thread: enough to balance a noisy machine, few enough that converting x once per
+  // job (a few hundred ns) stays negligible next to streaming the rows. Multiples of 32 rows.
+  int64_t chunk = (static_cast<int64_t>(n_mat) * n_out + nth * 4 - 1) / (nth * 4);
+  chunk = std::min<int64_t>(n_out, std::max<int64_t>(32, (chunk + 31) / 32 * 32));
+  const int64_t per_mat = (n_out + chunk - 1) / chunk;
+  const int64_t n_jobs = per_mat * n_mat;
+  std::atomic<int64_t> next{0};
+  pool.run([&](int ith, int) {
+    kernels::ThreadPool& solo = *s.solo_pools[ith];
+    for (int64_t j = next.fetch_add(1, std::memory_order_relaxed); j < n_jobs;
+         j = next.fetch_add(1, std::memory_order_relaxed)) {
+      const auto [w, x, y] = mat(static_cast<int>(j / per_mat));
+      const int64_t r0 = (j % per_mat) * chunk, r1 = std::min(n_out, r0 + chunk);
+      const uint8_t* rows = static_cast<const uint8_t*>(w->data) + static_cast<uint64_t>(r0) * w->row_bytes();
+      kernels::matmul(solo, w->type, rows, w->ne[0], r1 - r0, x, 1, y + r0, r1 - r0);
+    }
+  });
+}
+
+// One token: its selected experts' gate and up projections as one fused job list, SwiGLU, their down
+// projections as a second one, then the weighted sum in selection order. Only those experts' rows
+// are read.
+void decode_one_token(kernels::ThreadPool& pool, const MoeLayer& layer, const ModelConfig& cfg, const float* x,
+                      const int32_t* selected, const float* weights, float* out, MoeScratch& s) {
+  const int64_t n_embd = cfg.n_embd, n_ff = cfg.n_ff;
+  const int n_used = cfg.n_expert_used;
+  float* gate = grow(s.gate, static_cast<size_t>(n_used) * n_ff);
+  float* up = grow(s.up, static_cast<size_t>(n_used) * n_ff);
+  float* act = grow(s.act, static_cast<size_t>(n_used) * n_ff);
+  float* down = grow(s.down, static_cast<size_t>(n_used) * n_embd);
+  struct Mat {
+    const TensorView* w;
+    const float* x;
+    float* y;
+  };
+  fused_matvecs(pool, s, 2 * n_used, n_ff, [&](int m) {
+    const int k = m / 2, e = selected[k];
+    return m % 2 == 0 ? Mat{&layer.gate[e], x, gate + k * n_ff} : Mat{&layer.up[e], x, up + k * n_ff};
+  });
+  kernels::swiglu(gate, up, act, n_used * n_ff);
+  fused_matvecs(pool, s, n_used, n_embd, [&](int k) {
+    return Mat{&layer.down[selected[k]], act + k * n_ff, down + k * n_embd};
+  });
+  for (int64_t j = 0; j < n_embd; ++j) out[j] = weights[0] * down[j];
+  for (int k = 1; k < n_used; ++k)
+    for (int64_t j = 0; j < n_embd; ++j) out[j] += weights[k] * down[k * n_embd + j];
+}
+
 }  // namespace
 
 void moe_ffn(kernels::ThreadPool& pool, const MoeLayer& layer, const ModelConfig& cfg, const float* x,
@@ -39,6 +99,10 @@ void moe_ffn(kernels::ThreadPool& pool, const MoeLayer& layer, const ModelConfig
   float* weights = grow(s.weights, static_cast<size_t>(n_tokens) * n_used);
   for (int64_t t = 0; t < n_tokens; ++t)
     moe_route_token(logits + t * n_expert, n_expert, n_used, selected + t * n_used, weights + t * n_used);
+  if (n_tokens == 1) {
+    decode_one_token(pool, layer, cfg, x, selected, weights, out, s);
+    return;
+  }
 
   // 2. Group by expert (counting sort; tokens stay in ascending order inside each group).
   int32_t* begin = grow(s.expert_begin, static_cast<size_t>(n_expert) + 1);

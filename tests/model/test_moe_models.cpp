@@ -98,7 +98,9 @@ TEST_P(MoeFromDense, KestrelGreedyEqualsDenseReference) {
   std::vector<int32_t> got;
   for (size_t i = 0; i < expected.size(); ++i) {
     got.push_back(argmax(session->logits(), n_vocab));
-    if (i + 1 < expected.size()) ASSERT_TRUE(session->eval({got.back()}).is_ok());
+    if (i + 1 < expected.size()) {
+      ASSERT_TRUE(session->eval({got.back()}).is_ok());
+    }
   }
   EXPECT_EQ(got, expected);
 }
@@ -138,7 +140,10 @@ std::string synth_name(const testing::TestParamInfo<SynthCase>& i) {
 
 // max |kestrel - llama.cpp| over all positions and vocab, relative to the largest |logit|. llama.cpp
 // and Kestrel round activations the same way (F16 for F16 weights, Q8_0 for Q8_0/Q4_0), so what is
-// left is float summation order, amplified through the layers.
+// left is float summation order and the SiLU's exp, amplified through the layers. With Q8_0/Q4_0 an
+// ulp-level difference in a SwiGLU value occasionally lands on the other side of a Q8_0 rounding edge
+// before the down projection: one quantum moves that token's logits by ~1e-2 relative (seen: 6e-3 on
+// q4_0 4-expert top-1), and can flip an argmax that was a near tie, so argmax is asserted for F32 only.
 double logit_tolerance(TensorType t) {
   switch (t) {
     case TensorType::F32: return 1e-4;
@@ -174,14 +179,24 @@ TEST_P(MoeSyntheticVsLlamaCpp, LogitsAtEveryPromptPosition) {
                               &tok_out), 0);
   const std::vector<int32_t> ids = parse_ints(tok_out.substr(0, tok_out.find('\n')));
   ASSERT_GE(ids.size(), 4u);
-  const std::string cmd = llref + " logits " + shell_quote(path) + " " + shell_quote(prompt) + " --all -n 0 --dump " +
-                          shell_quote(dump) + " -t 1 -fa off -ctk f32 -ctv f32 2>/dev/null";
+  // Prompt logits at every position, then kDecode single-token steps (llama.cpp's greedy choices, fed
+  // back to Kestrel too) so both the grouped prompt path and the decode path are compared.
+  constexpr int kDecode = 4;
+  const std::string cmd = llref + " logits " + shell_quote(path) + " " + shell_quote(prompt) + " --all -n " +
+                          std::to_string(kDecode) + " --dump " + shell_quote(dump) +
+                          " -t 1 -fa off -ctk f32 -ctv f32 2>/dev/null";
   ASSERT_EQ(test::run_command(cmd, &log_out), 0) << cmd;
+  const size_t gen_at = log_out.find("{\"generated\":[");
+  ASSERT_NE(gen_at, std::string::npos) << log_out;
+  const std::vector<int32_t> generated =
+      parse_ints(log_out.substr(gen_at + 14, log_out.find(']', gen_at) - gen_at - 14));
+  ASSERT_EQ(generated.size(), static_cast<size_t>(kDecode + 1));
 
   auto model = Model::load(path);
   ASSERT_TRUE(model.is_ok()) << model.error();
   const int n_vocab = (*model)->config().n_vocab;
-  std::vector<float> ref(ids.size() * static_cast<size_t>(n_vocab));
+  const size_t n_rows = ids.size() + kDecode;
+  std::vector<float> ref(n_rows * static_cast<size_t>(n_vocab));
   {
     std::ifstream f(dump, std::ios::binary);
     f.read(reinterpret_cast<char*>(ref.data()), static_cast<std::streamsize>(ref.size() * sizeof(float)));
@@ -192,22 +207,31 @@ TEST_P(MoeSyntheticVsLlamaCpp, LogitsAtEveryPromptPosition) {
   const Status ev = session->eval(ids, true);
   ASSERT_TRUE(ev.is_ok()) << ev.message();
 
-  double worst = 0, scale = 0;
+  double worst_prompt = 0, worst_decode = 0, scale = 0;
   int argmax_mismatch = 0;
-  for (size_t p = 0; p < ids.size(); ++p) {
-    const float* got = session->logits(static_cast<int>(p));
-    const float* want = ref.data() + p * n_vocab;
+  auto compare = [&](const float* got, size_t row, double* worst) {
+    const float* want = ref.data() + row * n_vocab;
     for (int v = 0; v < n_vocab; ++v) {
-      worst = std::max(worst, static_cast<double>(std::fabs(got[v] - want[v])));
+      *worst = std::max(*worst, static_cast<double>(std::fabs(got[v] - want[v])));
       scale = std::max(scale, static_cast<double>(std::fabs(want[v])));
     }
     argmax_mismatch += argmax(got, n_vocab) != argmax(want, n_vocab);
+  };
+  for (size_t p = 0; p < ids.size(); ++p) compare(session->logits(static_cast<int>(p)), p, &worst_prompt);
+  for (int step = 1; step <= kDecode; ++step) {
+    const Status st = session->eval({generated[step - 1]});
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    compare(session->logits(), ids.size() + step - 1, &worst_decode);
   }
-  const double rel = worst / scale;
-  std::printf("moe synthetic %-14s %zu positions: worst |dlogit| %.3g (rel %.3g, tolerance %.0e), argmax mismatches %d\n",
-              synth_name({c, 0}).c_str(), ids.size(), worst, rel, logit_tolerance(c.type), argmax_mismatch);
+  const double rel = std::max(worst_prompt, worst_decode) / scale;
+  std::printf("moe synthetic %-14s %zu prompt + %d decode positions: worst |dlogit| prompt %.3g decode %.3g "
+              "(rel %.3g, tolerance %.0e), argmax mismatches %d\n",
+              synth_name({c, 0}).c_str(), ids.size(), kDecode, worst_prompt, worst_decode, rel,
+              logit_tolerance(c.type), argmax_mismatch);
   EXPECT_LE(rel, logit_tolerance(c.type));
-  if (c.type == TensorType::F32) EXPECT_EQ(argmax_mismatch, 0);
+  if (c.type == TensorType::F32) {
+    EXPECT_EQ(argmax_mismatch, 0);
+  }
 }
 
 std::vector<SynthCase> synth_cases() {
