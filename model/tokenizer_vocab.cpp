@@ -3,6 +3,7 @@
 #include "model/tokenizer_vocab.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace kestrel {
@@ -104,6 +105,7 @@ Result<Vocab> Vocab::build(TokenizerSpec spec) {
     TokenData& t = v.tokens_[i];
     t.text = spec.tokens[i].empty() ? "[EMPTY_" + std::to_string(i) + "]" : std::move(spec.tokens[i]);
     t.score = spec.scores.empty() ? 0.0f : spec.scores[i];
+    if (std::isnan(t.score)) t.score = -INFINITY;  // NaN would break the merge queue's ordering
     t.attr = spec.token_types.empty() ? kAttrNormal : attr_from_type(spec.token_types[i]);
     auto [it, inserted] = v.index_.emplace(t.text, static_cast<int32_t>(i));
     if (!inserted)

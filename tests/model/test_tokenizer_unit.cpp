@@ -156,7 +156,9 @@ TEST(Unicode, DrainIsChunkingIndependentAndAlwaysValid) {
     unicode::drain_utf8(pending, true, rest);
     chunked += rest;
     ASSERT_EQ(chunked, whole);
-    if (strictly_valid_utf8(s)) ASSERT_EQ(whole, s);
+    if (strictly_valid_utf8(s)) {
+      ASSERT_EQ(whole, s);
+    }
   }
 }
 
