@@ -126,6 +126,39 @@ INSTANTIATE_TEST_SUITE_P(Stories260K, MoeFromDense,
                                   std::to_string(i.param.n_used);
                          });
 
+TEST(MoeFromDenseErrors, BadCountsAndNonDenseInputsAreRefused) {
+  KESTREL_REQUIRE_SHARED();
+  const std::string dense = test::shared_dir() + "/models/stories260K-f32.gguf";
+  const std::string out = test::temp_dir() + "/moe_from_dense_errors.gguf";
+  Status st = moe_from_dense(dense, out, {2, 3});
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("experts-used"), std::string::npos) << st.message();
+  st = moe_from_dense(dense, out, {0, 0});
+  EXPECT_FALSE(st.is_ok());
+  st = moe_from_dense(test::temp_dir() + "/does_not_exist.gguf", out, {4, 2});
+  EXPECT_FALSE(st.is_ok());
+  ASSERT_TRUE(moe_from_dense(dense, out, {4, 2}).is_ok());
+  st = moe_from_dense(out, out + ".again", {4, 2});  // already a MoE file
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("expert_count"), std::string::npos) << st.message();
+}
+
+TEST(MoeFromDenseCli, ConvertsAndReportsErrors) {
+  KESTREL_REQUIRE_SHARED();
+  const std::string bin = test::bin_dir() + "/llm-moe-from-dense";
+  if (!std::ifstream(bin).good()) GTEST_SKIP() << bin << " not built";
+  const std::string dense = test::shared_dir() + "/models/stories260K-f32.gguf";
+  const std::string out = test::temp_dir() + "/moe_from_dense_cli.gguf";
+  EXPECT_EQ(test::run_command(bin + " " + dense + " " + out + " --experts 4 --experts-used 2"), 0);
+  auto model = Model::load(out);
+  ASSERT_TRUE(model.is_ok()) << model.error();
+  EXPECT_EQ((*model)->config().n_expert, 4);
+  EXPECT_EQ((*model)->config().n_expert_used, 2);
+  EXPECT_NE(test::run_command(bin + " " + dense + " " + out + " --experts 2 --experts-used 3 2>/dev/null"), 0);
+  EXPECT_NE(test::run_command(bin + " " + dense + " 2>/dev/null"), 0);
+  EXPECT_NE(test::run_command(bin + " " + dense + " " + out + " --experts x 2>/dev/null"), 0);
+}
+
 // ------------------------------------------------------------ synthetic Mixtral vs llama.cpp
 
 struct SynthCase {
