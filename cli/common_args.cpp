@@ -60,7 +60,7 @@ void ArgParser::add_strings(const std::string& names, std::vector<std::string>* 
 }
 void ArgParser::add_int(const std::string& names, int* out, const std::string& help) {
   add(names, help, true, "N", [out](const std::string& f, const std::string& v) {
-    int64_t x;
+    int64_t x = 0;
     KESTREL_RETURN_IF_ERROR(parse_i64(f, v, std::numeric_limits<int>::min(), std::numeric_limits<int>::max(), &x));
     *out = static_cast<int>(x);
     return Status::ok();
