@@ -88,8 +88,10 @@ thread_local Scratch t_scratch;
 // Token rows per job. Float activations are large (4 bytes/value): keep a block's worth near 512 KiB
 // so it stays in L2 while weight rows stream past. Q8_0 activations are ~4x smaller and the integer
 // kernels repack weight panels per job, so they take up to 512 tokens per job to amortize the packing.
-int64_t token_block(TensorType wt, size_t x_row_bytes, int64_t n_tokens) {
+// The AVX-512 F32 kernel packs weight panels too (matmul_avx512.cpp), so it also takes long token blocks.
+int64_t token_block(Isa isa, TensorType wt, size_t x_row_bytes, int64_t n_tokens) {
   if (wt == TensorType::Q8_0 || wt == TensorType::Q4_0) return std::min<int64_t>(n_tokens, 512);
+  if (wt == TensorType::F32 && isa == Isa::Avx512 && isa_supported(isa)) return std::min<int64_t>(n_tokens, 512);
   const int64_t t = static_cast<int64_t>((size_t{512} << 10) / x_row_bytes) / 4 * 4;
   return std::clamp<int64_t>(t, 4, 64);
 }
@@ -137,7 +139,7 @@ void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t
 
   // Jobs: token blocks x row chunks, token-block-major so a thread's consecutive jobs share activations.
   const int nth = pool.size();
-  const int64_t tblock = token_block(wt, x_row_bytes, n_tokens);
+  const int64_t tblock = token_block(isa, wt, x_row_bytes, n_tokens);
   const int64_t n_tblocks = (n_tokens + tblock - 1) / tblock;
   // ~8 jobs per thread for balance on a noisy machine; multiples of 32 rows (the packed panel height).
   // Batches use at least 128 rows per job: the per-job activation tables of the packed integer

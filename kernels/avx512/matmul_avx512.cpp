@@ -581,7 +581,72 @@ void gemm_q4_0_avx512(const GemmArgs& a) {
   else gemm_q4_0_few_tokens(a);
 }
 
-void gemm_f32_avx512(const GemmArgs& a) { gemm<PolicyF32, 4, 4>(a); }
+// ---------------------------------------------------------------- packed F32 GEMM (prompt batches)
+//
+// Same outer-product idea as the integer GEMM: each job transposes 32 weight rows into a panel
+// [k][32 rows], so one zmm load gives value k of 16 rows and a broadcast x[t][k] feeds 16 FMAs-worth of
+// rows. 2 row groups x 8 tokens = 16 accumulators; per k: 2 panel loads + 8 broadcasts for 16 FMAs,
+// all from L1/L2, instead of the dot-product form's one load per FMA pair from L2.
+constexpr int kF32PackedTokens = 8;
+thread_local AlignedBuffer t_f32_panel;
+
+template <int T>
+void f32_packed_tile(const GemmArgs& a, const float* panel, int64_t r0, int rows, int64_t t0) {
+  const float* xr[T];
+  for (int t = 0; t < T; ++t) xr[t] = reinterpret_cast<const float*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes);
+  __m512 acc0[T], acc1[T];
+  for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < a.n_in; ++k) {
+    const __m512 w0 = _mm512_load_ps(panel + k * kPanelRows);
+    const __m512 w1 = _mm512_load_ps(panel + k * kPanelRows + 16);
+    for (int t = 0; t < T; ++t) {
+      const __m512 xb = _mm512_set1_ps(xr[t][k]);
+      acc0[t] = _mm512_fmadd_ps(w0, xb, acc0[t]);
+      acc1[t] = _mm512_fmadd_ps(w1, xb, acc1[t]);
+    }
+  }
+  const __mmask16 m0 = rows >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << rows) - 1);
+  const __mmask16 m1 = rows >= 32 ? 0xFFFF : rows <= 16 ? 0 : static_cast<__mmask16>((1u << (rows - 16)) - 1);
+  for (int t = 0; t < T; ++t) {
+    float* yt = a.y + (t0 + t) * a.ldy + r0;
+    _mm512_mask_storeu_ps(yt, m0, acc0[t]);
+    _mm512_mask_storeu_ps(yt + 16, m1, acc1[t]);
+  }
+}
+
+void gemm_f32_packed(const GemmArgs& a) {
+  float* panel = static_cast<float*>(t_f32_panel.get(static_cast<size_t>(a.n_in) * kPanelRows * sizeof(float)));
+  for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
+    const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
+    for (int r = 0; r < kPanelRows; ++r) {
+      if (r < rows) {
+        const float* wr = reinterpret_cast<const float*>(static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes);
+        for (int64_t k = 0; k < a.n_in; ++k) panel[k * kPanelRows + r] = wr[k];
+      } else {
+        for (int64_t k = 0; k < a.n_in; ++k) panel[k * kPanelRows + r] = 0.0f;
+      }
+    }
+    int64_t t0 = 0;
+    for (; t0 + kF32PackedTokens <= a.n_tokens; t0 += kF32PackedTokens)
+      f32_packed_tile<kF32PackedTokens>(a, panel, r0, rows, t0);
+    switch (a.n_tokens - t0) {
+      case 1: f32_packed_tile<1>(a, panel, r0, rows, t0); break;
+      case 2: f32_packed_tile<2>(a, panel, r0, rows, t0); break;
+      case 3: f32_packed_tile<3>(a, panel, r0, rows, t0); break;
+      case 4: f32_packed_tile<4>(a, panel, r0, rows, t0); break;
+      case 5: f32_packed_tile<5>(a, panel, r0, rows, t0); break;
+      case 6: f32_packed_tile<6>(a, panel, r0, rows, t0); break;
+      case 7: f32_packed_tile<7>(a, panel, r0, rows, t0); break;
+      default: break;
+    }
+  }
+}
+
+void gemm_f32_avx512(const GemmArgs& a) {
+  if (a.n_tokens >= kPackedMinTokens) gemm_f32_packed(a);
+  else gemm<PolicyF32, 4, 4>(a);
+}
+
 void gemm_f16_avx512(const GemmArgs& a) { gemm<PolicyF16, 4, 4>(a); }
 void gemm_bf16_convert_avx512(const GemmArgs& a) { gemm<PolicyBF16Convert, 4, 4>(a); }
 void gemm_bf16_dot_avx512(const GemmArgs& a) { gemm<PolicyBF16Dot, 4, 4>(a); }
