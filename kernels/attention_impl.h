@@ -8,8 +8,9 @@
 //   float dot_f32(const float* q, const float* k, int64_t n)
 //   float dot_f16(const float* q, const uint16_t* k, int64_t n)     // k widened to F32
 //   void  round_to_f16(const float* x, float* dst, int64_t n)       // dst = fp16(x) as floats (RNE)
-//   void  axpy_f32(float* acc, float p, const float* v, int64_t n)  // acc += p * v
-//   void  axpy_f16(float* acc, float p, const uint16_t* v, int64_t n)
+//   void  axpy_rows_f32(float* acc, const float* p, const float* v, int64_t stride, int nb, int64_t n)
+//                                                  // acc += sum_j p[j] * v[j * stride ..], j = 0, 1, ..
+//   void  axpy_rows_f16(float* acc, const float* p, const uint16_t* v, int64_t stride, int nb, int64_t n)
 //   void  scale(float* acc, float c, int64_t n)                     // acc *= c
 //   float exp_sub_sum(float* s, int64_t n, float m)                 // s = exp(s - m); returns their sum
 #include <cmath>
@@ -69,11 +70,10 @@ void attend_head(const AttendHeadArgs& a) {
         m[g] = bmax;
       }
       l[g] += P::exp_sub_sum(s, nb, m[g]);
-      for (int j = 0; j < nb; ++j) {
-        const KvT* vj = v + (j0 + j) * a.stride;
-        if constexpr (kF16) P::axpy_f16(acc, s[j], vj, hd);
-        else P::axpy_f32(acc, s[j], vj, hd);
-      }
+      // The whole block's weighted V rows at once: SIMD variants keep a slice of acc in registers
+      // across the block's rows instead of loading and storing it once per row.
+      if constexpr (kF16) P::axpy_rows_f16(acc, s, v + j0 * a.stride, a.stride, nb, hd);
+      else P::axpy_rows_f32(acc, s, v + j0 * a.stride, a.stride, nb, hd);
     }
   }
   for (int64_t g = 0; g < nq; ++g) P::scale(a.out + g * hd, 1.0f / l[g], hd);

@@ -201,19 +201,43 @@ struct Avx2Prims {
       _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
     for (; i < n; ++i) dst[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
   }
-  static void axpy_f32(float* acc, float p, const float* v, int64_t n) {
-    const __m256 vp = _mm256_set1_ps(p);
+  // acc += sum_j p[j] * row_j, 32 floats of acc held in registers across all rows.
+  template <class Load, class LoadOne>
+  static void axpy_rows(float* acc, const float* p, int nb, int64_t n, Load load, LoadOne load_one) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(vp, _mm256_loadu_ps(v + i), _mm256_loadu_ps(acc + i)));
-    for (; i < n; ++i) acc[i] = __builtin_fmaf(p, v[i], acc[i]);
+    for (; i + 32 <= n; i += 32) {
+      __m256 a0 = _mm256_loadu_ps(acc + i), a1 = _mm256_loadu_ps(acc + i + 8);
+      __m256 a2 = _mm256_loadu_ps(acc + i + 16), a3 = _mm256_loadu_ps(acc + i + 24);
+      for (int j = 0; j < nb; ++j) {
+        const __m256 pj = _mm256_set1_ps(p[j]);
+        a0 = _mm256_fmadd_ps(pj, load(j, i), a0);
+        a1 = _mm256_fmadd_ps(pj, load(j, i + 8), a1);
+        a2 = _mm256_fmadd_ps(pj, load(j, i + 16), a2);
+        a3 = _mm256_fmadd_ps(pj, load(j, i + 24), a3);
+      }
+      _mm256_storeu_ps(acc + i, a0);
+      _mm256_storeu_ps(acc + i + 8, a1);
+      _mm256_storeu_ps(acc + i + 16, a2);
+      _mm256_storeu_ps(acc + i + 24, a3);
+    }
+    for (; i + 8 <= n; i += 8) {
+      __m256 a = _mm256_loadu_ps(acc + i);
+      for (int j = 0; j < nb; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), load(j, i), a);
+      _mm256_storeu_ps(acc + i, a);
+    }
+    for (; i < n; ++i) {
+      float a = acc[i];
+      for (int j = 0; j < nb; ++j) a = __builtin_fmaf(p[j], load_one(j, i), a);
+      acc[i] = a;
+    }
   }
-  static void axpy_f16(float* acc, float p, const uint16_t* v, int64_t n) {
-    const __m256 vp = _mm256_set1_ps(p);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(vp, load8_f16(v + i), _mm256_loadu_ps(acc + i)));
-    for (; i < n; ++i) acc[i] = __builtin_fmaf(p, fp16_to_fp32(v[i]), acc[i]);
+  static void axpy_rows_f32(float* acc, const float* p, const float* v, int64_t stride, int nb, int64_t n) {
+    axpy_rows(acc, p, nb, n, [=](int j, int64_t i) { return _mm256_loadu_ps(v + j * stride + i); },
+              [=](int j, int64_t i) { return v[j * stride + i]; });
+  }
+  static void axpy_rows_f16(float* acc, const float* p, const uint16_t* v, int64_t stride, int nb, int64_t n) {
+    axpy_rows(acc, p, nb, n, [=](int j, int64_t i) { return load8_f16(v + j * stride + i); },
+              [=](int j, int64_t i) { return fp16_to_fp32(v[j * stride + i]); });
   }
   static void scale(float* acc, float c, int64_t n) { scale_avx2(acc, c, n); }
   static float exp_sub_sum(float* s, int64_t n, float m) {

@@ -165,19 +165,37 @@ struct Avx512Prims {
       _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtph_ps(h));
     }
   }
-  static void axpy_f32(float* acc, float p, const float* v, int64_t n) {
-    const __m512 vp = _mm512_set1_ps(p);
-    for (int64_t i = 0; i < n; i += 16) {
+  // acc += sum_j p[j] * row_j, 64 floats of acc held in registers across all rows.
+  template <class Load>
+  static void axpy_rows(float* acc, const float* p, int nb, int64_t n, Load load) {
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+      __m512 a0 = _mm512_loadu_ps(acc + i), a1 = _mm512_loadu_ps(acc + i + 16);
+      __m512 a2 = _mm512_loadu_ps(acc + i + 32), a3 = _mm512_loadu_ps(acc + i + 48);
+      for (int j = 0; j < nb; ++j) {
+        const __m512 pj = _mm512_set1_ps(p[j]);
+        a0 = _mm512_fmadd_ps(pj, load(j, i, 0xffff), a0);
+        a1 = _mm512_fmadd_ps(pj, load(j, i + 16, 0xffff), a1);
+        a2 = _mm512_fmadd_ps(pj, load(j, i + 32, 0xffff), a2);
+        a3 = _mm512_fmadd_ps(pj, load(j, i + 48, 0xffff), a3);
+      }
+      _mm512_storeu_ps(acc + i, a0);
+      _mm512_storeu_ps(acc + i + 16, a1);
+      _mm512_storeu_ps(acc + i + 32, a2);
+      _mm512_storeu_ps(acc + i + 48, a3);
+    }
+    for (; i < n; i += 16) {
       const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-      _mm512_mask_storeu_ps(acc + i, m, _mm512_fmadd_ps(vp, _mm512_maskz_loadu_ps(m, v + i), _mm512_maskz_loadu_ps(m, acc + i)));
+      __m512 a = _mm512_maskz_loadu_ps(m, acc + i);
+      for (int j = 0; j < nb; ++j) a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), load(j, i, m), a);
+      _mm512_mask_storeu_ps(acc + i, m, a);
     }
   }
-  static void axpy_f16(float* acc, float p, const uint16_t* v, int64_t n) {
-    const __m512 vp = _mm512_set1_ps(p);
-    for (int64_t i = 0; i < n; i += 16) {
-      const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-      _mm512_mask_storeu_ps(acc + i, m, _mm512_fmadd_ps(vp, load16_f16(m, v + i), _mm512_maskz_loadu_ps(m, acc + i)));
-    }
+  static void axpy_rows_f32(float* acc, const float* p, const float* v, int64_t stride, int nb, int64_t n) {
+    axpy_rows(acc, p, nb, n, [=](int j, int64_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, v + j * stride + i); });
+  }
+  static void axpy_rows_f16(float* acc, const float* p, const uint16_t* v, int64_t stride, int nb, int64_t n) {
+    axpy_rows(acc, p, nb, n, [=](int j, int64_t i, __mmask16 m) { return load16_f16(m, v + j * stride + i); });
   }
   static void scale(float* acc, float c, int64_t n) { scale_avx512(acc, c, n); }
   static float exp_sub_sum(float* s, int64_t n, float mx) {

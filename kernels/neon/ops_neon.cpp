@@ -174,15 +174,42 @@ struct NeonPrims {
     for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vcvt_f32_f16(vcvt_f16_f32(vld1q_f32(x + i))));
     for (; i < n; ++i) dst[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
   }
-  static void axpy_f32(float* acc, float p, const float* v, int64_t n) {
+  // acc += sum_j p[j] * row_j, 16 floats of acc held in registers across all rows.
+  template <class Load, class LoadOne>
+  static void axpy_rows(float* acc, const float* p, int nb, int64_t n, Load load, LoadOne load_one) {
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(acc + i, vfmaq_n_f32(vld1q_f32(acc + i), vld1q_f32(v + i), p));
-    for (; i < n; ++i) acc[i] = __builtin_fmaf(p, v[i], acc[i]);
+    for (; i + 16 <= n; i += 16) {
+      float32x4_t a0 = vld1q_f32(acc + i), a1 = vld1q_f32(acc + i + 4);
+      float32x4_t a2 = vld1q_f32(acc + i + 8), a3 = vld1q_f32(acc + i + 12);
+      for (int j = 0; j < nb; ++j) {
+        a0 = vfmaq_n_f32(a0, load(j, i), p[j]);
+        a1 = vfmaq_n_f32(a1, load(j, i + 4), p[j]);
+        a2 = vfmaq_n_f32(a2, load(j, i + 8), p[j]);
+        a3 = vfmaq_n_f32(a3, load(j, i + 12), p[j]);
+      }
+      vst1q_f32(acc + i, a0);
+      vst1q_f32(acc + i + 4, a1);
+      vst1q_f32(acc + i + 8, a2);
+      vst1q_f32(acc + i + 12, a3);
+    }
+    for (; i + 4 <= n; i += 4) {
+      float32x4_t a = vld1q_f32(acc + i);
+      for (int j = 0; j < nb; ++j) a = vfmaq_n_f32(a, load(j, i), p[j]);
+      vst1q_f32(acc + i, a);
+    }
+    for (; i < n; ++i) {
+      float a = acc[i];
+      for (int j = 0; j < nb; ++j) a = __builtin_fmaf(p[j], load_one(j, i), a);
+      acc[i] = a;
+    }
   }
-  static void axpy_f16(float* acc, float p, const uint16_t* v, int64_t n) {
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(acc + i, vfmaq_n_f32(vld1q_f32(acc + i), load4_f16(v + i), p));
-    for (; i < n; ++i) acc[i] = __builtin_fmaf(p, fp16_to_fp32(v[i]), acc[i]);
+  static void axpy_rows_f32(float* acc, const float* p, const float* v, int64_t stride, int nb, int64_t n) {
+    axpy_rows(acc, p, nb, n, [=](int j, int64_t i) { return vld1q_f32(v + j * stride + i); },
+              [=](int j, int64_t i) { return v[j * stride + i]; });
+  }
+  static void axpy_rows_f16(float* acc, const float* p, const uint16_t* v, int64_t stride, int nb, int64_t n) {
+    axpy_rows(acc, p, nb, n, [=](int j, int64_t i) { return load4_f16(v + j * stride + i); },
+              [=](int j, int64_t i) { return fp16_to_fp32(v[j * stride + i]); });
   }
   static void scale(float* acc, float c, int64_t n) { scale_neon(acc, c, n); }
   static float exp_sub_sum(float* s, int64_t n, float m) {

@@ -87,11 +87,13 @@ struct ScalarPrims {
   static void round_to_f16(const float* x, float* dst, int64_t n) {
     for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
   }
-  static void axpy_f32(float* acc, float p, const float* v, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) acc[i] += p * v[i];
+  static void axpy_rows_f32(float* acc, const float* p, const float* v, int64_t stride, int nb, int64_t n) {
+    for (int j = 0; j < nb; ++j)
+      for (int64_t i = 0; i < n; ++i) acc[i] += p[j] * v[j * stride + i];
   }
-  static void axpy_f16(float* acc, float p, const uint16_t* v, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) acc[i] += p * fp16_to_fp32(v[i]);
+  static void axpy_rows_f16(float* acc, const float* p, const uint16_t* v, int64_t stride, int nb, int64_t n) {
+    for (int j = 0; j < nb; ++j)
+      for (int64_t i = 0; i < n; ++i) acc[i] += p[j] * fp16_to_fp32(v[j * stride + i]);
   }
   static void scale(float* acc, float c, int64_t n) { scale_scalar(acc, c, n); }
   static float exp_sub_sum(float* s, int64_t n, float m) {
