@@ -154,15 +154,18 @@ Status ArgParser::parse(int argc, char** argv) {
 
 std::string ArgParser::usage() const {
   std::string s = "usage: " + program_ + " [options]" + (positional_ ? " " + positional_help_ : "") + "\n" + summary_ + "\n\noptions:\n";
+  auto line = [&s](std::string left, const std::string& help) {
+    if (left.size() < 28) left.resize(28, ' ');
+    else left += "  ";
+    s += left + help + "\n";
+  };
   for (auto& o : options_) {
     std::string left = "  ";
     for (size_t i = 0; i < o.names.size(); ++i) left += (i ? ", " : "") + o.names[i];
     if (o.takes_value) left += " " + o.metavar;
-    if (left.size() < 28) left.resize(28, ' ');
-    else left += "  ";
-    s += left + o.help + "\n";
+    line(left, o.help);
   }
-  s += "  -h, --help                  show this help\n";
+  line("  -h, --help", "show this help");
   return s;
 }
 
