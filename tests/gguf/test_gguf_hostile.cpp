@@ -71,6 +71,8 @@ TEST(GGUFHostile, ValidSeedParses) {
   size_t max_alloc = 0;
   auto r = parse_tracked(b, &max_alloc);
   ASSERT_TRUE(r) << r.error();
+  EXPECT_GT(max_alloc, 0u) << "allocation tracking is not active";
+  EXPECT_LE(max_alloc, alloc_budget(b.size()));
   EXPECT_EQ((*r)->tensors().size(), 3u);
   EXPECT_EQ((*r)->metadata().size(), 6u);
   FieldWalker walker(b);
@@ -188,6 +190,7 @@ void expect_error(std::vector<uint8_t> b, Mutate mutate, const std::string& need
   ASSERT_FALSE(r) << "expected: " << needle;
   EXPECT_NE(r.error().find(needle), std::string::npos) << r.error();
   EXPECT_EQ(r.error().rfind("hostile.gguf: ", 0), 0u) << r.error();
+  EXPECT_LE(max_alloc, alloc_budget(b.size())) << needle;
 }
 
 // Byte offset of a GGUF string (u64 length + bytes) in b, pointing at its first character.
