@@ -7,6 +7,9 @@
 // P provides (n = head_dim, any n >= 1):
 //   float dot_f32(const float* q, const float* k, int64_t n)
 //   float dot_f16(const float* q, const uint16_t* k, int64_t n)     // k widened to F32
+//   void  dot_rows_f32(const float* q, const float* k, int64_t stride, int nb, int64_t n, float* out)
+//                                                  // out[j] = dot(q, k + j * stride), j < nb
+//   void  dot_rows_f16(const float* q, const uint16_t* k, int64_t stride, int nb, int64_t n, float* out)
 //   void  round_to_f16(const float* x, float* dst, int64_t n)       // dst = fp16(x) as floats (RNE)
 //   void  axpy_rows_f32(float* acc, const float* p, const float* v, int64_t stride, int nb, int64_t n)
 //                                                  // acc += sum_j p[j] * v[j * stride ..], j = 0, 1, ..
@@ -52,13 +55,11 @@ void attend_head(const AttendHeadArgs& a) {
     for (int64_t g = 0; g < nq; ++g) {
       const float* qg = q + g * hd;
       float* acc = a.out + g * hd;
+      if constexpr (kF16) P::dot_rows_f16(qg, k + j0 * a.stride, a.stride, nb, hd, s);
+      else P::dot_rows_f32(qg, k + j0 * a.stride, a.stride, nb, hd, s);
       float bmax = -INFINITY;
       for (int j = 0; j < nb; ++j) {
-        const KvT* kj = k + (j0 + j) * a.stride;
-        float dot;
-        if constexpr (kF16) dot = P::dot_f16(qg, kj, hd);
-        else dot = P::dot_f32(qg, kj, hd);
-        s[j] = dot * a.scale;
+        s[j] *= a.scale;
         if (s[j] > bmax) bmax = s[j];
       }
       if (bmax > m[g]) {

@@ -170,6 +170,11 @@ inline __m256 load8_f16(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) { return load8_f16(p); }
+inline float load1(const float* p) { return *p; }
+inline float load1(const uint16_t* p) { return fp16_to_fp32(*p); }
+
 struct Avx2Prims {
   static float dot_f32(const float* q, const float* k, int64_t n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -194,6 +199,44 @@ struct Avx2Prims {
     float s = hsum8(_mm256_add_ps(a0, a1));
     for (; i < n; ++i) s += q[i] * fp16_to_fp32(k[i]);
     return s;
+  }
+  // Four rows at a time: q is loaded once per four rows and the four FMA chains run in parallel.
+  template <class T>
+  static void dot_rows(const float* q, const T* k, int64_t stride, int nb, int64_t n, float* out) {
+    int j = 0;
+    for (; j + 4 <= nb; j += 4) {
+      const T* r0 = k + j * stride;
+      const T* r1 = r0 + stride;
+      const T* r2 = r1 + stride;
+      const T* r3 = r2 + stride;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+      int64_t i = 0;
+      for (; i + 8 <= n; i += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + i);
+        a0 = _mm256_fmadd_ps(qv, load8(r0 + i), a0);
+        a1 = _mm256_fmadd_ps(qv, load8(r1 + i), a1);
+        a2 = _mm256_fmadd_ps(qv, load8(r2 + i), a2);
+        a3 = _mm256_fmadd_ps(qv, load8(r3 + i), a3);
+      }
+      float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
+      for (; i < n; ++i) {
+        s0 += q[i] * load1(r0 + i);
+        s1 += q[i] * load1(r1 + i);
+        s2 += q[i] * load1(r2 + i);
+        s3 += q[i] * load1(r3 + i);
+      }
+      out[j] = s0, out[j + 1] = s1, out[j + 2] = s2, out[j + 3] = s3;
+    }
+    for (; j < nb; ++j) {
+      if constexpr (sizeof(T) == 2) out[j] = dot_f16(q, k + j * stride, n);
+      else out[j] = dot_f32(q, k + j * stride, n);
+    }
+  }
+  static void dot_rows_f32(const float* q, const float* k, int64_t stride, int nb, int64_t n, float* out) {
+    dot_rows(q, k, stride, nb, n, out);
+  }
+  static void dot_rows_f16(const float* q, const uint16_t* k, int64_t stride, int nb, int64_t n, float* out) {
+    dot_rows(q, k, stride, nb, n, out);
   }
   static void round_to_f16(const float* x, float* dst, int64_t n) {
     int64_t i = 0;

@@ -144,6 +144,11 @@ void scale_neon(float* x, float s, int64_t n) {
 
 inline float32x4_t load4_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 
+inline float32x4_t load4(const float* p) { return vld1q_f32(p); }
+inline float32x4_t load4(const uint16_t* p) { return load4_f16(p); }
+inline float load1(const float* p) { return *p; }
+inline float load1(const uint16_t* p) { return fp16_to_fp32(*p); }
+
 struct NeonPrims {
   static float dot_f32(const float* q, const float* k, int64_t n) {
     float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0);
@@ -168,6 +173,44 @@ struct NeonPrims {
     float s = vaddvq_f32(vaddq_f32(a0, a1));
     for (; i < n; ++i) s += q[i] * fp16_to_fp32(k[i]);
     return s;
+  }
+  // Four rows at a time: q is loaded once per four rows and the four FMA chains run in parallel.
+  template <class T>
+  static void dot_rows(const float* q, const T* k, int64_t stride, int nb, int64_t n, float* out) {
+    int j = 0;
+    for (; j + 4 <= nb; j += 4) {
+      const T* r0 = k + j * stride;
+      const T* r1 = r0 + stride;
+      const T* r2 = r1 + stride;
+      const T* r3 = r2 + stride;
+      float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0), a2 = vdupq_n_f32(0), a3 = vdupq_n_f32(0);
+      int64_t i = 0;
+      for (; i + 4 <= n; i += 4) {
+        const float32x4_t qv = vld1q_f32(q + i);
+        a0 = vfmaq_f32(a0, qv, load4(r0 + i));
+        a1 = vfmaq_f32(a1, qv, load4(r1 + i));
+        a2 = vfmaq_f32(a2, qv, load4(r2 + i));
+        a3 = vfmaq_f32(a3, qv, load4(r3 + i));
+      }
+      float s0 = vaddvq_f32(a0), s1 = vaddvq_f32(a1), s2 = vaddvq_f32(a2), s3 = vaddvq_f32(a3);
+      for (; i < n; ++i) {
+        s0 += q[i] * load1(r0 + i);
+        s1 += q[i] * load1(r1 + i);
+        s2 += q[i] * load1(r2 + i);
+        s3 += q[i] * load1(r3 + i);
+      }
+      out[j] = s0, out[j + 1] = s1, out[j + 2] = s2, out[j + 3] = s3;
+    }
+    for (; j < nb; ++j) {
+      if constexpr (sizeof(T) == 2) out[j] = dot_f16(q, k + j * stride, n);
+      else out[j] = dot_f32(q, k + j * stride, n);
+    }
+  }
+  static void dot_rows_f32(const float* q, const float* k, int64_t stride, int nb, int64_t n, float* out) {
+    dot_rows(q, k, stride, nb, n, out);
+  }
+  static void dot_rows_f16(const float* q, const uint16_t* k, int64_t stride, int nb, int64_t n, float* out) {
+    dot_rows(q, k, stride, nb, n, out);
   }
   static void round_to_f16(const float* x, float* dst, int64_t n) {
     int64_t i = 0;

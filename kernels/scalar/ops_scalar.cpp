@@ -84,6 +84,12 @@ struct ScalarPrims {
     for (int64_t i = 0; i < n; ++i) s += q[i] * fp16_to_fp32(k[i]);
     return s;
   }
+  static void dot_rows_f32(const float* q, const float* k, int64_t stride, int nb, int64_t n, float* out) {
+    for (int j = 0; j < nb; ++j) out[j] = dot_f32(q, k + j * stride, n);
+  }
+  static void dot_rows_f16(const float* q, const uint16_t* k, int64_t stride, int nb, int64_t n, float* out) {
+    for (int j = 0; j < nb; ++j) out[j] = dot_f16(q, k + j * stride, n);
+  }
   static void round_to_f16(const float* x, float* dst, int64_t n) {
     for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
   }
