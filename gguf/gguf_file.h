@@ -2,6 +2,8 @@
 // GGUF v2/v3 reader. open() validates the whole header and tensor table against the file size before
 // anything is used: every count, length, offset and size is overflow-checked; duplicate keys or tensor
 // names, unknown tensor types, misaligned or overlapping tensor data and overflowing dims are errors.
+// Accepted like ggml accepts them: zero-sized dims (empty tensors), n_dims 0 (a scalar), tensor offsets
+// in any order, and a missing zero padding after the last tensor. Arrays may nest up to 16 levels.
 #include <cstdint>
 #include <memory>
 #include <string>
