@@ -16,18 +16,35 @@ void project(kernels::ThreadPool& pool, const TensorView& w, const float* x, int
   kernels::matmul(pool, w.type, w.data, n_in, n_out, x, n, y, n_out);
 }
 
-void add_bias(const TensorView* b, float* y, int n, int64_t width) {
+// Runs fn(t) for every token row; prompt batches are split over the pool, single tokens stay on the
+// calling thread (a pool round trip costs more than the work).
+template <class Fn>
+void for_rows(kernels::ThreadPool& pool, int n, Fn&& fn) {
+  constexpr int kParallelRows = 16;
+  if (n < kParallelRows) {
+    for (int t = 0; t < n; ++t) fn(t);
+    return;
+  }
+  pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) fn(static_cast<int>(t));
+  });
+}
+
+void add_bias(kernels::ThreadPool& pool, const TensorView* b, float* y, int n, int64_t width) {
   if (!b) return;
   const float* bias = static_cast<const float*>(b->data);
-  for (int t = 0; t < n; ++t) kernels::add(y + t * width, bias, y + t * width, width);
+  for_rows(pool, n, [&](int t) { kernels::add(y + t * width, bias, y + t * width, width); });
 }
 
-void norm_rows(const float* x, const TensorView& w, float* out, int n, int64_t width, float eps) {
+void norm_rows(kernels::ThreadPool& pool, const float* x, const TensorView& w, float* out, int n, int64_t width,
+               float eps) {
   const float* g = static_cast<const float*>(w.data);
-  for (int t = 0; t < n; ++t) kernels::rmsnorm(x + t * width, g, out + t * width, width, eps);
+  for_rows(pool, n, [&](int t) { kernels::rmsnorm(x + t * width, g, out + t * width, width, eps); });
 }
 
-void add_rows(float* x, const float* y, int n, int64_t width) { kernels::add(x, y, x, n * width); }
+void add_rows(kernels::ThreadPool& pool, float* x, const float* y, int n, int64_t width) {
+  for_rows(pool, n, [&](int t) { kernels::add(x + t * width, y + t * width, x + t * width, width); });
+}
 
 // Keeps rows rows[0..n_rows) of a [..][width] buffer, packed to the front (rows ascending).
 void compact_rows(float* buf, const int32_t* rows, int n_rows, int64_t width) {
@@ -67,17 +84,17 @@ Forward::Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeight
 void Forward::attention_block(kernels::ThreadPool& pool, KvCache& cache, int il, int n, int64_t pos0) {
   const LayerWeights& l = w_.layers[il];
   const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q(), KV = cfg_.n_embd_kv();
-  norm_rows(x_.data(), *l.attn_norm, cur_.data(), n, E, cfg_.rms_eps);
+  norm_rows(pool, x_.data(), *l.attn_norm, cur_.data(), n, E, cfg_.rms_eps);
   project(pool, *l.wq, cur_.data(), n, q_.data());
   project(pool, *l.wk, cur_.data(), n, k_.data());
   project(pool, *l.wv, cur_.data(), n, v_.data());
-  add_bias(l.bq, q_.data(), n, Q);
-  add_bias(l.bk, k_.data(), n, KV);
-  add_bias(l.bv, v_.data(), n, KV);
-  for (int t = 0; t < n; ++t) {
+  add_bias(pool, l.bq, q_.data(), n, Q);
+  add_bias(pool, l.bk, k_.data(), n, KV);
+  add_bias(pool, l.bv, v_.data(), n, KV);
+  for_rows(pool, n, [&](int t) {
     kernels::rope(q_.data() + t * Q, cfg_.n_head, cfg_.head_dim, pos0 + t, rope_);
     kernels::rope(k_.data() + t * KV, cfg_.n_head_kv, cfg_.head_dim, pos0 + t, rope_);
-  }
+  });
   cache.store(il, pos0, n, k_.data(), v_.data());
 
   kernels::AttentionArgs a;
@@ -98,20 +115,21 @@ void Forward::attention_block(kernels::ThreadPool& pool, KvCache& cache, int il,
 void Forward::ffn_block(kernels::ThreadPool& pool, int il, int n) {
   const LayerWeights& l = w_.layers[il];
   const int64_t E = cfg_.n_embd, F = cfg_.n_ff;
-  norm_rows(x_.data(), *l.ffn_norm, cur_.data(), n, E, cfg_.rms_eps);
+  norm_rows(pool, x_.data(), *l.ffn_norm, cur_.data(), n, E, cfg_.rms_eps);
   if (cfg_.n_expert > 0) {
     run_layer_experts(pool, l.moe, cfg_, cur_.data(), n, proj_.data(), moe_scratch_);
   } else {
     project(pool, *l.ffn_up, cur_.data(), n, up_.data());
     if (arch_.ffn == FfnKind::SwiGlu) {
       project(pool, *l.ffn_gate, cur_.data(), n, gate_.data());
-      kernels::swiglu(gate_.data(), up_.data(), up_.data(), n * F);
+      // In place into up_: an element-wise op reads each element before writing it.
+      for_rows(pool, n, [&](int t) { kernels::swiglu(gate_.data() + t * F, up_.data() + t * F, up_.data() + t * F, F); });
     } else {
-      kernels::gelu(up_.data(), n * F);
+      for_rows(pool, n, [&](int t) { kernels::gelu(up_.data() + t * F, F); });
     }
     project(pool, *l.ffn_down, up_.data(), n, proj_.data());
   }
-  add_rows(x_.data(), proj_.data(), n, E);
+  add_rows(pool, x_.data(), proj_.data(), n, E);
 }
 
 void Forward::eval(kernels::ThreadPool& pool, KvCache& cache, const int32_t* ids, int n, int64_t pos0,
@@ -129,11 +147,11 @@ void Forward::eval(kernels::ThreadPool& pool, KvCache& cache, const int32_t* ids
       n = n_out;
     }
     project(pool, *w_.layers[il].wo, attn_.data(), n, proj_.data());
-    add_rows(x_.data(), proj_.data(), n, E);
+    add_rows(pool, x_.data(), proj_.data(), n, E);
     ffn_block(pool, il, n);
   }
   // After the last layer x_ holds exactly the n_out wanted rows (or all rows when n_out == n).
-  norm_rows(x_.data(), *w_.output_norm, cur_.data(), n_out, E, cfg_.rms_eps);
+  norm_rows(pool, x_.data(), *w_.output_norm, cur_.data(), n_out, E, cfg_.rms_eps);
   project(pool, *w_.output, cur_.data(), n_out, logits);
 }
 
