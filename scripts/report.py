@@ -143,29 +143,34 @@ def write_plots(all_results, out_dir, args_threads):
     import matplotlib.pyplot as plt
 
     speed_png = os.path.join(out_dir, "report_speed.png")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, kind in zip(axes, ["pp", "tg"]):
-        for name, res in all_results.items():
-            for engine, key, marker in [("Kestrel", "bench", "o"), ("llama.cpp", "ref_bench", "s")]:
-                xs, ys, labels = [], [], []
-                for v in VARIANTS:
-                    tests = res[v].get(key, {})
-                    key_wanted = f" t{args_threads[-1]}"
-                    t = next((t for n, t in tests.items() if n.startswith(kind) and n.endswith(key_wanted)), None)
-                    if t is None:
-                        continue
-                    xs.append(res[v]["size"] / 2**20)
-                    ys.append(t["avg_ts"])
-                    labels.append(v)
-                if xs:
-                    ax.plot(xs, ys, marker=marker, label=f"{engine} {name}")
-                    for x, y, l in zip(xs, ys, labels):
-                        ax.annotate(l, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        ax.set_xlabel("file size (MiB)")
-        ax.set_ylabel("tokens / s")
-        ax.set_title(("prompt processing" if kind == "pp" else "text generation") + f", {args_threads[-1]} threads")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    rows = len(args_threads)
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 4.0 * rows), squeeze=False)
+    for row, th in enumerate(args_threads):
+        for ax, kind in zip(axes[row], ["pp", "tg"]):
+            for name, res in all_results.items():
+                for engine, key, marker in [("Kestrel", "bench", "o"), ("llama.cpp", "ref_bench", "s")]:
+                    xs, ys, labels = [], [], []
+                    for v in VARIANTS:
+                        tests = res[v].get(key, {})
+                        t = next((t for n, t in tests.items() if n.startswith(kind) and n.endswith(f" t{th}")), None)
+                        if t is None:
+                            continue
+                        xs.append(res[v]["size"] / 2**20)
+                        ys.append(t["avg_ts"])
+                        labels.append(v)
+                    if xs:
+                        ax.plot(xs, ys, marker=marker, linestyle="-" if engine == "Kestrel" else "--",
+                                label=f"{engine} {name}")
+                        for x, y, l in zip(xs, ys, labels):
+                            ax.annotate(l, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("file size (MiB)")
+            ax.set_ylabel("tokens / s")
+            ax.set_title(("prompt processing" if kind == "pp" else "text generation") +
+                         f", {th} thread{'s' if th > 1 else ''}")
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(speed_png, dpi=110)
     plt.close(fig)
@@ -269,6 +274,10 @@ def write_report(all_results, args, plots, out_path, isa):
              "(q4_0 without `--pure`, row length a multiple of 256) Kestrel writes Q8_0, which it can compute with.")
     L.append("- Rows of width not divisible by 32 (stories260K's `ffn_down`, 172 wide) stay F16 in the q8_0/q4_0 files, "
              "as in llama.cpp; this is why the q4_0 file is more than 4.5 bits per weight.")
+    if any(n.startswith("synth") for n in all_results):
+        L.append("- `synth-*` models are random-weight Llama models written by `llm-synth` (to measure a size where "
+                 "weights no longer fit in cache): their perplexity on English text is meaningless, but the KL "
+                 "divergence between variants and the speeds are not.")
     L.append("- With Q8_0/Q4_0 weights both engines quantize activations to Q8_0 on the fly, so the quantized "
              "models' PPL differs slightly between engines even on identical files.")
     with open(out_path, "w") as f:
@@ -277,7 +286,7 @@ def write_report(all_results, args, plots, out_path, isa):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="+", help="F32 GGUF models")
+    ap.add_argument("models", nargs="*", help="F32 GGUF models")
     ap.add_argument("--llref", default=default_llref(), help="llama.cpp reference harness (default: $LLREF or ~/.cache/llama-ref/llref)")
     ap.add_argument("--no-llref", action="store_true", help="skip llama.cpp")
     ap.add_argument("--bin", default=None, help="directory with llm-* programs (default: build/bin)")
@@ -291,13 +300,26 @@ def main():
     ap.add_argument("-n", "--n-gen", type=int, default=128)
     ap.add_argument("--out", default=os.path.join(ROOT, "docs/REPORT.md"))
     ap.add_argument("--keep", action="store_true", help="keep the quantized files (printed path)")
+    ap.add_argument("--from-json", default=None, help="rewrite the report and plots from a saved REPORT.json "
+                    "(no measurements; the other options must match the run that made it)")
     args = ap.parse_args()
     if args.no_llref:
         args.llref = None
     args.text = os.path.abspath(args.text)
     args.thread_list = [int(x) for x in args.threads.split(",") if x]
+    if args.from_json:
+        with open(args.from_json) as f:
+            all_results = json.load(f)
+        isa = next(iter(next(iter(all_results.values()))["f32"]["bench"].values())).get("isa", "unknown")
+        out_dir = os.path.dirname(os.path.abspath(args.out))
+        plots = write_plots(all_results, out_dir, args.thread_list)
+        write_report(all_results, args, plots, args.out, isa)
+        log(f"wrote {args.out} from {args.from_json}")
+        return
     bin_dir = args.bin or os.path.join(ROOT, "build/bin")
     bins = {k: find_bin(bin_dir, "llm-" + k) for k in ["quantize", "perplexity", "bench"]}
+    if not args.models:
+        raise SystemExit("report.py: no model given")
     for m in args.models:
         if not os.path.exists(m):
             raise SystemExit(f"report.py: {m}: no such file")
