@@ -178,6 +178,8 @@ std::vector<FfnCase> all_cases() {
   for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0})
     for (auto [e, k] : {std::pair{8, 2}, std::pair{4, 1}})
       for (int64_t n : {1, 7}) v.push_back({t, e, k, n});
+  // Every expert used by every token: each group is the whole batch, which skips the gather.
+  for (TensorType t : {TensorType::F32, TensorType::Q4_0}) v.push_back({t, 2, 2, 7});
   return v;
 }
 INSTANTIATE_TEST_SUITE_P(Types, MoeFfnVsReference, testing::ValuesIn(all_cases()), case_name);
