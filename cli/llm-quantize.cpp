@@ -6,6 +6,7 @@
 // set as llama.cpp sets them.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -127,7 +128,7 @@ int main(int argc, char** argv) {
   const auto& tensors = (*store)->tensors();
   Progress progress(tensors.size());
   uint64_t in_bytes = 0, out_bytes = 0;
-  std::vector<std::string> notes;
+  std::vector<std::pair<std::string, std::vector<std::string>>> notes;  // note -> tensors, in first-seen order
   bool requantized = false;
   std::vector<uint8_t> buf;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -150,7 +151,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "\n");
       return cli::fail(kProgram, st.message());
     }
-    if (!c.note.empty()) notes.push_back(t.name + ": " + c.note);
+    if (!c.note.empty()) {
+      auto it = std::find_if(notes.begin(), notes.end(), [&](const auto& n) { return n.first == c.note; });
+      if (it == notes.end()) notes.push_back({c.note, {t.name}});
+      else it->second.push_back(t.name);
+    }
     in_bytes += t.bytes;
     progress.step(i + 1, line);
   }
@@ -158,7 +163,11 @@ int main(int argc, char** argv) {
 
   if (requantized)
     std::fprintf(stderr, "%s: note: the input was already quantized; re-quantizing loses more accuracy than quantizing from f32/f16\n", kProgram);
-  for (const auto& n : notes) std::fprintf(stderr, "%s: note: %s\n", kProgram, n.c_str());
+  for (const auto& [note, names] : notes) {
+    std::string who = names.front();
+    if (names.size() > 1) who += " and " + std::to_string(names.size() - 1) + " more";
+    std::fprintf(stderr, "%s: note: %s: %s\n", kProgram, who.c_str(), note.c_str());
+  }
   std::fprintf(stderr, "%s: %s (%s) -> %s (%s, %s)\n", kProgram, in_path.c_str(), cli::format_bytes(in_bytes).c_str(),
                out_path.c_str(), std::string(target->name).c_str(), cli::format_bytes(out_bytes).c_str());
   return 0;
