@@ -67,16 +67,16 @@ kernels::RopeParams rope_params(const ModelConfig& cfg, const ModelWeights& w) {
 Forward::Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeights& w, int n_batch)
     : cfg_(cfg), arch_(arch), w_(w), n_batch_(n_batch) {
   const size_t B = static_cast<size_t>(n_batch);
-  x_.resize(B * cfg.n_embd);
-  cur_.resize(B * cfg.n_embd);
-  proj_.resize(B * cfg.n_embd);
-  q_.resize(B * cfg.n_embd_q());
-  attn_.resize(B * cfg.n_embd_q());
-  k_.resize(B * cfg.n_embd_kv());
-  v_.resize(B * cfg.n_embd_kv());
+  x_.allocate(B * cfg.n_embd);
+  cur_.allocate(B * cfg.n_embd);
+  proj_.allocate(B * cfg.n_embd);
+  q_.allocate(B * cfg.n_embd_q());
+  attn_.allocate(B * cfg.n_embd_q());
+  k_.allocate(B * cfg.n_embd_kv());
+  v_.allocate(B * cfg.n_embd_kv());
   if (cfg.n_expert == 0) {
-    gate_.resize(B * cfg.n_ff);
-    up_.resize(B * cfg.n_ff);
+    gate_.allocate(B * cfg.n_ff);
+    up_.allocate(B * cfg.n_ff);
   }
   rope_ = rope_params(cfg, w);
 }

@@ -4,6 +4,7 @@
 // residual] -> final norm -> logits for the requested rows only. Per-architecture choices come from the
 // ArchSpec. All scratch memory is sized once for n_batch tokens; eval() does not allocate.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "kernels/thread_pool.h"
@@ -14,6 +15,17 @@
 #include "model/weights.h"
 
 namespace kestrel {
+
+// Scratch floats allocated without being touched: a decode-only session never writes most of the
+// n_batch rows, and untouched pages do not count in its resident memory.
+class ScratchBuffer {
+ public:
+  void allocate(size_t n) { p_.reset(new float[n]); }
+  float* data() { return p_.get(); }
+
+ private:
+  std::unique_ptr<float[]> p_;
+};
 
 // RoPE settings of a model (freq factors point into the weights).
 kernels::RopeParams rope_params(const ModelConfig& cfg, const ModelWeights& w);
@@ -40,13 +52,13 @@ class Forward {
   int n_batch_;
   kernels::RopeParams rope_;
   // Scratch, [n_batch][width] each.
-  std::vector<float> x_;     // residual stream, n_embd
-  std::vector<float> cur_;   // normed input of a block, n_embd
-  std::vector<float> q_;     // n_embd_q
-  std::vector<float> k_, v_; // n_embd_kv
-  std::vector<float> attn_;  // attention output, n_embd_q
-  std::vector<float> proj_;  // block output before the residual add, n_embd
-  std::vector<float> gate_, up_;  // n_ff
+  ScratchBuffer x_;     // residual stream, n_embd
+  ScratchBuffer cur_;   // normed input of a block, n_embd
+  ScratchBuffer q_;     // n_embd_q
+  ScratchBuffer k_, v_; // n_embd_kv
+  ScratchBuffer attn_;  // attention output, n_embd_q
+  ScratchBuffer proj_;  // block output before the residual add, n_embd
+  ScratchBuffer gate_, up_;  // n_ff
   MoeScratch moe_scratch_;
 };
 

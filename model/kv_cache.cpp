@@ -1,6 +1,7 @@
 #include "model/kv_cache.h"
 
 #include <cstring>
+#include <new>
 
 #include "kernels/type_traits.h"
 
@@ -20,14 +21,15 @@ Result<KvCache> KvCache::create(int n_layer, int n_ctx, int n_embd_kv, TensorTyp
   const uint64_t total = c.layer_bytes_ * static_cast<uint64_t>(n_layer);
   if (total / n_layer != c.layer_bytes_ || total > (uint64_t{1} << 40))
     return Status::error("KV cache of " + std::to_string(n_ctx) + " positions is too large");
-  c.k_.assign(total, 0);
-  c.v_.assign(total, 0);
+  c.k_.reset(new (std::nothrow) uint8_t[total]);
+  c.v_.reset(new (std::nothrow) uint8_t[total]);
+  if (!c.k_ || !c.v_) return Status::error("cannot allocate a KV cache of " + std::to_string(2 * total) + " bytes");
   return c;
 }
 
 void KvCache::store(int il, int64_t pos0, int64_t n_tokens, const float* k, const float* v) {
-  uint8_t* kd = k_.data() + il * layer_bytes_ + pos0 * row_bytes_;
-  uint8_t* vd = v_.data() + il * layer_bytes_ + pos0 * row_bytes_;
+  uint8_t* kd = k_.get() + il * layer_bytes_ + pos0 * row_bytes_;
+  uint8_t* vd = v_.get() + il * layer_bytes_ + pos0 * row_bytes_;
   const int64_t n = n_tokens * n_embd_kv_;
   if (type_ == TensorType::F32) {
     std::memcpy(kd, k, n * sizeof(float));
