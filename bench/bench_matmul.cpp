@@ -6,7 +6,8 @@
 // "128256x2048" shape of the task list is Llama-3.2-1B's output layer, whose ggml shape is
 // ne0 = 2048, ne1 = 128256, so it appears here as 2048x128256 (n_in = 2048, n_out = 128256).
 // Counters: weight_GBps = weight bytes streamed per second (decode is bound by this);
-// FLOPS = 2 * n_in * n_out * batch per call.
+// FLOPS = 2 * n_in * n_out * batch per call. CPU time is the process's (all threads): on a shared
+// machine, rate * wall / (cpu / threads) is the rate with dedicated cores (bench_report.py "cpu").
 //
 // Default run: the acceptance shapes only (quick). `--full` runs the whole sweep (all types, ISAs,
 // shapes {2048x2048, 2048x8192, 8192x2048, 4096x14336, 2048x128256}, batch {1, 16, 512}, threads
@@ -99,7 +100,7 @@ void add(TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
   const std::string name = "matmul/" + std::string(type_name(t)) + "/" + std::string(isa_name(isa)) + "/" +
                            std::to_string(sh.n_in) + "x" + std::to_string(sh.n_out) + "/b" + std::to_string(batch) +
                            "/t" + std::to_string(threads);
-  benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, t, isa, sh, batch, threads)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, t, isa, sh, batch, threads)->UseRealTime()->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace

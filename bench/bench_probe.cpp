@@ -1,10 +1,13 @@
 // What this machine can do, so every kernel can be reported as a fraction of it:
 //   probe/mem_read/t{1,2}            read bandwidth of a buffer far larger than the caches (bytes_per_second)
-//   probe/mem_read_prefetch/t{1,2}   the same with software prefetch 4 KiB ahead (the report takes the max)
+//   probe/mem_read_prefetch/t{1,2}   the same with software prefetch 4 KiB ahead
+//   probe/mem_read_4streams/t{1,2}   4 concurrent sequential streams with prefetch (like a 4-row tile)
+//                                    (the report takes the max of the three as the bandwidth limit)
 //   probe/fma_f32/{avx2,avx512}/t{N} peak f32 FMA throughput, 2 flops per lane per FMA (FLOPS)
 //   probe/int8_dot/avx2/t{N}         VPMADDUBSW+VPMADDWD+VPADDD, the AVX2 int8 dot sequence (FLOPS = 2/MAC)
 //   probe/int8_dot/avx512/t{N}       VPDPBUSD (VNNI), 64 MACs per instruction (FLOPS = 2/MAC)
-// Threads run through the same persistent ThreadPool the kernels use.
+// Threads run through the same persistent ThreadPool the kernels use. CPU time is the whole process's
+// (all threads), so bench_report.py can also give "per dedicated core" rates on a shared machine.
 #include <benchmark/benchmark.h>
 // GCC 12's AVX-512 intrinsic headers trip -Wuninitialized on their own "undefined" vectors (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -51,6 +54,37 @@ __attribute__((target("avx2"))) uint64_t read_range(const uint8_t* p, size_t byt
   }
   const __m256i a = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
   return static_cast<uint64_t>(_mm256_extract_epi64(a, 0) ^ _mm256_extract_epi64(a, 3));
+}
+
+// Four sequential streams at once (quarters of the range), like a matmul tile walking 4 weight rows.
+__attribute__((target("avx2"))) uint64_t read_range_4streams(const uint8_t* p, size_t bytes) {
+  const size_t q = bytes / 4 / 64 * 64;
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i < q; i += 64) {
+    for (int s = 0; s < 4; ++s) _mm_prefetch(reinterpret_cast<const char*>(p + s * q + i + 2048), _MM_HINT_T0);
+    a0 = _mm256_xor_si256(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_xor_si256(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + q + i)));
+    a2 = _mm256_xor_si256(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 2 * q + i)));
+    a3 = _mm256_xor_si256(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 3 * q + i)));
+    a0 = _mm256_xor_si256(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    a1 = _mm256_xor_si256(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + q + i + 32)));
+    a2 = _mm256_xor_si256(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 2 * q + i + 32)));
+    a3 = _mm256_xor_si256(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 3 * q + i + 32)));
+  }
+  const __m256i a = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+  return static_cast<uint64_t>(_mm256_extract_epi64(a, 0) ^ _mm256_extract_epi64(a, 3));
+}
+
+void BM_MemRead4(benchmark::State& state) {
+  ThreadPool pool(static_cast<int>(state.range(0)));
+  const uint8_t* buf = buffer();
+  for (auto _ : state) {
+    pool.run([&](int ith, int nth) {
+      const size_t chunk = kBufferBytes / nth / 256 * 256;
+      benchmark::DoNotOptimize(read_range_4streams(buf + chunk * ith, chunk));
+    });
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(kBufferBytes));
 }
 
 template <bool kPrefetch>
@@ -137,11 +171,12 @@ void BM_Int8Avx512(benchmark::State& s) { compute_probe(s, Isa::Avx512, int8_avx
 
 }  // namespace
 
-BENCHMARK(BM_MemRead<false>)->Name("probe/mem_read")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime()->MinTime(1.0);
-BENCHMARK(BM_MemRead<true>)->Name("probe/mem_read_prefetch")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime()->MinTime(1.0);
-BENCHMARK(BM_FmaAvx2)->Name("probe/fma_f32/avx2")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK(BM_FmaAvx512)->Name("probe/fma_f32/avx512")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK(BM_Int8Avx2)->Name("probe/int8_dot/avx2")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK(BM_Int8Avx512)->Name("probe/int8_dot/avx512")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(BM_MemRead<false>)->Name("probe/mem_read")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime()->MeasureProcessCPUTime()->MinTime(1.0);
+BENCHMARK(BM_MemRead<true>)->Name("probe/mem_read_prefetch")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime()->MeasureProcessCPUTime()->MinTime(1.0);
+BENCHMARK(BM_MemRead4)->Name("probe/mem_read_4streams")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime()->MeasureProcessCPUTime()->MinTime(1.0);
+BENCHMARK(BM_FmaAvx2)->Name("probe/fma_f32/avx2")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime()->MeasureProcessCPUTime();
+BENCHMARK(BM_FmaAvx512)->Name("probe/fma_f32/avx512")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime()->MeasureProcessCPUTime();
+BENCHMARK(BM_Int8Avx2)->Name("probe/int8_dot/avx2")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime()->MeasureProcessCPUTime();
+BENCHMARK(BM_Int8Avx512)->Name("probe/int8_dot/avx512")->ArgName("t")->Arg(1)->Arg(2)->UseRealTime()->MeasureProcessCPUTime();
 
 BENCHMARK_MAIN();
