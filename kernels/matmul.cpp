@@ -141,14 +141,16 @@ void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t
   const int nth = pool.size();
   const int64_t tblock = token_block(isa, wt, x_row_bytes, n_tokens);
   const int64_t n_tblocks = (n_tokens + tblock - 1) / tblock;
-  // ~8 jobs per thread for balance on a noisy machine; multiples of 32 rows (the packed panel height).
-  // Batches use at least 128 rows per job: the per-job activation tables of the packed integer
-  // kernels are then a small cost next to the job's work.
-  int64_t chunk = (n_out + nth * 8 - 1) / (nth * 8);
-  chunk = std::clamp<int64_t>(round_up(static_cast<size_t>(chunk), 32), n_tokens >= 8 ? 128 : 32, 512);
+  // Many jobs per thread (8 for decode, 16 for batches, whose jobs are long) so a thread descheduled
+  // on a shared machine holds up little work at the end; multiples of 32 rows (the packed panel height).
+  const int64_t per_thread = n_tokens >= 8 ? 16 : 8;
+  int64_t chunk = (n_out + nth * per_thread - 1) / (nth * per_thread);
+  chunk = std::clamp<int64_t>(round_up(static_cast<size_t>(chunk), 32), 32, 512);
   const int64_t n_rchunks = (n_out + chunk - 1) / chunk;
   const int64_t n_jobs = n_tblocks * n_rchunks;
 
+  static std::atomic<uint64_t> call_counter{0};
+  const uint64_t call_id = call_counter.fetch_add(1, std::memory_order_relaxed) + 1;
   auto do_job = [&](int64_t j) {
     const int64_t tb = j / n_rchunks, rc = j % n_rchunks;
     const int64_t t0 = tb * tblock;
@@ -163,6 +165,7 @@ void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t
     a.ldy = ldy;
     a.row_begin = rc * chunk;
     a.row_end = std::min(n_out, a.row_begin + chunk);
+    a.call_id = call_id;
     gemm(a);
   };
   if (nth == 1 || n_jobs == 1) {

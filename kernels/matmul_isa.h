@@ -46,6 +46,9 @@ struct GemmArgs {
   int64_t ldy;
   int64_t row_begin;
   int64_t row_end;
+  // Distinct for every matmul call (0 = unknown). Kernels may cache per-call work derived from the
+  // activations (e.g. per-block sums) in thread-local storage keyed by (call_id, x).
+  uint64_t call_id = 0;
 };
 using GemmFn = void (*)(const GemmArgs& a);
 

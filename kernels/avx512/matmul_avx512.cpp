@@ -364,6 +364,14 @@ struct AlignedBuffer {
   }
 };
 thread_local AlignedBuffer t_panel, t_tables;
+// What t_tables currently holds (see gemm_packed).
+struct TablesKey {
+  uint64_t call_id = 0;
+  const void* x = nullptr;
+  int32_t off = 0;
+  int64_t n_tokens = 0, nb = 0;
+};
+thread_local TablesKey t_tables_key;
 
 // Unpacks one weight block to 32 unsigned bytes u = w + off.
 void unpack_block_q4_0(const char* row, int64_t b, uint8_t* out, float* d) {
@@ -469,7 +477,13 @@ void gemm_packed(const GemmArgs& a, int32_t off) {
   char* tables = static_cast<char*>(t_tables.get(static_cast<size_t>(nb * a.n_tokens) * 8));
   int32_t* corr = reinterpret_cast<int32_t*>(tables);
   float* dx = reinterpret_cast<float*>(tables + static_cast<size_t>(nb * a.n_tokens) * 4);
-  build_token_tables(a, nb, off, corr, dx);
+  // The tables depend only on the activations: build them once per (call, token block) per thread.
+  TablesKey& k = t_tables_key;
+  if (a.call_id == 0 || a.call_id != k.call_id || a.x != k.x || off != k.off || a.n_tokens != k.n_tokens ||
+      nb != k.nb) {
+    build_token_tables(a, nb, off, corr, dx);
+    k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
+  }
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
     const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
     pack_panel<Unpack>(a, r0, rows, nb, panel);

@@ -168,7 +168,7 @@ TEST(Matmul, Avx512Bf16BothVariants) {
   std::vector<uint16_t> xc(p.n_tokens * 272);
   for (int64_t t = 0; t < p.n_tokens; ++t) k->fp32_to_bf16_row(p.x.data() + t * p.n_in, xc.data() + t * 272, p.n_in);
   std::vector<float> y(p.ldy * p.n_tokens, std::nanf(""));
-  GemmArgs a{p.w.data(), size_t(p.n_in) * 2, p.n_in, xc.data(), 272 * 2, p.n_tokens, y.data(), p.ldy, 0, p.n_out};
+  GemmArgs a{p.w.data(), size_t(p.n_in) * 2, p.n_in, xc.data(), 272 * 2, p.n_tokens, y.data(), p.ldy, 0, p.n_out, 0};
   k->gemm_bf16(a);
   for (int64_t t = 0; t < p.n_tokens; ++t)
     for (int64_t r = 0; r < p.n_out; ++r) {
