@@ -29,6 +29,12 @@ TEST(LlmCli, GreedyContinuationMatchesLlamaCpp) {
                         &out),
             0);
   EXPECT_EQ(out, ref.greedy_text + "\n");
+  out.clear();  // weights copied to the heap instead of mapped: same tokens
+  ASSERT_EQ(run_command(cli() + " -m " + q4_model() +
+                            " -p 'Once upon a time' --temp 0 -n 100 --cache-type f32 -t 1 --no-echo --no-mmap 2>/dev/null",
+                        &out),
+            0);
+  EXPECT_EQ(out, ref.greedy_text + "\n");
 
   // With the prompt echoed, and the logits of every prompt position written out.
   const std::string logits = temp_dir() + "/cli_logits.f32";
