@@ -95,7 +95,7 @@ Result<ModelConfig> read_config(const GGUFFile& f) {
   }
   if (!(factor > 0) || !std::isfinite(factor))
     return Status::error("metadata " + p + "rope.scaling.factor must be a positive number");
-  c.rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
+  c.rope_freq_scale = 1.0f / factor;
   c.rope_mode = arch->rope_mode;
 
   // Vocabulary size: <arch>.vocab_size, else the length of the token list.

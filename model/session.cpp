@@ -14,8 +14,7 @@ namespace {
 class SessionImpl final : public Session {
  public:
   SessionImpl(const LoadedModel& m, KvCache cache, int n_batch, int n_threads)
-      : m_(m),
-        cfg_(m.config()),
+      : cfg_(m.config()),
         cache_(std::move(cache)),
         fwd_(m.config(), m.arch(), m.bound(), n_batch),
         pool_(n_threads),
@@ -72,8 +71,7 @@ class SessionImpl final : public Session {
   kernels::ThreadPool& pool() override { return pool_; }
 
  private:
-  const LoadedModel& m_;
-  const ModelConfig& cfg_;
+  const ModelConfig& cfg_;  // the model must outlive its sessions
   KvCache cache_;
   Forward fwd_;
   kernels::ThreadPool pool_;
