@@ -1,6 +1,11 @@
-// Persistent thread pool. Workers spin for a short while after each job (decode issues ~100 small
-// matmuls per token, and a futex wake-up per call would cost more than the work), then block on a
-// condition variable so an idle pool costs nothing on a shared machine.
+// Persistent thread pool. Workers spin for a short while after each job list (decode issues ~100
+// small matmuls per token, and a futex wake-up per call would cost more than the work), then block on
+// a condition variable so an idle pool costs nothing on a shared machine.
+//
+// Every call is a job list handed out through one atomic counter. A worker takes part in a list only
+// by joining its "gate" while the gate is open; the caller closes the gate once the jobs have run out
+// and then waits only for the workers that joined. So a worker the OS has not scheduled yet is simply
+// left out, instead of the caller spinning for a time slice until it shows up.
 #include "kernels/thread_pool.h"
 
 #include <sched.h>
@@ -26,8 +31,13 @@ void cpu_relax() {
 #endif
 }
 
-// How long a worker polls for the next job before sleeping (pause iterations; ~0.1-0.5 ms).
+// How long a worker polls for the next job list before sleeping (pause iterations; ~0.1-0.5 ms).
 constexpr int kSpinIterations = 1 << 14;
+
+// gate = generation << 16 | closed bit | number of workers inside the current list.
+constexpr uint64_t kClosed = uint64_t{1} << 15;
+constexpr uint64_t kActiveMask = kClosed - 1;
+constexpr int kGenerationShift = 16;
 
 }  // namespace
 
@@ -35,34 +45,52 @@ struct ThreadPool::Impl {
   int n_threads = 1;
   std::vector<std::thread> workers;
 
-  std::mutex run_mutex;  // one job at a time (run() may be called from several threads)
-  const std::function<void(int, int)>* job = nullptr;
-  std::atomic<uint64_t> generation{0};  // bumped once per job; workers wait for a change
-  std::atomic<int> pending{0};          // workers that have not finished the current job
+  std::mutex run_mutex;  // one job list at a time (calls may come from several threads)
+  // The current job list; written by the caller before it opens the gate, read by workers only after
+  // they joined the gate of that generation.
+  const std::function<void(int64_t, int)>* fn = nullptr;
+  int64_t n_jobs = 0;
+  std::atomic<int64_t> next_job{0};
+  std::atomic<uint64_t> gate{kClosed};  // generation 0, closed
   std::atomic<int> sleepers{0};
   std::atomic<bool> stop{false};
   std::mutex sleep_mutex;
   std::condition_variable wake;
 
+  void drain(int ith) {
+    for (int64_t j = next_job.fetch_add(1, std::memory_order_relaxed); j < n_jobs;
+         j = next_job.fetch_add(1, std::memory_order_relaxed))
+      (*fn)(j, ith);
+  }
+
   void worker_loop(int ith) {
-    uint64_t seen = 0;
+    uint64_t seen = 0;  // last generation this worker looked at
     for (;;) {
-      uint64_t g = generation.load(std::memory_order_acquire);
-      for (int i = 0; g == seen && i < kSpinIterations && !stop.load(std::memory_order_relaxed); ++i) {
+      uint64_t v = gate.load(std::memory_order_acquire);
+      for (int i = 0; (v >> kGenerationShift) == seen && i < kSpinIterations && !stop.load(std::memory_order_relaxed); ++i) {
         cpu_relax();
-        g = generation.load(std::memory_order_acquire);
+        v = gate.load(std::memory_order_acquire);
       }
-      if (g == seen && !stop.load()) {
+      if ((v >> kGenerationShift) == seen && !stop.load()) {
         std::unique_lock<std::mutex> lock(sleep_mutex);
-        sleepers.fetch_add(1);  // seq_cst: pairs with the dispatcher's generation store + sleepers load
-        wake.wait(lock, [&] { return generation.load() != seen || stop.load(); });
+        sleepers.fetch_add(1);  // seq_cst: pairs with the caller's gate store + sleepers load
+        wake.wait(lock, [&] { return (gate.load() >> kGenerationShift) != seen || stop.load(); });
         sleepers.fetch_sub(1);
-        g = generation.load(std::memory_order_acquire);
+        v = gate.load(std::memory_order_acquire);
       }
       if (stop.load()) return;
-      seen = g;
-      (*job)(ith, n_threads);
-      pending.fetch_sub(1, std::memory_order_acq_rel);
+      seen = v >> kGenerationShift;
+      // Join only while this generation's gate is still open.
+      bool joined = false;
+      while ((v >> kGenerationShift) == seen && !(v & kClosed)) {
+        if (gate.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+          joined = true;
+          break;
+        }
+      }
+      if (!joined) continue;
+      drain(ith);
+      gate.fetch_sub(1, std::memory_order_release);
     }
   }
 };
@@ -84,39 +112,44 @@ ThreadPool::~ThreadPool() {
 
 int ThreadPool::size() const { return impl_->n_threads; }
 
-void ThreadPool::run(const std::function<void(int ith, int nth)>& fn) {
+void ThreadPool::for_each_job(int64_t n_jobs, const std::function<void(int64_t job, int ith)>& fn) {
+  if (n_jobs <= 0) return;
   Impl& p = *impl_;
-  if (p.n_threads == 1) {
-    fn(0, 1);
+  if (p.n_threads == 1 || n_jobs == 1) {
+    for (int64_t j = 0; j < n_jobs; ++j) fn(j, 0);
     return;
   }
   std::lock_guard<std::mutex> run_lock(p.run_mutex);
-  p.job = &fn;
-  p.pending.store(p.n_threads - 1, std::memory_order_relaxed);
-  p.generation.fetch_add(1);  // seq_cst: publishes job/pending, ordered before the sleepers check
+  p.fn = &fn;
+  p.n_jobs = n_jobs;
+  p.next_job.store(0, std::memory_order_relaxed);
+  // Open the next generation's gate (the previous one is closed and empty). seq_cst: ordered before
+  // the sleepers check below.
+  const uint64_t generation = (p.gate.load() >> kGenerationShift) + 1;
+  p.gate.store(generation << kGenerationShift);
   if (p.sleepers.load() > 0) {
-    std::lock_guard<std::mutex> lock(p.sleep_mutex);  // a sleeper is either waiting or sees the new generation
+    std::lock_guard<std::mutex> lock(p.sleep_mutex);  // a sleeper is either waiting or sees the new gate
     p.wake.notify_all();
   }
-  fn(0, p.n_threads);
-  for (int i = 0; p.pending.load(std::memory_order_acquire) != 0; ++i) {
+  p.drain(0);
+  // No new joiners from here on; wait for the workers still inside (each holds at most one job).
+  uint64_t v = p.gate.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed;
+  for (int i = 0; (v & kActiveMask) != 0; ++i) {
     if (i < kSpinIterations) cpu_relax();
-    else std::this_thread::yield();  // a worker was descheduled: let it run
+    else std::this_thread::yield();  // a worker holding a job was descheduled: let it run
+    v = p.gate.load(std::memory_order_acquire);
   }
+}
+
+void ThreadPool::run(const std::function<void(int ith, int nth)>& fn) {
+  const int nth = size();
+  for_each_job(nth, [&](int64_t i, int) { fn(static_cast<int>(i), nth); });
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn) {
   if (n <= 0) return;
-  if (n == 1 || size() == 1) {
-    fn(0, n);
-    return;
-  }
-  run([&](int ith, int nth) {
-    const int64_t parts = n < nth ? n : nth;
-    if (ith >= parts) return;
-    const int64_t begin = n * ith / parts, end = n * (ith + 1) / parts;
-    fn(begin, end);
-  });
+  const int64_t parts = n < size() ? n : size();
+  for_each_job(parts, [&](int64_t i, int) { fn(n * i / parts, n * (i + 1) / parts); });
 }
 
 int ThreadPool::hardware_threads() {

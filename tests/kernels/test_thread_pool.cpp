@@ -47,6 +47,26 @@ TEST(ThreadPool, ParallelForCoversRangeExactlyOnce) {
   }
 }
 
+TEST(ThreadPool, ForEachJobRunsEveryJobOnceWithExclusiveThreadIndex) {
+  for (int n : {1, 2, 3}) {
+    ThreadPool p(n);
+    for (int64_t n_jobs : {0, 1, 2, 7, 1000}) {
+      std::vector<std::atomic<int>> hits(n_jobs);
+      std::vector<std::atomic<int>> inside(n);  // jobs currently running per thread index
+      std::atomic<bool> overlap{false};
+      p.for_each_job(n_jobs, [&](int64_t j, int ith) {
+        ASSERT_GE(ith, 0);
+        ASSERT_LT(ith, n);
+        if (inside[ith].fetch_add(1) != 0) overlap = true;
+        hits[j].fetch_add(1);
+        inside[ith].fetch_sub(1);
+      });
+      for (int64_t j = 0; j < n_jobs; ++j) ASSERT_EQ(hits[j].load(), 1) << "n=" << n << " job " << j;
+      EXPECT_FALSE(overlap.load()) << "two jobs ran at once under one thread index";
+    }
+  }
+}
+
 TEST(ThreadPool, ManyCallsAndIdleGaps) {
   ThreadPool p(2);
   std::atomic<int64_t> sum{0};
