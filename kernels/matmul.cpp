@@ -168,16 +168,8 @@ void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t
     a.call_id = call_id;
     gemm(a);
   };
-  if (nth == 1 || n_jobs == 1) {
-    for (int64_t j = 0; j < n_jobs; ++j) do_job(j);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  pool.run([&](int, int) {
-    for (int64_t j = next.fetch_add(1, std::memory_order_relaxed); j < n_jobs;
-         j = next.fetch_add(1, std::memory_order_relaxed))
-      do_job(j);
-  });
+  // The pool hands jobs out dynamically and does not wait for a worker that has not woken up.
+  pool.for_each_job(n_jobs, [&](int64_t j, int) { do_job(j); });
 }
 
 void matmul(ThreadPool& pool, TensorType wt, const void* w, int64_t n_in, int64_t n_out, const float* x,
