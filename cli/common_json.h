@@ -241,24 +241,20 @@ class Parser {
 // Parses one complete JSON value (surrounding whitespace allowed).
 inline Result<Value> parse(std::string_view text) { return detail::Parser(text).parse_document(); }
 
-// A JSON string literal for s: quotes, backslashes and control characters escaped; other bytes as is.
+// A JSON string literal for s: quotes and backslashes escaped, control characters as \u00XX (the form
+// llref prints, so llm-tokenize --pieces compares line for line); other bytes as they are.
 inline std::string quote(std::string_view s) {
   std::string o = "\"";
   for (unsigned char c : s) {
-    switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      case '\t': o += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", c);
-          o += b;
-        } else {
-          o += static_cast<char>(c);
-        }
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      o += b;
+    } else {
+      o += static_cast<char>(c);
     }
   }
   return o + "\"";

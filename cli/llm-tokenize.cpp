@@ -13,29 +13,9 @@
 #include <string>
 
 #include "cli/common_args.h"
+#include "cli/common_json.h"
 #include "gguf/gguf_file.h"
 #include "model/tokenizer.h"
-
-namespace {
-
-std::string json_quote(const std::string& s) {
-  std::string o = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      o += buf;
-    } else {
-      o += static_cast<char>(c);
-    }
-  }
-  return o + "\"";
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace kestrel;
@@ -77,7 +57,7 @@ int main(int argc, char** argv) {
   line += "]\n";
   if (pieces) {
     line += "[";
-    for (size_t i = 0; i < ids.size(); ++i) line += (i ? ", " : "") + json_quote((*tok)->token_to_piece(ids[i], true));
+    for (size_t i = 0; i < ids.size(); ++i) line += (i ? ", " : "") + cli::json::quote((*tok)->token_to_piece(ids[i], true));
     line += "]\n";
   }
   std::fwrite(line.data(), 1, line.size(), stdout);
