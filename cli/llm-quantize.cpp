@@ -16,6 +16,7 @@
 #include "cli/common_format.h"
 #include "cli/common_quant_plan.h"
 #include "gguf/gguf_writer.h"
+#include "gguf/value_format.h"
 #include "gguf/weight_store.h"
 #include "kernels/thread_pool.h"
 #include "kernels/type_traits.h"
@@ -77,12 +78,6 @@ class Progress {
   bool tty_;
 };
 
-std::string shape_str(const std::vector<int64_t>& ne) {
-  std::string s = "[";
-  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
-  return s + "]";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -134,7 +129,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < tensors.size(); ++i) {
     const kestrel::TensorView& t = tensors[i];
     cli::TensorChoice c = cli::choose_tensor_type(t.name, t.ne, t.type, target->type, pure, facts);
-    std::string line = t.name + " " + shape_str(t.ne) + " " + type_str(t.type);
+    std::string line = t.name + " " + kestrel::format_shape(t.ne) + " " + type_str(t.type);
     Status st;
     if (c.keep_as_is) {
       st = writer.add_tensor(t.name, t.type, t.ne, t.data, t.bytes);

@@ -67,4 +67,10 @@ std::string format_type(const Value& v) {
   return "array[" + std::string(value_type_name(v.elem_type)) + "]";
 }
 
+std::string format_shape(const std::vector<int64_t>& ne) {
+  std::string s = "[";
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "]";
+}
+
 }  // namespace kestrel

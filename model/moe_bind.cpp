@@ -4,18 +4,13 @@
 #include <vector>
 
 #include "gguf/tensor_type.h"
+#include "gguf/value_format.h"
 #include "kernels/type_traits.h"
 #include "model/llm.h"
 #include "model/moe.h"
 
 namespace kestrel {
 namespace {
-
-std::string shape_str(const std::vector<int64_t>& ne) {
-  std::string s = "[";
-  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
-  return s + "]";
-}
 
 // Shapes compare equal when they agree on the expected dims and any extra dims are 1 (GGUF writers
 // sometimes store trailing unit dims).
@@ -31,8 +26,8 @@ bool shape_is(const TensorView& t, const std::vector<int64_t>& want) {
 // The compute code needs the type to be one Kestrel can multiply with and the rows to be whole blocks.
 Status check_tensor(const TensorView& t, const std::vector<int64_t>& want) {
   if (!shape_is(t, want))
-    return Status::error("tensor '" + t.name + "' has shape " + shape_str(t.ne) + ", expected " +
-                         shape_str(want));
+    return Status::error("tensor '" + t.name + "' has shape " + format_shape(t.ne) + ", expected " +
+                         format_shape(want));
   const auto* traits = kernels::type_traits(t.type);
   if (traits == nullptr)
     return Status::error("tensor '" + t.name + "' has type " + std::string(type_name(t.type)) +

@@ -1,16 +1,11 @@
 #include "model/weights.h"
 
+#include "gguf/value_format.h"
 #include "kernels/type_traits.h"
 #include "model/forward_moe.h"
 
 namespace kestrel {
 namespace {
-
-std::string shape_str(const std::vector<int64_t>& ne) {
-  std::string s = "[";
-  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
-  return s + "]";
-}
 
 // Normalises trailing 1s away so [64, 1] and [64] compare equal (GGUF may store either).
 std::vector<int64_t> trimmed(std::vector<int64_t> ne) {
@@ -31,7 +26,7 @@ struct Binder {
       return Status::error("missing tensor '" + name + "'");
     }
     if (trimmed(t->ne) != trimmed(expected))
-      return Status::error("tensor '" + name + "' has shape " + shape_str(t->ne) + ", expected " + shape_str(expected));
+      return Status::error("tensor '" + name + "' has shape " + format_shape(t->ne) + ", expected " + format_shape(expected));
     if (need == Need::F32Vector && t->type != TensorType::F32)
       return Status::error("tensor '" + name + "' has type " + std::string(type_name(t->type)) +
                            ", expected f32");
