@@ -33,6 +33,13 @@ std::string temp_dir() {
   static std::string dir = [] {
     fs::path p = fs::temp_directory_path() / ("kestrel-test-" + std::to_string(::getpid()));
     fs::create_directories(p);
+    // Scratch models can be tens of MB; don't leave one directory per test process behind.
+    // (The path lives in a never-freed string: the handler may run after `dir` is destroyed.)
+    static const std::string* to_remove = new std::string(p.string());
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(*to_remove, ec);
+    });
     return p.string();
   }();
   return dir;
