@@ -168,10 +168,10 @@ class Parser {
         case 'r': *out += '\r'; break;
         case 't': *out += '\t'; break;
         case 'u': {
-          uint32_t cp;
+          uint32_t cp = 0;
           if (!hex4(&cp)) return false;
           if (cp >= 0xD800 && cp < 0xDC00) {  // high surrogate: a low one must follow
-            uint32_t lo;
+            uint32_t lo = 0;
             if (s_.substr(pos_, 2) != "\\u") return fail("unpaired surrogate in \\u escape");
             pos_ += 2;
             if (!hex4(&lo)) return false;
