@@ -81,7 +81,7 @@ Forward::Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeight
   rope_ = rope_params(cfg, w);
 }
 
-void Forward::attention_block(kernels::ThreadPool& pool, KvCache& cache, int il, int n, int64_t pos0) {
+void Forward::attention_block(kernels::ThreadPool& pool, const SeqSpan* spans, int n_spans, int il, int n) {
   const LayerWeights& l = w_.layers[il];
   const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q(), KV = cfg_.n_embd_kv();
   norm_rows(pool, x_.data(), *l.attn_norm, cur_.data(), n, E, cfg_.rms_eps);
@@ -91,25 +91,30 @@ void Forward::attention_block(kernels::ThreadPool& pool, KvCache& cache, int il,
   add_bias(pool, l.bq, q_.data(), n, Q);
   add_bias(pool, l.bk, k_.data(), n, KV);
   add_bias(pool, l.bv, v_.data(), n, KV);
-  for_rows(pool, n, [&](int t) {
-    kernels::rope(q_.data() + t * Q, cfg_.n_head, cfg_.head_dim, pos0 + t, rope_);
-    kernels::rope(k_.data() + t * KV, cfg_.n_head_kv, cfg_.head_dim, pos0 + t, rope_);
-  });
-  cache.store(il, pos0, n, k_.data(), v_.data());
+  for (int s = 0; s < n_spans; ++s) {
+    const SeqSpan& sp = spans[s];
+    float* q = q_.data() + sp.row0 * Q;
+    float* k = k_.data() + sp.row0 * KV;
+    for_rows(pool, sp.n, [&](int t) {
+      kernels::rope(q + t * Q, cfg_.n_head, cfg_.head_dim, sp.pos0 + t, rope_);
+      kernels::rope(k + t * KV, cfg_.n_head_kv, cfg_.head_dim, sp.pos0 + t, rope_);
+    });
+    sp.cache->store(il, sp.pos0, sp.n, k, v_.data() + sp.row0 * KV);
 
-  kernels::AttentionArgs a;
-  a.q = q_.data();
-  a.k_cache = cache.k(il);
-  a.v_cache = cache.v(il);
-  a.cache_type = cache.type();
-  a.n_tokens = n;
-  a.n_head = cfg_.n_head;
-  a.n_head_kv = cfg_.n_head_kv;
-  a.head_dim = cfg_.head_dim;
-  a.pos0 = pos0;
-  a.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
-  a.out = attn_.data();
-  kernels::attention(pool, a);
+    kernels::AttentionArgs a;
+    a.q = q;
+    a.k_cache = sp.cache->k(il);
+    a.v_cache = sp.cache->v(il);
+    a.cache_type = sp.cache->type();
+    a.n_tokens = sp.n;
+    a.n_head = cfg_.n_head;
+    a.n_head_kv = cfg_.n_head_kv;
+    a.head_dim = cfg_.head_dim;
+    a.pos0 = sp.pos0;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
+    a.out = attn_.data() + sp.row0 * Q;
+    kernels::attention(pool, a);
+  }
 }
 
 void Forward::ffn_block(kernels::ThreadPool& pool, int il, int n) {
@@ -134,10 +139,16 @@ void Forward::ffn_block(kernels::ThreadPool& pool, int il, int n) {
 
 void Forward::eval(kernels::ThreadPool& pool, KvCache& cache, const int32_t* ids, int n, int64_t pos0,
                    const int32_t* out_rows, int n_out, float* logits) {
+  const SeqSpan span{&cache, 0, n, pos0};
+  eval(pool, &span, 1, ids, n, out_rows, n_out, logits);
+}
+
+void Forward::eval(kernels::ThreadPool& pool, const SeqSpan* spans, int n_spans, const int32_t* ids, int n,
+                   const int32_t* out_rows, int n_out, float* logits) {
   const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q();
   kernels::get_rows(w_.tok_embd->type, w_.tok_embd->data, E, ids, n, x_.data());
   for (int il = 0; il < cfg_.n_layer; ++il) {
-    attention_block(pool, cache, il, n, pos0);
+    attention_block(pool, spans, n_spans, il, n);
     if (il == cfg_.n_layer - 1 && n_out == 0) return;  // the K/V are cached; no logits wanted
     if (il == cfg_.n_layer - 1 && n_out < n) {
       // Only the rows whose logits are wanted matter after the last attention: drop the others before
