@@ -10,6 +10,8 @@ PKGS=(
   clang libclang-rt-14-dev               # libFuzzer target
   g++-aarch64-linux-gnu qemu-user        # NEON kernels: cross-compiled, tested under qemu-aarch64
   python3 python3-matplotlib             # benchmark tables and plots
+  libcpp-httplib-dev nlohmann-json3-dev  # llm-server: HTTP and JSON
+  nginx curl                             # llm-server tests: replicas behind a load balancer, curl checks
   nodejs npm                             # ../shared/ref/setup.sh installs llama.cpp (the reference) from npm
 )
 missing=()

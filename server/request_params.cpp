@@ -112,6 +112,7 @@ Status parse_common_fields(const json& b, const Tokenizer& tok, const RequestLim
     }
   }
   if (Status st = read_bool(b, "stream", &r->stream); !st) return st;
+  if (Status st = read_bool(b, "ignore_eos", &g.ignore_eos); !st) return st;
   if (present(b, "stream_options")) {
     if (!b["stream_options"].is_object()) return Status::error("'stream_options' must be an object");
     if (Status st = read_bool(b["stream_options"], "include_usage", &r->include_usage); !st) return st;

@@ -266,6 +266,8 @@ void register_routes(httplib::Server& svr, ServerState& st) {
     const std::string want = "Bearer " + st.api_key;
     if (req.get_header_value("Authorization") == want) return httplib::Server::HandlerResponse::Unhandled;
     send_error(res, 401, "Invalid API Key");
+    // The body was not read: close the connection rather than parse it as the next request.
+    res.set_header("Connection", "close");
     return httplib::Server::HandlerResponse::Handled;
   });
   // Any error status without a body (unknown path, body too large, ...) gets an error object.

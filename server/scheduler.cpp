@@ -121,17 +121,22 @@ void Scheduler::admit() {
       metrics_.generations_cancelled++;
       continue;
     }
-    // The free slot whose cache shares the longest prefix with the prompt; ties: least recently used.
+    // The free slot whose cache shares the longest prefix with the prompt, when that prefix is at least
+    // half the prompt (llama-server's similarity rule); otherwise the least recently used free slot, so
+    // a stranger's prompt does not evict a conversation that shares only its first tokens.
     Slot* best = nullptr;
+    Slot* lru = nullptr;
     size_t best_prefix = 0;
     for (auto& s : slots_) {
       if (s->task) continue;
       const size_t p = common_prefix(s->cached, t->params.prompt);
-      if (!best || p > best_prefix || (p == best_prefix && s->last_used < best->last_used)) {
+      if (p > best_prefix) {
         best = s.get();
         best_prefix = p;
       }
+      if (!lru || s->last_used < lru->last_used) lru = s.get();
     }
+    if (!best || 2 * best_prefix < t->params.prompt.size()) best = lru;
     if (!best) break;
     queue_.pop_front();
     start(*best, std::move(t));
@@ -234,7 +239,8 @@ void Scheduler::sample(Slot& s, const float* logits) {
   s.sampler->accept(id);
   ++s.n_gen;
   metrics_.predicted_tokens++;
-  const bool eog = tok.is_eog(id) || std::find(p.stop_tokens.begin(), p.stop_tokens.end(), id) != p.stop_tokens.end();
+  const bool eog = !p.ignore_eos && (tok.is_eog(id) || std::find(p.stop_tokens.begin(), p.stop_tokens.end(), id) !=
+                                                          p.stop_tokens.end());
   if (eog) return finish(s, "stop");  // the end-of-generation token is not part of the output
   thread_local std::vector<int32_t> idx;
   if (p.logprobs >= 0) s.logprobs.push_back(logprob_of(logits, V, id, p.logprobs, idx));

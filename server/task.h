@@ -23,6 +23,7 @@ struct GenParams {
   std::vector<int32_t> stop_tokens;  // extra end-of-generation tokens (e.g. the chat template's)
   int logprobs = -1;                 // -1: none; else the number of alternatives per token (0..20)
   bool echo = false;                 // completions: the prompt text comes first in the output
+  bool ignore_eos = false;           // llama-server's: end-of-generation tokens do not end it
 };
 
 // A generated token with its log-probability and the top alternatives (when asked for).

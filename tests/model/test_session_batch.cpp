@@ -86,7 +86,7 @@ TEST_P(BatchTypes, EachSequenceEqualsItselfAlone) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, BatchTypes, ::testing::Values(TensorType::F32, TensorType::Q4_0),
+INSTANTIATE_TEST_SUITE_P(Types, BatchTypes, ::testing::Values(TensorType::F32, TensorType::Q8_0, TensorType::Q4_0),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
 // A new request that shares a prefix with the previous one re-evaluates only the rest.
