@@ -8,8 +8,8 @@ import numpy.typing as npt
 
 _M = TypeVar("_M", bound="Model")
 
-Prompt = Union[str, Sequence[int]]
-Stop = Union[None, str, Sequence[str]]
+_Prompt = Union[str, Sequence[int]]
+_Stop = Union[None, str, Sequence[str]]
 
 class Error(Exception):
     """Base class of every error the Kestrel engine raises (its one-line message)."""
@@ -64,7 +64,7 @@ class Model:
     def reset(self) -> None: ...
     def generation(
         self,
-        prompt: Prompt,
+        prompt: _Prompt,
         *,
         max_tokens: Optional[int] = None,
         temperature: float = 0.8,
@@ -74,12 +74,12 @@ class Model:
         repeat_penalty: float = 1.0,
         repeat_last_n: int = 64,
         seed: Optional[int] = None,
-        stop: Stop = None,
+        stop: _Stop = None,
     ) -> Generation: ...
     @overload
     def generate(
         self,
-        prompt: Prompt,
+        prompt: _Prompt,
         *,
         max_tokens: Optional[int] = None,
         temperature: float = 0.8,
@@ -89,13 +89,13 @@ class Model:
         repeat_penalty: float = 1.0,
         repeat_last_n: int = 64,
         seed: Optional[int] = None,
-        stop: Stop = None,
+        stop: _Stop = None,
         stream: Literal[False] = False,
     ) -> str: ...
     @overload
     def generate(
         self,
-        prompt: Prompt,
+        prompt: _Prompt,
         *,
         max_tokens: Optional[int] = None,
         temperature: float = 0.8,
@@ -105,7 +105,7 @@ class Model:
         repeat_penalty: float = 1.0,
         repeat_last_n: int = 64,
         seed: Optional[int] = None,
-        stop: Stop = None,
+        stop: _Stop = None,
         stream: Literal[True],
     ) -> Generation: ...
     @property
