@@ -20,7 +20,7 @@ fi
 rm -rf "$probe"
 echo "test-python: pip install $ROOT"
 if ! CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} \
-    "$VENV/bin/pip" install -q "$ROOT" -C build-dir="$ROOT/build/pip"; then
+    "$VENV/bin/pip" install -q "$ROOT" --config-settings=build-dir="$ROOT/build/pip"; then
   echo "test-python: pip install . failed"; exit 1
 fi
 export KESTREL_BIN_DIR=${KESTREL_BIN_DIR:-$ROOT/build/bin}
