@@ -49,7 +49,7 @@ struct Problem {
 };
 
 Problem make_problem(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, uint32_t seed) {
-  Problem p{wt, n_in, n_out, n_tokens, n_out + 3, {}, {}, {}};
+  Problem p{wt, n_in, n_out, n_tokens, n_out + 3, {}, {}, {}, {}};
   const TypeTraits* tr = type_traits(wt);
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
