@@ -2,6 +2,7 @@
 // Everything is sized once at create(); eval() allocates only when asked for more all-token logits than
 // any earlier call.
 #include <algorithm>
+#include <memory>
 #include <numeric>
 
 #include "model/forward.h"
@@ -21,7 +22,7 @@ class SessionImpl final : public Session {
         rows_(n_batch),
         ids_(n_batch),
         n_past_(caches_.size(), 0),
-        logits_(static_cast<size_t>(cfg_.n_vocab)) {}
+        logits_(std::make_shared<std::vector<float>>(static_cast<size_t>(cfg_.n_vocab))) {}
 
   Status eval(const std::vector<int32_t>& tokens, bool all_logits) override {
     const int64_t n = static_cast<int64_t>(tokens.size());
@@ -29,14 +30,15 @@ class SessionImpl final : public Session {
     if (Status st = check_tokens(0, tokens.data(), n); !st) return st;
     const size_t V = static_cast<size_t>(cfg_.n_vocab);
     const size_t n_rows = all_logits ? static_cast<size_t>(n) : 1;
-    if (logits_.size() < n_rows * V) logits_.resize(n_rows * V);
+    // A new buffer rather than a resize: holders of logits_buffer() keep the old one.
+    if (logits_->size() < n_rows * V) logits_ = std::make_shared<std::vector<float>>(n_rows * V);
 
     const int B = fwd_.n_batch();
     for (int64_t start = 0; start < n; start += B) {
       const int chunk = static_cast<int>(std::min<int64_t>(B, n - start));
       const bool last_chunk = start + chunk == n;
       int n_out = 0;
-      float* out = logits_.data();
+      float* out = logits_->data();
       if (all_logits) {
         std::iota(rows_.begin(), rows_.begin() + chunk, 0);
         n_out = chunk;
@@ -83,9 +85,9 @@ class SessionImpl final : public Session {
       }
     }
     const size_t need = static_cast<size_t>(std::max(n_out, 1)) * cfg_.n_vocab;
-    if (logits_.size() < need) logits_.resize(need);
+    if (logits_->size() < need) logits_ = std::make_shared<std::vector<float>>(need);  // see eval()
     fwd_.eval(pool_, spans_.data(), static_cast<int>(spans_.size()), ids_.data(), row, rows_.data(), n_out,
-              logits_.data());
+              logits_->data());
     for (const SeqTokens& it : items) n_past_[it.seq] += it.n;
     n_logits_ = 0;  // logits() is for eval(); the rows of this batch are read by item
     return Status::ok();
@@ -93,7 +95,7 @@ class SessionImpl final : public Session {
 
   const float* item_logits(int k) const override {
     if (k < 0 || k >= static_cast<int>(item_row_.size()) || item_row_[k] < 0) return nullptr;
-    return logits_.data() + static_cast<size_t>(item_row_[k]) * cfg_.n_vocab;
+    return logits_->data() + static_cast<size_t>(item_row_[k]) * cfg_.n_vocab;
   }
   int n_seq() const override { return static_cast<int>(caches_.size()); }
   int n_batch() const override { return fwd_.n_batch(); }
@@ -108,8 +110,10 @@ class SessionImpl final : public Session {
     if (n_logits_ == 0) return nullptr;
     if (i < 0) i = n_logits_ - 1;
     if (i >= n_logits_) return nullptr;
-    return logits_.data() + static_cast<size_t>(i) * cfg_.n_vocab;
+    return logits_->data() + static_cast<size_t>(i) * cfg_.n_vocab;
   }
+  std::shared_ptr<const float> logits_buffer() const override { return {logits_, logits_->data()}; }
+  int n_logits() const override { return n_logits_; }
   int n_past() const override { return static_cast<int>(n_past_[0]); }
   int n_ctx() const override { return caches_[0].n_ctx(); }
   void reset() override {
@@ -143,7 +147,7 @@ class SessionImpl final : public Session {
   std::vector<int> item_row_;      // eval_batch: logits row of each item, -1 when none
   std::vector<int> seen_;
   std::vector<int64_t> n_past_;    // per sequence
-  std::vector<float> logits_;
+  std::shared_ptr<std::vector<float>> logits_;
   int n_logits_ = 0;
 };
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "server/stop_matcher.h"
+#include "model/generate.h"
 
 namespace kestrel::server {
 
@@ -245,7 +245,7 @@ void Scheduler::sample(Slot& s, const float* logits) {
   thread_local std::vector<int32_t> idx;
   if (p.logprobs >= 0) s.logprobs.push_back(logprob_of(logits, V, id, p.logprobs, idx));
   emit(s, s.stop->push(s.streamer->push(id)));
-  if (s.stop->hit()) return finish(s, "stop");
+  if (s.stop->matched()) return finish(s, "stop");
   if (p.max_tokens >= 0 && s.n_gen >= p.max_tokens) return finish(s, "length");
   if (session_.n_past(s.seq) >= session_.n_ctx()) return finish(s, "length");  // no room to evaluate it
   s.pending = id;
@@ -260,9 +260,9 @@ void Scheduler::emit(Slot& s, std::string text) {
 }
 
 void Scheduler::finish(Slot& s, const char* reason) {
-  if (!s.stop->hit()) {
+  if (!s.stop->matched()) {
     std::string rest = s.stop->push(s.streamer->flush());
-    if (!s.stop->hit()) rest += s.stop->flush();
+    if (!s.stop->matched()) rest += s.stop->flush();
     else reason = "stop";
     emit(s, std::move(rest));
   }
