@@ -168,7 +168,7 @@ int q2_level(const uint8_t* qs, int e) { return (qs[(e / 128) * 32 + e % 32] >> 
 
 }  // namespace
 
-void q3_k_scales(const BlockQ3_K& b, int8_t out[16]) {
+void q3_K_scales(const BlockQ3_K& b, int8_t out[16]) {
   for (int j = 0; j < 16; ++j) {
     const int lo = j < 8 ? b.scales[j] & 0xF : b.scales[j - 8] >> 4;
     const int hi = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
@@ -183,7 +183,7 @@ void iq4_xs_scales(const BlockIQ4_XS& b, int8_t out[8]) {
   }
 }
 
-void quantize_row_q2_k_ref(const float* x, BlockQ2_K* y, int64_t n) {
+void quantize_row_q2_K_ref(const float* x, BlockQ2_K* y, int64_t n) {
   constexpr float kQ4Scale = 15.0f;
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
     BlockQ2_K& o = y[b];
@@ -222,7 +222,7 @@ void quantize_row_q2_k_ref(const float* x, BlockQ2_K* y, int64_t n) {
   }
 }
 
-void quantize_row_q3_k_ref(const float* x, BlockQ3_K* y, int64_t n) {
+void quantize_row_q3_K_ref(const float* x, BlockQ3_K* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
     BlockQ3_K& o = y[b];
     int8_t L[kQK_K];
@@ -251,7 +251,7 @@ void quantize_row_q3_k_ref(const float* x, BlockQ3_K* y, int64_t n) {
       o.d = fp32_to_fp16(0.0f);
     }
     int8_t sc[16];
-    q3_k_scales(o, sc);
+    q3_K_scales(o, sc);
     for (int j = 0; j < 16; ++j) {
       const float d = fp16_to_fp32(o.d) * sc[j];
       if (d == 0.0f) continue;  // keeps the levels of fit_scale_symmetric (ggml does the same)
@@ -341,7 +341,7 @@ void quantize_row_iq4_xs_ref(const float* x, BlockIQ4_XS* y, int64_t n) {
   }
 }
 
-void dequantize_row_q2_k(const BlockQ2_K* x, float* y, int64_t n) {
+void dequantize_row_q2_K(const BlockQ2_K* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b, y += kQK_K) {
     const float d = fp16_to_fp32(x[b].d), dmin = fp16_to_fp32(x[b].dmin);
     for (int e = 0; e < kQK_K; ++e) {
@@ -352,11 +352,11 @@ void dequantize_row_q2_k(const BlockQ2_K* x, float* y, int64_t n) {
   }
 }
 
-void dequantize_row_q3_k(const BlockQ3_K* x, float* y, int64_t n) {
+void dequantize_row_q3_K(const BlockQ3_K* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b, y += kQK_K) {
     const float d = fp16_to_fp32(x[b].d);
     int8_t sc[16];
-    q3_k_scales(x[b], sc);
+    q3_K_scales(x[b], sc);
     for (int e = 0; e < kQK_K; ++e) {
       const int hbit = (x[b].hmask[e % 32] >> (e / 32)) & 1;
       const float dl = d * sc[e / 16];

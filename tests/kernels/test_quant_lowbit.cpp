@@ -23,8 +23,8 @@ namespace {
 std::vector<uint8_t> quantize(TensorType t, const float* x, int64_t n) {
   std::vector<uint8_t> out(*bytes_for(t, static_cast<uint64_t>(n)));
   switch (t) {
-    case TensorType::Q2_K: quantize_row_q2_k_ref(x, reinterpret_cast<BlockQ2_K*>(out.data()), n); break;
-    case TensorType::Q3_K: quantize_row_q3_k_ref(x, reinterpret_cast<BlockQ3_K*>(out.data()), n); break;
+    case TensorType::Q2_K: quantize_row_q2_K_ref(x, reinterpret_cast<BlockQ2_K*>(out.data()), n); break;
+    case TensorType::Q3_K: quantize_row_q3_K_ref(x, reinterpret_cast<BlockQ3_K*>(out.data()), n); break;
     case TensorType::IQ4_XS: quantize_row_iq4_xs_ref(x, reinterpret_cast<BlockIQ4_XS*>(out.data()), n); break;
     default: ADD_FAILURE() << "not a low-bit type";
   }
@@ -34,8 +34,8 @@ std::vector<uint8_t> quantize(TensorType t, const float* x, int64_t n) {
 std::vector<float> dequantize(TensorType t, const std::vector<uint8_t>& q, int64_t n) {
   std::vector<float> y(n);
   switch (t) {
-    case TensorType::Q2_K: dequantize_row_q2_k(reinterpret_cast<const BlockQ2_K*>(q.data()), y.data(), n); break;
-    case TensorType::Q3_K: dequantize_row_q3_k(reinterpret_cast<const BlockQ3_K*>(q.data()), y.data(), n); break;
+    case TensorType::Q2_K: dequantize_row_q2_K(reinterpret_cast<const BlockQ2_K*>(q.data()), y.data(), n); break;
+    case TensorType::Q3_K: dequantize_row_q3_K(reinterpret_cast<const BlockQ3_K*>(q.data()), y.data(), n); break;
     case TensorType::IQ4_XS: dequantize_row_iq4_xs(reinterpret_cast<const BlockIQ4_XS*>(q.data()), y.data(), n); break;
     default: ADD_FAILURE() << "not a low-bit type";
   }
