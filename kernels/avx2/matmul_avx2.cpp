@@ -299,6 +299,8 @@ const MatmulKernels kAvx2 = {
     "avx2",
     quantize_row_q8_0_avx2, fp32_to_fp16_row_avx2, fp32_to_bf16_row_avx2,
     gemm_f32_avx2, gemm_f16_avx2, gemm_bf16_avx2, gemm_q8_0_avx2, gemm_q4_0_avx2,
+
+    nullptr, nullptr, nullptr, nullptr,  // K-quants: the scalar twins until this ISA has its own
 };
 
 }  // namespace

@@ -214,6 +214,8 @@ const MatmulKernels kNeon = {
     "neon",
     quantize_row_q8_0_neon, fp32_to_fp16_row_neon, fp32_to_bf16_row_neon,
     gemm<DotF32>, gemm<DotF16>, gemm<DotBF16>, gemm<DotQuant<WeightsQ8_0>>, gemm<DotQuant<WeightsQ4_0>>,
+
+    nullptr, nullptr, nullptr, nullptr,  // K-quants: the scalar twins until this ISA has its own
 };
 
 }  // namespace

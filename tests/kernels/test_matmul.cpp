@@ -12,6 +12,7 @@
 #include "kernels/matmul.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant.h"
+#include "kernels/quant_k.h"
 #include "kernels/type_traits.h"
 
 namespace kestrel::kernels {
@@ -70,8 +71,15 @@ std::vector<float> run(Isa isa, ThreadPool& pool, const Problem& p) {
 //    but rounding errors of random-signed terms grow like sqrt(n_in); 1.2e-7 * (n_in/4 + 32) * m is
 //    >= 10x the typical error at every tested n_in and smaller than one dropped product (~m / n_in
 //    for n_in <= 1024).
+bool is_kquant(TensorType wt) { return type_traits(wt)->vec_dot_type == TensorType::Q8_K; }
+bool is_quant(TensorType wt) { return wt == TensorType::Q8_0 || wt == TensorType::Q4_0 || is_kquant(wt); }
+
 double tolerance(TensorType wt, int64_t n_in, double m) {
   if (wt == TensorType::Q8_0 || wt == TensorType::Q4_0) return 2e-6 * (n_in / 32.0 + 8) * m + 1e-30;
+  // K-quants: exact integer sums per super-block, then d * isum - dmin * msum in f32: two terms of size
+  // up to ~2m (the min term cancels part of the scale term), rounded per super-block and summed in
+  // any order over n_in/256 super-blocks.
+  if (is_kquant(wt)) return 2e-6 * (n_in / 256.0 + 8) * m + 1e-30;
   return 1.2e-7 * (n_in / 4.0 + 32) * m + 1e-30;
 }
 
@@ -91,13 +99,14 @@ void compare(const Problem& p, Isa isa, ThreadPool& pool, const std::vector<floa
   }
 }
 
-const TensorType kTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0};
+const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
+                             TensorType::Q4_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
 
 TEST(Matmul, ScalarMatchesDequantizedDot) {
   // The scalar twin itself against a plain double dot of dequantized weights and converted activations.
   ThreadPool pool(1);
   for (TensorType wt : kTypes) {
-    const Problem p = make_problem(wt, 96, 5, 3, 7);
+    const Problem p = make_problem(wt, is_kquant(wt) ? 512 : 96, 5, 3, 7);
     const std::vector<float> y = run(Isa::Scalar, pool, p);
     const TypeTraits* tr = type_traits(wt);
     const TypeTraits* xt = type_traits(tr->vec_dot_type);
@@ -125,11 +134,11 @@ TEST(Matmul, EveryIsaMatchesScalar) {
   const bool small = sanitized();
   std::vector<int64_t> quant_n_in = {32, 64, 96, 4096 + 32};
   std::vector<int64_t> float_n_in = {1, 7, 32, 33, 64, 96, 257, 4096 + 32};
-  if (small) quant_n_in.pop_back(), float_n_in.pop_back();
+  std::vector<int64_t> kquant_n_in = {256, 512, 768, 4096 + 256};
+  if (small) quant_n_in.pop_back(), float_n_in.pop_back(), kquant_n_in.pop_back();
   uint32_t seed = 1;
   for (TensorType wt : kTypes) {
-    const bool quant = wt == TensorType::Q8_0 || wt == TensorType::Q4_0;
-    for (int64_t n_in : quant ? quant_n_in : float_n_in) {
+    for (int64_t n_in : is_kquant(wt) ? kquant_n_in : is_quant(wt) ? quant_n_in : float_n_in) {
       for (int64_t n_out : {1, 3, 17, 67}) {
         for (int64_t n_tokens : {1, 2, 3, 5, 16, 17}) {
           if (n_in > 1024 && (n_out == 67 || n_tokens == 16)) continue;  // keep the large case quick
@@ -150,8 +159,8 @@ TEST(Matmul, TokenBlocksAndManyRowChunks) {
   // More tokens than one token block and enough rows for many jobs per thread.
   const std::vector<Isa> isas = simd_isas();
   ThreadPool pool(2);
-  for (TensorType wt : {TensorType::Q4_0, TensorType::F32}) {
-    const Problem p = make_problem(wt, 64, sanitized() ? 131 : 263, sanitized() ? 70 : 133, 99);
+  for (TensorType wt : {TensorType::Q4_0, TensorType::F32, TensorType::Q4_K, TensorType::Q6_K}) {
+    const Problem p = make_problem(wt, is_kquant(wt) ? 256 : 64, sanitized() ? 131 : 263, sanitized() ? 70 : 133, 99);
     const std::vector<float> ref = run(Isa::Scalar, pool, p);
     for (Isa isa : isas) compare(p, isa, pool, ref);
   }
@@ -224,7 +233,10 @@ TEST(Matmul, ConvertersMatchScalar) {
 
 TEST(Matmul, CheckRejectsBadShapes) {
   EXPECT_FALSE(matmul_check(TensorType::Q4_0, 33, 4, 1, 4).is_ok());
-  EXPECT_FALSE(matmul_check(TensorType::Q4_K, 256, 4, 1, 4).is_ok());
+  EXPECT_FALSE(matmul_check(TensorType::Q4_K, 32, 4, 1, 4).is_ok());   // K-quant rows: 256s
+  EXPECT_TRUE(matmul_check(TensorType::Q4_K, 512, 4, 1, 4).is_ok());
+  EXPECT_FALSE(matmul_check(TensorType::Q8_K, 256, 4, 1, 4).is_ok());  // activations only
+  EXPECT_FALSE(matmul_check(TensorType::IQ2_XS, 256, 4, 1, 4).is_ok());
   EXPECT_FALSE(matmul_check(TensorType::F32, 8, 4, 1, 3).is_ok());
   EXPECT_FALSE(matmul_check(TensorType::F32, 8, 0, 1, 3).is_ok());
   EXPECT_FALSE(matmul_check(TensorType::F32, 8, 4, 0, 4).is_ok());
@@ -235,12 +247,13 @@ TEST(Matmul, CheckRejectsBadShapes) {
 
 TEST(Matmul, GetRowsDequantizes) {
   for (TensorType wt : kTypes) {
-    const Problem p = make_problem(wt, 64, 9, 1, 11);
+    const int64_t n = is_kquant(wt) ? 512 : 64;
+    const Problem p = make_problem(wt, n, 9, 1, 11);
     const int32_t ids[] = {8, 0, 3, 3};
-    std::vector<float> out(4 * 64);
-    get_rows(wt, p.w.data(), 64, ids, 4, out.data());
+    std::vector<float> out(4 * n);
+    get_rows(wt, p.w.data(), n, ids, 4, out.data());
     for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 64; ++j) ASSERT_EQ(out[i * 64 + j], p.w_deq[ids[i] * 64 + j]) << type_name(wt);
+      for (int j = 0; j < n; ++j) ASSERT_EQ(out[i * n + j], p.w_deq[ids[i] * n + j]) << type_name(wt);
   }
 }
 
