@@ -15,7 +15,7 @@
 #include <cstddef>
 #include <cstring>
 
-#include "kernels/matmul_lowbit.h"
+#include "kernels/matmul_isa.h"
 #include "kernels/quant_q2k_q3k_iq4xs.h"
 
 namespace kestrel::kernels {
@@ -167,8 +167,10 @@ void gemm(const GemmArgs& a) {
 
 }  // namespace
 
-void gemm_q2_K_neon(const GemmArgs& a) { gemm<KQ2>(a); }
-void gemm_q3_K_neon(const GemmArgs& a) { gemm<KQ3>(a); }
-void gemm_iq4_xs_neon(const GemmArgs& a) { gemm<KIQ4XS>(a); }
+void set_lowbit_kernels_neon(MatmulKernels& k) {
+  k.gemm_q2_K = gemm<KQ2>;
+  k.gemm_q3_K = gemm<KQ3>;
+  k.gemm_iq4_xs = gemm<KIQ4XS>;
+}
 
 }  // namespace kestrel::kernels

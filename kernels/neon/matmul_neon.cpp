@@ -210,16 +210,24 @@ void gemm(const GemmArgs& a) {
   }
 }
 
-const MatmulKernels kNeon = {
-    "neon",
-    quantize_row_q8_0_neon, fp32_to_fp16_row_neon, fp32_to_bf16_row_neon,
-    gemm<DotF32>, gemm<DotF16>, gemm<DotBF16>, gemm<DotQuant<WeightsQ8_0>>, gemm<DotQuant<WeightsQ4_0>>,
+MatmulKernels make_table() {
+  MatmulKernels k = {
+      "neon",
+      quantize_row_q8_0_neon, fp32_to_fp16_row_neon, fp32_to_bf16_row_neon,
+      gemm<DotF32>, gemm<DotF16>, gemm<DotBF16>, gemm<DotQuant<WeightsQ8_0>>, gemm<DotQuant<WeightsQ4_0>>,
 
-    nullptr, nullptr, nullptr, nullptr,  // K-quants: the scalar twins until this ISA has its own
-};
+      nullptr, nullptr, nullptr, nullptr,  // K-quants: the scalar twins until this ISA has its own
+      nullptr, nullptr, nullptr,           // Q2_K, Q3_K, IQ4_XS: set_lowbit_kernels_* below
+  };
+  set_lowbit_kernels_neon(k);
+  return k;
+}
 
 }  // namespace
 
-const MatmulKernels* neon_matmul_kernels() { return &kNeon; }
+const MatmulKernels* neon_matmul_kernels() {
+  static const MatmulKernels k = make_table();
+  return &k;
+}
 
 }  // namespace kestrel::kernels

@@ -1,8 +1,13 @@
-// Scalar twins of the Q2_K / Q3_K / IQ4_XS x Q8_K kernels: plain loops over each super-block's exact
-// integer sums (see kernels/matmul_lowbit.h), then ggml's float formula per super-block.
+// Scalar twins of the Q2_K / Q3_K / IQ4_XS x Q8_K kernels (kernels/<isa>/matmul_lowbit_<isa>.cpp):
+// they define the result. Per super-block every ISA computes the same exact integer sums
+//   Q2_K:   out += (d_x * d) * sum_j sc_j * <q_j, x_j>  -  (d_x * dmin) * sum_j m_j * bsum_j
+//   Q3_K:   out += (d_w * d_x) * sum_j (sc_j - 32) * <q_j - 4 * !h_j, x_j>
+//   IQ4_XS: out += (d_w * d_x) * sum_i (ls_i - 32) * <grid[q_i], x_i>
+// (j over 16 sub-blocks of 16, i over 8 sub-blocks of 32; bsum_j = the Q8_K block's sum of x_j; this
+// is ggml's formula), so they differ only in the order of the f32 accumulation across super-blocks.
 #include <cstring>
 
-#include "kernels/matmul_lowbit.h"
+#include "kernels/matmul_isa.h"
 #include "kernels/quant_q2k_q3k_iq4xs.h"
 #include "kernels/type_traits.h"
 
@@ -81,8 +86,10 @@ void for_each_output(const GemmArgs& a) {
 
 }  // namespace
 
-void gemm_q2_K_scalar(const GemmArgs& a) { for_each_output<dot_q2_K>(a); }
-void gemm_q3_K_scalar(const GemmArgs& a) { for_each_output<dot_q3_K>(a); }
-void gemm_iq4_xs_scalar(const GemmArgs& a) { for_each_output<dot_iq4_xs>(a); }
+void set_lowbit_kernels_scalar(MatmulKernels& k) {
+  k.gemm_q2_K = for_each_output<dot_q2_K>;
+  k.gemm_q3_K = for_each_output<dot_q3_K>;
+  k.gemm_iq4_xs = for_each_output<dot_iq4_xs>;
+}
 
 }  // namespace kestrel::kernels

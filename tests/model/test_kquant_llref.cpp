@@ -1,4 +1,4 @@
-// K-quants (Q4_K, Q5_K, Q6_K) against llama.cpp:
+// K-quants (Q4_K, Q5_K, Q6_K, Q2_K, Q3_K) and IQ4_XS against llama.cpp:
 //  1. Bytes: an F32 model written by Kestrel's writer with hostile random data (outliers, all-zero
 //     super-blocks and sub-blocks, exact ties, constant and all-positive sub-blocks, tiny scales) is
 //     quantized by `llref quantize --pure`; quantizing the same F32 tensors with Kestrel's reference
@@ -34,7 +34,10 @@ struct KType {
   const char* llref_name;  // llama.cpp file type whose --pure tensors all get `type`
   TensorType type;
 };
-const KType kKTypes[] = {{"q4_k_s", TensorType::Q4_K}, {"q5_k_s", TensorType::Q5_K}, {"q6_k", TensorType::Q6_K}};
+// q2_k / q3_k_m / iq4_xs: llama.cpp quantizes these without an importance matrix (only Q2_K tensors of
+// a q2_k_s file and the IQ1/IQ2/IQ3_XXS types require one).
+const KType kKTypes[] = {{"q4_k_s", TensorType::Q4_K}, {"q5_k_s", TensorType::Q5_K}, {"q6_k", TensorType::Q6_K},
+                         {"q2_k", TensorType::Q2_K},   {"q3_k_m", TensorType::Q3_K}, {"iq4_xs", TensorType::IQ4_XS}};
 
 SyntheticSpec small_spec(TensorType type, uint64_t seed) {
   SyntheticSpec spec;  // every 2-D weight has rows of 256 or 768 values: whole K-quant super-blocks
@@ -121,7 +124,7 @@ TEST(KQuantVsLlamaCpp, LogitsAtEveryPromptPosition) {
   const std::string f32 = dir + "/kq-logits-f32.gguf";
   ASSERT_TRUE(write_synthetic_model(f32, small_spec(TensorType::F32, 17)));
   const char* prompt = "Once upon a time, there was a little girl named Lily. She liked to play in the park.";
-  for (const char* ftype : {"q4_k_s", "q6_k"}) {
+  for (const char* ftype : {"q4_k_s", "q6_k", "q2_k", "q3_k_m", "iq4_xs"}) {
     const std::string path = dir + "/kq-logits-" + ftype + ".gguf";
     ASSERT_EQ(run_command("'" + llref + "' quantize '" + f32 + "' '" + path + "' " + ftype + " --pure >/dev/null 2>&1"), 0);
     const std::string dump = dir + "/kq-logits-" + ftype + ".f32";
