@@ -106,9 +106,11 @@ thread_local Scratch t_scratch;
 // The AVX-512 F32 kernel packs weight panels too (matmul_avx512.cpp), so it also takes long token blocks.
 int64_t token_block(Isa isa, TensorType wt, size_t x_row_bytes, int64_t n_tokens) {
   if (wt == TensorType::Q8_0 || wt == TensorType::Q4_0) return std::min<int64_t>(n_tokens, 512);
-  // K-quant kernels read Q8_K activations (~1.14 bytes/value) once per row tile: a block of 64 tokens
-  // (300 KiB at n_in = 4096) stays in L2 while the rows stream past.
-  if (type_traits(wt)->vec_dot_type == TensorType::Q8_K) return std::min<int64_t>(n_tokens, 64);
+  // K-quants: the AVX-512 kernels repack weight panels per job (like Q8_0/Q4_0) and take long token
+  // blocks; the dot-product kernels of the other ISAs read Q8_K activations (~1.14 bytes/value) once
+  // per row, so a block of 64 tokens (300 KiB at n_in = 4096) stays in L2 while the rows stream past.
+  if (type_traits(wt)->vec_dot_type == TensorType::Q8_K)
+    return std::min<int64_t>(n_tokens, isa == Isa::Avx512 && isa_supported(isa) ? 512 : 64);
   if (wt == TensorType::F32 && isa == Isa::Avx512 && isa_supported(isa)) return std::min<int64_t>(n_tokens, 512);
   const int64_t t = static_cast<int64_t>((size_t{512} << 10) / x_row_bytes) / 4 * 4;
   return std::clamp<int64_t>(t, 4, 64);

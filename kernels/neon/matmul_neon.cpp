@@ -211,14 +211,17 @@ void gemm(const GemmArgs& a) {
 }
 
 MatmulKernels make_table() {
-  MatmulKernels k = {
-      "neon",
-      quantize_row_q8_0_neon, fp32_to_fp16_row_neon, fp32_to_bf16_row_neon,
-      gemm<DotF32>, gemm<DotF16>, gemm<DotBF16>, gemm<DotQuant<WeightsQ8_0>>, gemm<DotQuant<WeightsQ4_0>>,
-
-      nullptr, nullptr, nullptr, nullptr,  // K-quants: the scalar twins until this ISA has its own
-      nullptr, nullptr, nullptr,           // Q2_K, Q3_K, IQ4_XS: set_lowbit_kernels_* below
-  };
+  MatmulKernels k{};
+  k.name = "neon";
+  k.quantize_row_q8_0 = quantize_row_q8_0_neon;
+  k.fp32_to_fp16_row = fp32_to_fp16_row_neon;
+  k.fp32_to_bf16_row = fp32_to_bf16_row_neon;
+  k.gemm_f32 = gemm<DotF32>;
+  k.gemm_f16 = gemm<DotF16>;
+  k.gemm_bf16 = gemm<DotBF16>;
+  k.gemm_q8_0 = gemm<DotQuant<WeightsQ8_0>>;
+  k.gemm_q4_0 = gemm<DotQuant<WeightsQ4_0>>;
+  set_kquant_kernels_neon(k);
   set_lowbit_kernels_neon(k);
   return k;
 }

@@ -232,6 +232,39 @@ TEST(Matmul, ConvertersMatchScalar) {
   }
 }
 
+// The Q8_K converters of every ISA write the reference bytes: random blocks, exact .5 ties (rounded to
+// even), an all-zero block, a block whose largest magnitude appears twice with both signs, tiny values.
+TEST(Matmul, Q8KConvertersMatchScalar) {
+  std::vector<const MatmulKernels*> tables;
+#if defined(__x86_64__)
+  if (isa_supported(Isa::Avx2)) tables.push_back(avx2_matmul_kernels());
+  if (isa_supported(Isa::Avx512)) tables.push_back(avx512_matmul_kernels());
+#endif
+#if defined(__aarch64__)
+  if (isa_supported(Isa::Neon)) tables.push_back(neon_matmul_kernels());
+#endif
+  if (tables.empty()) GTEST_SKIP() << "no SIMD ISA supported on this machine";
+  const int64_t n = kQK_K * 6;
+  std::vector<float> x(n);
+  std::mt19937 rng(8);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  for (float& v : x) v = nd(rng);
+  for (int j = 0; j < kQK_K; ++j) x[kQK_K + j] = (j == 0) ? -127.0f : 0.5f * static_cast<float>(j % 21 - 10);  // d = 1: ties
+  for (int j = 0; j < kQK_K; ++j) x[2 * kQK_K + j] = 0.0f;
+  x[3 * kQK_K + 5] = 3.0f;
+  x[3 * kQK_K + 9] = -3.0f;  // same magnitude, the first one (positive) sets the sign of d
+  for (int j = 0; j < kQK_K; ++j) x[4 * kQK_K + j] = std::ldexp(nd(rng), -60);
+  const MatmulKernels* s = scalar_matmul_kernels();
+  for (const MatmulKernels* k : tables) {
+    ASSERT_NE(k->quantize_row_q8_K, nullptr) << k->name;
+    std::vector<BlockQ8_K> a(n / kQK_K), b(n / kQK_K);
+    k->quantize_row_q8_K(x.data(), a.data(), n);
+    s->quantize_row_q8_K(x.data(), b.data(), n);
+    for (int64_t i = 0; i < n / kQK_K; ++i)
+      EXPECT_EQ(0, std::memcmp(&a[i], &b[i], sizeof a[i])) << k->name << " quantize_row_q8_K block " << i;
+  }
+}
+
 TEST(Matmul, CheckRejectsBadShapes) {
   EXPECT_FALSE(matmul_check(TensorType::Q4_0, 33, 4, 1, 4).is_ok());
   EXPECT_FALSE(matmul_check(TensorType::Q4_K, 32, 4, 1, 4).is_ok());   // K-quant rows: 256s

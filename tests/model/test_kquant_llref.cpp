@@ -19,6 +19,7 @@
 #include <cstring>
 #include <random>
 #include <sstream>
+#include <vector>
 
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
@@ -121,44 +122,54 @@ TEST(KQuantVsLlamaCpp, LogitsAtEveryPromptPosition) {
   KESTREL_REQUIRE_LLREF();
   ASSERT_TRUE(kernels::init_isa_from_env());
   const std::string llref = llref_path(), dir = temp_dir();
-  const std::string f32 = dir + "/kq-logits-f32.gguf";
-  ASSERT_TRUE(write_synthetic_model(f32, small_spec(TensorType::F32, 17)));
   const char* prompt = "Once upon a time, there was a little girl named Lily. She liked to play in the park.";
-  for (const char* ftype : {"q4_k_s", "q6_k", "q2_k", "q3_k_m", "iq4_xs"}) {
-    const std::string path = dir + "/kq-logits-" + ftype + ".gguf";
-    ASSERT_EQ(run_command("'" + llref + "' quantize '" + f32 + "' '" + path + "' " + ftype + " --pure >/dev/null 2>&1"), 0);
-    const std::string dump = dir + "/kq-logits-" + ftype + ".f32";
-    ASSERT_EQ(run_command("'" + llref + "' logits '" + path + "' '" + prompt + "' -n 0 -t 1 --all --dump '" + dump +
-                          "' -fa off -ctk f32 -ctv f32 >/dev/null 2>&1"),
-              0);
-    const std::vector<float> ref = read_f32_file(dump);
-    auto model = Model::load(path);
-    ASSERT_TRUE(model) << model.error();
-    const int V = (*model)->config().n_vocab;
-    const std::vector<int32_t> ids = (*model)->tokenizer().encode(prompt, true, false);
-    ASSERT_EQ(ref.size(), ids.size() * V) << ftype;
-    auto s = Session::create(**model, {.n_ctx = 256, .n_threads = 2, .cache_type = TensorType::F32});
-    ASSERT_TRUE(s) << s.error();
-    ASSERT_TRUE((*s)->eval(ids, true));
-    float worst = 0;
-    double sq_diff = 0, sq_ref = 0;
-    size_t same_argmax = 0;
-    for (size_t p = 0; p < ids.size(); ++p) {
-      const float* ours = (*s)->logits(static_cast<int>(p));
-      const float* theirs = ref.data() + p * V;
-      worst = std::max(worst, max_abs_diff(ours, theirs, V));
-      for (int i = 0; i < V; ++i) {
-        sq_diff += (ours[i] - theirs[i]) * (ours[i] - theirs[i]);
-        sq_ref += theirs[i] * theirs[i];
+  // A dense model and a Mixtral-shaped one (4 experts, top-2: the expert matmuls take K-quant weights).
+  for (int n_expert : {0, 4}) {
+    SyntheticSpec spec = small_spec(TensorType::F32, 17 + n_expert);
+    spec.n_expert = n_expert;
+    spec.n_expert_used = n_expert ? 2 : 0;
+    const std::string f32 = dir + "/kq-logits-e" + std::to_string(n_expert) + "-f32.gguf";
+    ASSERT_TRUE(write_synthetic_model(f32, spec));
+    // The low-bit types (Q2_K, Q3_K, IQ4_XS) on the dense model only: their kernels are the same ones.
+    const std::vector<const char*> ftypes = n_expert ? std::vector<const char*>{"q4_k_s", "q6_k"}
+                                                     : std::vector<const char*>{"q4_k_s", "q6_k", "q2_k", "q3_k_m", "iq4_xs"};
+    for (const char* ftype : ftypes) {
+      const std::string tag = std::string(ftype) + (n_expert ? "-moe" : "-dense");
+      const std::string path = dir + "/kq-logits-" + tag + ".gguf";
+      ASSERT_EQ(run_command("'" + llref + "' quantize '" + f32 + "' '" + path + "' " + ftype + " --pure >/dev/null 2>&1"), 0);
+      const std::string dump = dir + "/kq-logits-" + tag + ".f32";
+      ASSERT_EQ(run_command("'" + llref + "' logits '" + path + "' '" + prompt + "' -n 0 -t 1 --all --dump '" + dump +
+                            "' -fa off -ctk f32 -ctv f32 >/dev/null 2>&1"),
+                0);
+      const std::vector<float> ref = read_f32_file(dump);
+      auto model = Model::load(path);
+      ASSERT_TRUE(model) << model.error();
+      const int V = (*model)->config().n_vocab;
+      const std::vector<int32_t> ids = (*model)->tokenizer().encode(prompt, true, false);
+      ASSERT_EQ(ref.size(), ids.size() * V) << tag;
+      auto s = Session::create(**model, {.n_ctx = 256, .n_threads = 2, .cache_type = TensorType::F32});
+      ASSERT_TRUE(s) << s.error();
+      ASSERT_TRUE((*s)->eval(ids, true));
+      float worst = 0;
+      double sq_diff = 0, sq_ref = 0;
+      size_t same_argmax = 0;
+      for (size_t p = 0; p < ids.size(); ++p) {
+        const float* ours = (*s)->logits(static_cast<int>(p));
+        const float* theirs = ref.data() + p * V;
+        worst = std::max(worst, max_abs_diff(ours, theirs, V));
+        for (int i = 0; i < V; ++i) {
+          sq_diff += (ours[i] - theirs[i]) * (ours[i] - theirs[i]);
+          sq_ref += theirs[i] * theirs[i];
+        }
+        same_argmax += argmax(ours, V) == argmax(theirs, V);
       }
-      same_argmax += argmax(ours, V) == argmax(theirs, V);
+      const double rel_rms = std::sqrt(sq_diff / sq_ref);
+      std::printf("[kquant %s] %zu positions: max |diff| %.3g, rms diff / rms logits %.2g, same argmax %zu\n", tag.c_str(),
+                  ids.size(), worst, rel_rms, same_argmax);
+      EXPECT_LE(worst, 0.5f) << tag;
+      EXPECT_LE(rel_rms, 3e-2) << tag;
+      EXPECT_GE(same_argmax * 10, ids.size() * 9) << tag;
     }
-    const double rel_rms = std::sqrt(sq_diff / sq_ref);
-    std::printf("[kquant %s] %zu positions: max |diff| %.3g, rms diff / rms logits %.2g, same argmax %zu\n", ftype,
-                ids.size(), worst, rel_rms, same_argmax);
-    EXPECT_LE(worst, 0.5f) << ftype;
-    EXPECT_LE(rel_rms, 3e-2) << ftype;
-    EXPECT_GE(same_argmax * 10, ids.size() * 9) << ftype;
   }
 }
 
