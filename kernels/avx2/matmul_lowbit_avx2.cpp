@@ -54,6 +54,38 @@ void unpack_2bit(const char* qs, __m256i* q) {
   }
 }
 
+// The 16 Q3_K sub-block scales minus 32 as bytes, from the 12 packed bytes (layout in
+// quant_q2k_q3k_iq4xs.h; same result as q3_K_scales, kept in registers: a round trip through memory
+// would stall on store forwarding).
+__m128i q3_scales(const char* blk) {
+  const char* s = blk + offsetof(BlockQ3_K, scales);
+  int32_t h;
+  std::memcpy(&h, s + 8, 4);
+  const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(s));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_unpacklo_epi64(_mm_and_si128(a, m4), _mm_and_si128(_mm_srli_epi16(a, 4), m4));
+  // Scale j's high bits: byte j % 4 of h at bit 2 * (j / 4).
+  const __m128i hb = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(h), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+  return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hb, 4)), _mm_set1_epi8(32));
+}
+
+// The 8 IQ4_XS sub-block scales minus 32 as int16 lanes (same result as iq4_xs_scales, in registers):
+// low nibbles from scales_l (sub-block 2i in the low nibble of byte i), high 2 bits from scales_h.
+__m128i iq4_scales16(const char* blk) {
+  int32_t l;
+  uint16_t h;
+  std::memcpy(&l, blk + offsetof(BlockIQ4_XS, scales_l), 4);
+  std::memcpy(&h, blk + offsetof(BlockIQ4_XS, scales_h), 2);
+  const __m128i x = _mm_cvtsi32_si128(l);
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_and_si128(x, m4), _mm_and_si128(_mm_srli_epi16(x, 4), m4)));
+  // Sub-block i's high bits: (h >> 2i) & 3, in 32-bit lanes, then packed to 16 bits.
+  const __m256i hb32 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                        _mm256_set1_epi32(3));
+  const __m128i hi = _mm_slli_epi16(_mm_packs_epi32(_mm256_castsi256_si128(hb32), _mm256_extracti128_si256(hb32, 1)), 4);
+  return _mm_sub_epi16(_mm_or_si128(lo, hi), _mm_set1_epi16(32));
+}
+
 const BlockQ8_K* xblock(const char* row, int64_t b) { return reinterpret_cast<const BlockQ8_K*>(row) + b; }
 
 struct KQ2 {
@@ -96,11 +128,7 @@ struct KQ3 {
       const __m256i hb = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(g)), one);
       w.q[g] = _mm256_or_si256(w.q[g], _mm256_slli_epi16(hb, 2));
     }
-    BlockQ3_K b;
-    std::memcpy(&b, blk, sizeof b);
-    int8_t sc[16];
-    q3_K_scales(b, sc);
-    const __m128i s8 = loadu128(sc);
+    const __m128i s8 = q3_scales(blk);
     for (int g = 0; g < 8; ++g) w.sc[g] = pair_scales<true>(s8, g);
     w.sc_all = _mm256_cvtepi8_epi16(s8);
     w.d = h2f(blk + offsetof(BlockQ3_K, d));
@@ -124,12 +152,11 @@ struct KIQ4XS {
   static void load(const char* blk, Row& w) {
     const __m256i table = _mm256_broadcastsi128_si256(loadu128(kIq4nlValues));
     const __m128i m4 = _mm_set1_epi8(0x0F);
-    BlockIQ4_XS b;
-    std::memcpy(&b, blk, sizeof b);
-    int8_t sc[8];
-    iq4_xs_scales(b, sc);
+    const char* qs = blk + offsetof(BlockIQ4_XS, qs);
+    alignas(16) int16_t sc[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(sc), iq4_scales16(blk));
     for (int ib = 0; ib < 8; ++ib) {
-      const __m128i q = loadu128(b.qs + 16 * ib);
+      const __m128i q = loadu128(qs + 16 * ib);
       const __m256i idx = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
       w.v[ib] = _mm256_shuffle_epi8(table, idx);
       w.absv[ib] = _mm256_abs_epi8(w.v[ib]);
@@ -167,8 +194,10 @@ void tile(const GemmArgs& a, int64_t r0, int64_t t0) {
   for (int64_t b = 0; b < nb; ++b) {
     typename K::Row w[R];
     for (int r = 0; r < R; ++r) {
-      // The next row tile's bytes at this position: DRAM streaming overlaps the arithmetic.
-      _mm_prefetch(wr[r] + b * K::kBlockBytes + R * static_cast<int64_t>(a.w_row_bytes), _MM_HINT_T0);
+      // The next row tile's block at this position (every cache line of it: blocks are 84-136 bytes),
+      // so DRAM streaming overlaps the arithmetic.
+      const char* next = wr[r] + b * K::kBlockBytes + R * static_cast<int64_t>(a.w_row_bytes);
+      for (size_t off = 0; off < K::kBlockBytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
       K::load(wr[r] + b * K::kBlockBytes, w[r]);
     }
     for (int t = 0; t < T; ++t) {

@@ -34,13 +34,18 @@ __m256i loadu256(const void* p) { return _mm256_loadu_si256(static_cast<const __
 __m128i loadu128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
 // int16 scale vectors for vector k: lanes 8i..8i+7 (i = 0..3) hold sub-block 4k + i's scale.
+struct SpreadIndex {
+  alignas(64) int16_t idx[4][32];
+  constexpr SpreadIndex() : idx{} {
+    for (int k = 0; k < 4; ++k)
+      for (int i = 0; i < 32; ++i) idx[k][i] = static_cast<int16_t>(4 * k + i / 8);
+  }
+};
+constexpr SpreadIndex kSpread;
+
 void spread_scales(__m256i sc16, __m512i* out) {
   const __m512i s = _mm512_castsi256_si512(sc16);
-  for (int k = 0; k < 4; ++k) {
-    alignas(64) int16_t idx[32];
-    for (int i = 0; i < 32; ++i) idx[i] = static_cast<int16_t>(4 * k + i / 8);
-    out[k] = _mm512_permutexvar_epi16(_mm512_load_si512(idx), s);
-  }
+  for (int k = 0; k < 4; ++k) out[k] = _mm512_permutexvar_epi16(_mm512_load_si512(kSpread.idx[k]), s);
 }
 
 // 2-bit levels: vector k holds groups 2k and 2k+1 (values 64k..64k+63), both from qs half k/2 at
@@ -57,6 +62,38 @@ void unpack_2bit(const char* qs, __m512i* q) {
 }
 
 __m512i zext(__m256i v) { return _mm512_inserti64x4(_mm512_setzero_si512(), v, 0); }
+
+// The 16 Q3_K sub-block scales minus 32 as bytes, from the 12 packed bytes (layout in
+// quant_q2k_q3k_iq4xs.h; same result as q3_K_scales, kept in registers: a round trip through memory
+// would stall on store forwarding).
+__m128i q3_scales(const char* blk) {
+  const char* s = blk + offsetof(BlockQ3_K, scales);
+  int32_t h;
+  std::memcpy(&h, s + 8, 4);
+  const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(s));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_unpacklo_epi64(_mm_and_si128(a, m4), _mm_and_si128(_mm_srli_epi16(a, 4), m4));
+  // Scale j's high bits: byte j % 4 of h at bit 2 * (j / 4).
+  const __m128i hb = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(h), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+  return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hb, 4)), _mm_set1_epi8(32));
+}
+
+// The 8 IQ4_XS sub-block scales minus 32 as int16 lanes (same result as iq4_xs_scales, in registers):
+// low nibbles from scales_l (sub-block 2i in the low nibble of byte i), high 2 bits from scales_h.
+__m128i iq4_scales16(const char* blk) {
+  int32_t l;
+  uint16_t h;
+  std::memcpy(&l, blk + offsetof(BlockIQ4_XS, scales_l), 4);
+  std::memcpy(&h, blk + offsetof(BlockIQ4_XS, scales_h), 2);
+  const __m128i x = _mm_cvtsi32_si128(l);
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_and_si128(x, m4), _mm_and_si128(_mm_srli_epi16(x, 4), m4)));
+  // Sub-block i's high bits: (h >> 2i) & 3, in 32-bit lanes, then packed to 16 bits.
+  const __m256i hb32 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(h), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                        _mm256_set1_epi32(3));
+  const __m128i hi = _mm_slli_epi16(_mm_packs_epi32(_mm256_castsi256_si128(hb32), _mm256_extracti128_si256(hb32, 1)), 4);
+  return _mm_sub_epi16(_mm_or_si128(lo, hi), _mm_set1_epi16(32));
+}
 
 const BlockQ8_K* xblock(const char* row, int64_t b) { return reinterpret_cast<const BlockQ8_K*>(row) + b; }
 
@@ -103,11 +140,7 @@ struct KQ3 {
       const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(hm, cnt), one);
       w.q[k] = _mm512_or_si512(w.q[k], _mm512_slli_epi16(hb, 2));
     }
-    BlockQ3_K b;
-    std::memcpy(&b, blk, sizeof b);
-    int8_t sc[16];
-    q3_K_scales(b, sc);
-    w.sc_all = _mm256_cvtepi8_epi16(loadu128(sc));
+    w.sc_all = _mm256_cvtepi8_epi16(q3_scales(blk));
     spread_scales(w.sc_all, w.sc);
     w.d = h2f(blk + offsetof(BlockQ3_K, d));
   }
@@ -124,37 +157,40 @@ struct KQ3 {
 struct KIQ4XS {
   static constexpr size_t kBlockBytes = sizeof(BlockIQ4_XS);
   struct Row {
-    __m512i absv[4], sc[4];
-    __mmask64 neg[4];
+    __m512i u[4];   // grid value + 128 (unsigned), vector k = values 64k..64k+63
+    __m512i sc[4];  // int32 lanes: 0-7 scale of sub-block 2k, 8-15 of 2k+1
+    __m256i sc_bsum;  // int16 lane j: scale of sub-block j / 2 (for the +128 offset, with the bsums)
     float d;
   };
   static void load(const char* blk, Row& w) {
-    const __m512i table = _mm512_broadcast_i32x4(loadu128(kIq4nlValues));
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    BlockIQ4_XS b;
-    std::memcpy(&b, blk, sizeof b);
-    int8_t sc[8];
-    iq4_xs_scales(b, sc);
+    const __m512i table = _mm512_xor_si512(_mm512_broadcast_i32x4(loadu128(kIq4nlValues)), _mm512_set1_epi8(-128));
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    // 128-bit lanes [A, A, B, B] of qs bytes A (sub-block 2k), B (2k+1), then low / high nibbles
+    // per lane: values 64k.. in order.
+    const __m512i dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+    const __m512i nib = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+    const char* qs = blk + offsetof(BlockIQ4_XS, qs);
     for (int k = 0; k < 4; ++k) {
-      // Sub-blocks 2k, 2k+1: 128-bit lanes [lo(2k), hi(2k), lo(2k+1), hi(2k+1)] = values 64k.. in order.
-      const __m256i q = loadu256(b.qs + 32 * k);
-      const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-      const __m512i idx = _mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(3, 1, 2, 0));
-      const __m512i v = _mm512_shuffle_epi8(table, idx);
-      w.absv[k] = _mm512_abs_epi8(v);
-      w.neg[k] = _mm512_movepi8_mask(v);
-      w.sc[k] = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * k]), _mm256_set1_epi16(sc[2 * k + 1]), 1);
+      const __m512i q = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(loadu256(qs + 32 * k)));
+      w.u[k] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srlv_epi64(q, nib), m4));
     }
+    const __m128i sc16 = iq4_scales16(blk);
+    const __m512i sc32 = _mm512_castsi256_si512(_mm256_cvtepi16_epi32(sc16));
+    for (int k = 0; k < 4; ++k) {
+      const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi32(2 * k), _mm256_set1_epi32(2 * k + 1), 1);
+      w.sc[k] = _mm512_permutexvar_epi32(sel, sc32);
+    }
+    w.sc_bsum = _mm256_permutexvar_epi16(_mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+                                         _mm256_castsi128_si256(sc16));
     w.d = h2f(blk + offsetof(BlockIQ4_XS, d));
   }
   static __m512 madd(__m512 acc, const Row& w, const BlockQ8_K* x) {
+    // sum (u - 128) * x = dpbusd(u, x) - 128 * sum x; VPDPBUSD does not saturate (4 * 241 * 127 < 2^31).
     __m512i isum = _mm512_setzero_si512();
-    for (int k = 0; k < 4; ++k) {
-      const __m512i xv = loadu512(x->qs + 64 * k);
-      const __m512i xs = _mm512_mask_sub_epi8(xv, w.neg[k], _mm512_setzero_si512(), xv);
-      isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(w.absv[k], xs), w.sc[k]);
-    }
+    for (int k = 0; k < 4; ++k)
+      isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w.u[k], loadu512(x->qs + 64 * k)), w.sc[k]));
+    const __m256i corr = _mm256_madd_epi16(loadu256(x->bsums), w.sc_bsum);
+    isum = _mm512_sub_epi32(isum, zext(_mm256_slli_epi32(corr, 7)));
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(w.d * x->d), acc);
   }
 };
@@ -172,7 +208,10 @@ void tile(const GemmArgs& a, int64_t r0, int64_t t0) {
   for (int64_t b = 0; b < nb; ++b) {
     typename K::Row w[R];
     for (int r = 0; r < R; ++r) {
-      _mm_prefetch(wr[r] + b * K::kBlockBytes + R * static_cast<int64_t>(a.w_row_bytes), _MM_HINT_T0);
+      // The next row tile's block at this position (every cache line of it: blocks are 84-136 bytes),
+      // so DRAM streaming overlaps the arithmetic.
+      const char* next = wr[r] + b * K::kBlockBytes + R * static_cast<int64_t>(a.w_row_bytes);
+      for (size_t off = 0; off < K::kBlockBytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
       K::load(wr[r] + b * K::kBlockBytes, w[r]);
     }
     for (int t = 0; t < T; ++t) {

@@ -51,11 +51,11 @@ struct KQ2 {
     float d, dmin;
   };
   static void load(const char* blk, Row& w) {
-    BlockQ2_K b;
-    std::memcpy(&b, blk, sizeof b);
-    unpack_2bit(b.qs, w.q);
-    for (int j = 0; j < 16; ++j) w.q[j] = vmulq_s8(w.q[j], vdupq_n_s8(static_cast<int8_t>(b.scales[j] & 0xF)));
-    const uint8x16_t s = vld1q_u8(b.scales);
+    const uint8_t* b = reinterpret_cast<const uint8_t*>(blk);
+    unpack_2bit(b + offsetof(BlockQ2_K, qs), w.q);
+    const uint8x16_t s = vld1q_u8(b + offsetof(BlockQ2_K, scales));
+    for (int j = 0; j < 16; ++j)
+      w.q[j] = vmulq_s8(w.q[j], vdupq_n_s8(static_cast<int8_t>(b[offsetof(BlockQ2_K, scales) + j] & 0xF)));
     const uint8x16_t m = vshrq_n_u8(s, 4);
     w.mins[0] = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(m)));
     w.mins[1] = vreinterpretq_s16_u16(vmovl_high_u8(m));
@@ -83,11 +83,10 @@ struct KQ3 {
     float d;
   };
   static void load(const char* blk, Row& w) {
-    BlockQ3_K b;
-    std::memcpy(&b, blk, sizeof b);
-    unpack_2bit(b.qs, w.q);
+    const uint8_t* b = reinterpret_cast<const uint8_t*>(blk);
+    unpack_2bit(b + offsetof(BlockQ3_K, qs), w.q);
     // Value 32g + l has its high bit at hmask[l] bit g; a clear bit subtracts 4.
-    const uint8x16_t h0 = vld1q_u8(b.hmask), h1 = vld1q_u8(b.hmask + 16);
+    const uint8x16_t h0 = vld1q_u8(b + offsetof(BlockQ3_K, hmask)), h1 = vld1q_u8(b + offsetof(BlockQ3_K, hmask) + 16);
     for (int g = 0; g < 8; ++g) {
       const uint8x16_t bit = vdupq_n_u8(static_cast<uint8_t>(1 << g));
       const uint8x16_t off0 = vandq_u8(vmvnq_u8(vtstq_u8(h0, bit)), vdupq_n_u8(4));
@@ -95,7 +94,7 @@ struct KQ3 {
       w.q[2 * g] = vsubq_s8(w.q[2 * g], vreinterpretq_s8_u8(off0));
       w.q[2 * g + 1] = vsubq_s8(w.q[2 * g + 1], vreinterpretq_s8_u8(off1));
     }
-    q3_K_scales(b, w.sc);
+    q3_K_scales(blk, w.sc);
     w.d = h2f(blk + offsetof(BlockQ3_K, d));
   }
   static float dot(const Row& w, const BlockQ8_K* x) {
@@ -114,15 +113,14 @@ struct KIQ4XS {
     float d;
   };
   static void load(const char* blk, Row& w) {
-    BlockIQ4_XS b;
-    std::memcpy(&b, blk, sizeof b);
+    const uint8_t* qs = reinterpret_cast<const uint8_t*>(blk) + offsetof(BlockIQ4_XS, qs);
     const int8x16_t table = vld1q_s8(kIq4nlValues);
     for (int ib = 0; ib < 8; ++ib) {
-      const uint8x16_t q = vld1q_u8(b.qs + 16 * ib);
+      const uint8x16_t q = vld1q_u8(qs + 16 * ib);
       w.v[2 * ib] = vqtbl1q_s8(table, vandq_u8(q, vdupq_n_u8(0x0F)));
       w.v[2 * ib + 1] = vqtbl1q_s8(table, vshrq_n_u8(q, 4));
     }
-    iq4_xs_scales(b, w.sc);
+    iq4_xs_scales(blk, w.sc);
     w.d = h2f(blk + offsetof(BlockIQ4_XS, d));
   }
   static float dot(const Row& w, const BlockQ8_K* x) {

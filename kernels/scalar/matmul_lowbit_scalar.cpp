@@ -42,7 +42,7 @@ float dot_q3_K(const char* w, const char* x, int64_t n) {
     std::memcpy(&wb, w + b * sizeof wb, sizeof wb);
     std::memcpy(&xb, x + b * sizeof xb, sizeof xb);
     int8_t sc[16];
-    q3_K_scales(wb, sc);
+    q3_K_scales(&wb, sc);
     int32_t isum = 0;
     for (int e = 0; e < kQK_K; ++e) {
       const int q = level2(wb.qs, e) - (((wb.hmask[e % 32] >> (e / 32)) & 1) ? 0 : 4);
@@ -61,7 +61,7 @@ float dot_iq4_xs(const char* w, const char* x, int64_t n) {
     std::memcpy(&wb, w + b * sizeof wb, sizeof wb);
     std::memcpy(&xb, x + b * sizeof xb, sizeof xb);
     int8_t sc[8];
-    iq4_xs_scales(wb, sc);
+    iq4_xs_scales(&wb, sc);
     int32_t isum = 0;
     for (int ib = 0; ib < 8; ++ib) {
       int32_t sub = 0;
