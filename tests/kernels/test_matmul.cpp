@@ -33,10 +33,23 @@ struct Problem {
   std::vector<uint8_t> w;       // n_out rows in wt
   std::vector<float> w_deq;     // the same weights as floats
   std::vector<float> x;         // n_tokens x n_in
+  mutable std::vector<double> mag;  // sum_i |w_i x_i| per (token, row), computed once by magnitude()
+  double magnitude(int64_t t, int64_t r) const {
+    if (mag.empty()) {
+      mag.resize(n_tokens * n_out);
+      for (int64_t tt = 0; tt < n_tokens; ++tt)
+        for (int64_t rr = 0; rr < n_out; ++rr) {
+          double m = 0;
+          for (int64_t i = 0; i < n_in; ++i) m += std::fabs(double(w_deq[rr * n_in + i]) * x[tt * n_in + i]);
+          mag[tt * n_out + rr] = m;
+        }
+    }
+    return mag[t * n_out + r];
+  }
 };
 
 Problem make_problem(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, uint32_t seed) {
-  Problem p{wt, n_in, n_out, n_tokens, n_out + 3, {}, {}, {}};
+  Problem p{wt, n_in, n_out, n_tokens, n_out + 3, {}, {}, {}, {}};
   const TypeTraits* tr = type_traits(wt);
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -87,8 +100,7 @@ void compare(const Problem& p, Isa isa, ThreadPool& pool, const std::vector<floa
   const std::vector<float> y = run(isa, pool, p);
   for (int64_t t = 0; t < p.n_tokens; ++t) {
     for (int64_t r = 0; r < p.n_out; ++r) {
-      double m = 0;
-      for (int64_t i = 0; i < p.n_in; ++i) m += std::fabs(double(p.w_deq[r * p.n_in + i]) * p.x[t * p.n_in + i]);
+      const double m = p.magnitude(t, r);
       const float want = ref[t * p.ldy + r], got = y[t * p.ldy + r];
       ASSERT_FALSE(std::isnan(got)) << "missing output";
       ASSERT_NEAR(got, want, tolerance(p.wt, p.n_in, m))
