@@ -236,15 +236,26 @@ void gemm_half(const GemmArgs& a) {
   else gemm<Dot>(a);
 }
 
-const MatmulKernels kNeon = {
-    "neon",
-    quantize_row_q8_0_neon, fp32_to_fp16_row_neon, fp32_to_bf16_row_neon,
-    gemm<DotF32>, gemm_half<DotF16, PackedF16Neon>, gemm_half<DotBF16, PackedBF16Neon>,
-    gemm<DotQuant<WeightsQ8_0>>, gemm<DotQuant<WeightsQ4_0>>,
-};
+MatmulKernels make_table() {
+  MatmulKernels k{};
+  k.name = "neon";
+  k.quantize_row_q8_0 = quantize_row_q8_0_neon;
+  k.fp32_to_fp16_row = fp32_to_fp16_row_neon;
+  k.fp32_to_bf16_row = fp32_to_bf16_row_neon;
+  k.gemm_f32 = gemm<DotF32>;
+  k.gemm_f16 = gemm_half<DotF16, PackedF16Neon>;
+  k.gemm_bf16 = gemm_half<DotBF16, PackedBF16Neon>;
+  k.gemm_q8_0 = gemm<DotQuant<WeightsQ8_0>>;
+  k.gemm_q4_0 = gemm<DotQuant<WeightsQ4_0>>;
+  set_kquant_kernels_neon(k);
+  return k;
+}
 
 }  // namespace
 
-const MatmulKernels* neon_matmul_kernels() { return &kNeon; }
+const MatmulKernels* neon_matmul_kernels() {
+  static const MatmulKernels k = make_table();
+  return &k;
+}
 
 }  // namespace kestrel::kernels
