@@ -330,6 +330,7 @@ MatmulKernels make_table() {
   k.gemm_q8_0 = gemm_q8_0_avx2;
   k.gemm_q4_0 = gemm_q4_0_avx2;
   set_kquant_kernels_avx2(k);
+  set_lowbit_kernels_avx2(k);
   return k;
 }
 

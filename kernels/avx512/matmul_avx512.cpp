@@ -715,6 +715,7 @@ MatmulKernels make_table() {
   k.gemm_q8_0 = gemm_q8_0_avx512;
   k.gemm_q4_0 = gemm_q4_0_avx512;
   set_kquant_kernels_avx512(k);
+  set_lowbit_kernels_avx512(k);
   return k;
 }
 

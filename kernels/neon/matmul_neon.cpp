@@ -248,6 +248,7 @@ MatmulKernels make_table() {
   k.gemm_q8_0 = gemm<DotQuant<WeightsQ8_0>>;
   k.gemm_q4_0 = gemm<DotQuant<WeightsQ4_0>>;
   set_kquant_kernels_neon(k);
+  set_lowbit_kernels_neon(k);
   return k;
 }
 
