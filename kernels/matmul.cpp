@@ -109,12 +109,8 @@ int64_t token_block(Isa isa, TensorType wt, size_t x_row_bytes, int64_t n_tokens
   // K-quants: the AVX-512 kernels repack weight panels per job (like Q8_0/Q4_0) and take long token
   // blocks; the dot-product kernels of the other ISAs read Q8_K activations (~1.14 bytes/value) once
   // per row, so a block of 64 tokens (300 KiB at n_in = 4096) stays in L2 while the rows stream past.
-  // (Q2_K/Q3_K/IQ4_XS have dot-product kernels on every ISA, so they take the short blocks.)
-  if (type_traits(wt)->vec_dot_type == TensorType::Q8_K) {
-    const bool packed = isa == Isa::Avx512 && isa_supported(isa) &&
-                        (wt == TensorType::Q4_K || wt == TensorType::Q5_K || wt == TensorType::Q6_K);
-    return std::min<int64_t>(n_tokens, packed ? 512 : 64);
-  }
+  if (type_traits(wt)->vec_dot_type == TensorType::Q8_K)
+    return std::min<int64_t>(n_tokens, isa == Isa::Avx512 && isa_supported(isa) ? 512 : 64);
   if (wt == TensorType::F32 && isa == Isa::Avx512 && isa_supported(isa)) return std::min<int64_t>(n_tokens, 512);
   // F16/BF16 batches on a SIMD ISA take the packed kernels (kernels/matmul_packed_half.h), which widen
   // their weight panels once per job and read activations 16-bit: long token blocks amortize the panels.

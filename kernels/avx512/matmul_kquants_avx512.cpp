@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/avx512/kquant_packed_avx512.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_k.h"
 #include "kernels/type_traits.h"
@@ -549,7 +550,25 @@ void gemm_q6_K(const GemmArgs& a) {
   });
 }
 
+// Adapter for gemm_packed_external_avx512: the preparer is a run-time pointer (kept per thread, each
+// job runs on one thread), read back from a 256-byte buffer.
+thread_local PackedPrepareFn t_external_prepare = nullptr;
+void prepare_external(const char* row, int64_t b, Prepared* p) {
+  alignas(64) uint8_t q[kQK_K];
+  t_external_prepare(row, b, q);
+  for (int c = 0; c < 4; ++c) p->q[c] = _mm512_load_si512(q + 64 * c);
+}
+
 }  // namespace
+
+int64_t packed_gemm_min_tokens_avx512() { return kPackedMinTokens; }
+
+void gemm_packed_external_avx512(const GemmArgs& a, int block, PackedPrepareFn prepare, PackedScalesFn scales) {
+  t_external_prepare = prepare;
+  auto sc = [scales](const char* row, int64_t b, const Prepared&, float* s, float* m) { scales(row, b, s, m); };
+  if (block == 16) gemm_packed<16, prepare_external, false>(a, sc);
+  else gemm_packed<32, prepare_external, false>(a, sc);
+}
 
 void set_kquant_kernels_avx512(MatmulKernels& k) {
   k.quantize_row_q8_K = quantize_row_q8_K_avx512;

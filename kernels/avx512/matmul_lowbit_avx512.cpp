@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "kernels/avx512/kquant_packed_avx512.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_q2k_q3k_iq4xs.h"
 
@@ -97,6 +98,34 @@ __m128i iq4_scales16(const char* blk) {
 
 const BlockQ8_K* xblock(const char* row, int64_t b) { return reinterpret_cast<const BlockQ8_K*>(row) + b; }
 
+// Q3_K levels + 4 (0..7, unsigned) in natural order: the 2-bit part plus 4 x the hmask bit; vector
+// k's groups 2k and 2k+1 take hmask bits 2k and 2k+1 (hmask broadcast to both halves).
+void q3_levels(const char* blk, __m512i* q) {
+  unpack_2bit(blk + offsetof(BlockQ3_K, qs), q);
+  const __m512i hm = _mm512_broadcast_i64x4(loadu256(blk + offsetof(BlockQ3_K, hmask)));
+  const __m512i one = _mm512_set1_epi8(1);
+  const __m512i lane_hi = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(1), 1);
+  for (int k = 0; k < 4; ++k) {
+    const __m512i cnt = _mm512_add_epi16(lane_hi, _mm512_set1_epi16(static_cast<int16_t>(2 * k)));
+    const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(hm, cnt), one);
+    q[k] = _mm512_or_si512(q[k], _mm512_slli_epi16(hb, 2));
+  }
+}
+
+// IQ4_XS grid values + 128 (unsigned) in natural order: vector k holds sub-blocks 2k, 2k+1 as
+// 128-bit lanes [A, A, B, B] of their qs bytes, then low / high nibbles per lane.
+void iq4_values_u(const char* blk, __m512i* u) {
+  const __m512i table = _mm512_xor_si512(_mm512_broadcast_i32x4(loadu128(kIq4nlValues)), _mm512_set1_epi8(-128));
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+  const __m512i nib = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+  const char* qs = blk + offsetof(BlockIQ4_XS, qs);
+  for (int k = 0; k < 4; ++k) {
+    const __m512i q = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(loadu256(qs + 32 * k)));
+    u[k] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srlv_epi64(q, nib), m4));
+  }
+}
+
 struct KQ2 {
   static constexpr size_t kBlockBytes = sizeof(BlockQ2_K);
   struct Row {
@@ -130,16 +159,7 @@ struct KQ3 {
     float d;
   };
   static void load(const char* blk, Row& w) {
-    unpack_2bit(blk + offsetof(BlockQ3_K, qs), w.q);
-    // Vector k's groups 2k and 2k+1 take hmask bits 2k and 2k+1 (hmask broadcast to both halves).
-    const __m512i hm = _mm512_broadcast_i64x4(loadu256(blk + offsetof(BlockQ3_K, hmask)));
-    const __m512i one = _mm512_set1_epi8(1);
-    const __m512i lane_hi = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(1), 1);
-    for (int k = 0; k < 4; ++k) {
-      const __m512i cnt = _mm512_add_epi16(lane_hi, _mm512_set1_epi16(static_cast<int16_t>(2 * k)));
-      const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(hm, cnt), one);
-      w.q[k] = _mm512_or_si512(w.q[k], _mm512_slli_epi16(hb, 2));
-    }
+    q3_levels(blk, w.q);
     w.sc_all = _mm256_cvtepi8_epi16(q3_scales(blk));
     spread_scales(w.sc_all, w.sc);
     w.d = h2f(blk + offsetof(BlockQ3_K, d));
@@ -163,17 +183,7 @@ struct KIQ4XS {
     float d;
   };
   static void load(const char* blk, Row& w) {
-    const __m512i table = _mm512_xor_si512(_mm512_broadcast_i32x4(loadu128(kIq4nlValues)), _mm512_set1_epi8(-128));
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    // 128-bit lanes [A, A, B, B] of qs bytes A (sub-block 2k), B (2k+1), then low / high nibbles
-    // per lane: values 64k.. in order.
-    const __m512i dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
-    const __m512i nib = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
-    const char* qs = blk + offsetof(BlockIQ4_XS, qs);
-    for (int k = 0; k < 4; ++k) {
-      const __m512i q = _mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(loadu256(qs + 32 * k)));
-      w.u[k] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srlv_epi64(q, nib), m4));
-    }
+    iq4_values_u(blk, w.u);
     const __m128i sc16 = iq4_scales16(blk);
     const __m512i sc32 = _mm512_castsi256_si512(_mm256_cvtepi16_epi32(sc16));
     for (int k = 0; k < 4; ++k) {
@@ -243,12 +253,64 @@ void gemm(const GemmArgs& a) {
   for (; r0 < a.row_end; ++r0) row_tile<K, 1, T>(a, r0);
 }
 
+// ---- prompt batches: the K-quants' packed VNNI GEMM (kquant_packed_avx512.h) with unsigned values
+// and per-block float factors: Q2_K (d sc_j, dmin m_j), Q3_K (levels + 4: d sc_j, 4 d sc_j), IQ4_XS
+// (grid + 128: d ls_i, 128 d ls_i).
+
+void store4(const __m512i* v, uint8_t* q) {
+  for (int k = 0; k < 4; ++k) _mm512_store_si512(q + 64 * k, v[k]);
+}
+
+void prepare_q2_K(const char* row, int64_t b, uint8_t* q) {
+  __m512i v[4];
+  unpack_2bit(row + b * sizeof(BlockQ2_K) + offsetof(BlockQ2_K, qs), v);
+  store4(v, q);
+}
+void scales_q2_K(const char* row, int64_t b, float* s, float* m) {
+  const char* blk = row + b * sizeof(BlockQ2_K);
+  const float d = h2f(blk + offsetof(BlockQ2_K, d)), dmin = h2f(blk + offsetof(BlockQ2_K, dmin));
+  const uint8_t* sc = reinterpret_cast<const uint8_t*>(blk + offsetof(BlockQ2_K, scales));
+  for (int j = 0; j < 16; ++j) s[j] = d * static_cast<float>(sc[j] & 0xF), m[j] = dmin * static_cast<float>(sc[j] >> 4);
+}
+
+void prepare_q3_K(const char* row, int64_t b, uint8_t* q) {
+  __m512i v[4];
+  q3_levels(row + b * sizeof(BlockQ3_K), v);
+  store4(v, q);
+}
+void scales_q3_K(const char* row, int64_t b, float* s, float* m) {
+  const char* blk = row + b * sizeof(BlockQ3_K);
+  const float d = h2f(blk + offsetof(BlockQ3_K, d));
+  int8_t sc[16];
+  q3_K_scales(blk, sc);
+  for (int j = 0; j < 16; ++j) s[j] = d * static_cast<float>(sc[j]), m[j] = 4.0f * s[j];
+}
+
+void prepare_iq4_xs(const char* row, int64_t b, uint8_t* q) {
+  __m512i v[4];
+  iq4_values_u(row + b * sizeof(BlockIQ4_XS), v);
+  store4(v, q);
+}
+void scales_iq4_xs(const char* row, int64_t b, float* s, float* m) {
+  const char* blk = row + b * sizeof(BlockIQ4_XS);
+  const float d = h2f(blk + offsetof(BlockIQ4_XS, d));
+  int8_t sc[8];
+  iq4_xs_scales(blk, sc);
+  for (int j = 0; j < 8; ++j) s[j] = d * static_cast<float>(sc[j]), m[j] = 128.0f * s[j];
+}
+
+template <class K, PackedPrepareFn Prepare, PackedScalesFn Scales, int Block>
+void gemm_dispatch(const GemmArgs& a) {
+  if (a.n_tokens >= packed_gemm_min_tokens_avx512()) gemm_packed_external_avx512(a, Block, Prepare, Scales);
+  else gemm<K>(a);
+}
+
 }  // namespace
 
 void set_lowbit_kernels_avx512(MatmulKernels& k) {
-  k.gemm_q2_K = gemm<KQ2>;
-  k.gemm_q3_K = gemm<KQ3>;
-  k.gemm_iq4_xs = gemm<KIQ4XS>;
+  k.gemm_q2_K = gemm_dispatch<KQ2, prepare_q2_K, scales_q2_K, 16>;
+  k.gemm_q3_K = gemm_dispatch<KQ3, prepare_q3_K, scales_q3_K, 16>;
+  k.gemm_iq4_xs = gemm_dispatch<KIQ4XS, prepare_iq4_xs, scales_iq4_xs, 32>;
 }
 
 }  // namespace kestrel::kernels
