@@ -30,8 +30,8 @@ int main(int argc, char** argv) {
   args.add_float("--attn-softcap", &spec.attn_softcap, "attn_logit_softcapping (Gemma 2)");
   args.add_float("--final-softcap", &spec.final_softcap, "final_logit_softcapping (Gemma 2/3)");
   args.add_flag("--rope-factors", &spec.rope_factors, "write rope_factors_long/short.weight (Phi-3 LongRoPE)");
-  args.add_int("--ctx-orig", &spec.n_ctx_orig, "rope.scaling.original_context_length");
-  args.add_string("--rope-scaling", &spec.rope_scaling, "rope.scaling.type (linear, yarn)");
+  args.add_int("--ctx-orig", &spec.rope_scaling_orig_ctx, "rope.scaling.original_context_length");
+  args.add_string("--rope-scaling", &spec.rope_scaling_type, "rope.scaling.type (linear, yarn)");
   args.add_float("--rope-factor", &spec.rope_scaling_factor, "rope.scaling.factor");
   args.add_float("--rope-attn-factor", &spec.rope_attn_factor, "rope.scaling.attn_factor");
   args.add_int("--dim", &spec.n_embd, "embedding length");

@@ -10,7 +10,6 @@
 // vector arithmetic as the body.
 // Only the ISA files include this header. Everything is in an anonymous namespace, so each of them has
 // its own copy and no function compiled with one ISA's flags can be picked by the linker for another.
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <xsimd/xsimd.hpp>
@@ -25,23 +24,28 @@ struct ElementwiseSimd {
   static constexpr int64_t W = static_cast<int64_t>(F::size);
   static constexpr size_t kAlign = A::alignment();
 
+  // Plain loops rather than std::copy here: a std:: template instantiated in several ISA files with
+  // the same arguments would be one weak symbol that the linker may take from any of them.
   // The first n < W floats of x, zero-padded to a vector.
   static F load_tail(const float* x, int64_t n) {
     alignas(kAlign) float buf[W] = {};
-    std::copy(x, x + n, buf);
+    for (int64_t j = 0; j < n; ++j) buf[j] = x[j];
     return F::load_aligned(buf);
   }
   static void store_tail(const F& v, float* out, int64_t n) {
     alignas(kAlign) float buf[W];
     v.store_aligned(buf);
-    std::copy(buf, buf + n, out);
+    for (int64_t j = 0; j < n; ++j) out[j] = buf[j];
   }
-  // Widens the W floats of v to double and adds them to two accumulators of W/2 lanes each.
+  // Widens the W floats of v to double and adds them to two accumulators of W/2 lanes each (the
+  // compiler turns the loop into the ISA's float -> double conversions).
   static void add_f64(D& lo, D& hi, const F& v) {
     alignas(kAlign) float buf[W];
+    alignas(kAlign) double wide[W];
     v.store_aligned(buf);
-    lo += D::load_aligned(buf);
-    hi += D::load_aligned(buf + W / 2);
+    for (int64_t j = 0; j < W; ++j) wide[j] = static_cast<double>(buf[j]);
+    lo += D::load_aligned(wide);
+    hi += D::load_aligned(wide + W / 2);
   }
 
   // out = f(x) element-wise (out may alias x).

@@ -208,11 +208,11 @@ void write_hparams(GGUFWriter& w, const SyntheticSpec& spec, const ArchSpec& arc
     w.set_u32(p + "rope.dimension_count", hd);
     w.set_f32(p + "rope.freq_base", spec.rope_freq_base);
   }
-  if (!spec.rope_scaling.empty()) {
-    w.set_string(p + "rope.scaling.type", spec.rope_scaling);
+  if (!spec.rope_scaling_type.empty()) {
+    w.set_string(p + "rope.scaling.type", spec.rope_scaling_type);
     w.set_f32(p + "rope.scaling.factor", spec.rope_scaling_factor);
   }
-  if (spec.n_ctx_orig > 0) w.set_u32(p + "rope.scaling.original_context_length", spec.n_ctx_orig);
+  if (spec.rope_scaling_orig_ctx > 0) w.set_u32(p + "rope.scaling.original_context_length", spec.rope_scaling_orig_ctx);
   if (spec.rope_attn_factor > 0) w.set_f32(p + "rope.scaling.attn_factor", spec.rope_attn_factor);
   w.set_f32(p + (arch.norm == NormKind::LayerNorm ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon"),
             spec.rms_eps);

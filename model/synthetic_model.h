@@ -27,13 +27,15 @@ struct SyntheticSpec {
   float attn_softcap = 0.0f;      // > 0: attn_logit_softcapping (Gemma 2)
   float final_softcap = 0.0f;     // > 0: final_logit_softcapping (Gemma 2/3)
   bool rope_factors = false;      // write rope_factors_long/short.weight (Phi-3 LongRoPE)
-  int n_ctx_orig = 0;             // > 0: rope.scaling.original_context_length
-  std::string rope_scaling;       // non-empty: rope.scaling.type (linear, yarn); factor below
-  float rope_scaling_factor = 1.0f;
-  float rope_attn_factor = 0.0f;  // > 0: rope.scaling.attn_factor
+  float rope_attn_factor = 0.0f;  // > 0: rope.scaling.attn_factor (LongRoPE magnitude scaling)
   bool tied_embeddings = false;   // no output.weight
   bool rope_freqs = false;        // write rope_freqs.weight (Llama 3.1 style factors)
   float rope_freq_base = 10000.0f;
+  // Optional rope.scaling metadata ("" = none written): type "linear" or "yarn" with its factor, and the
+  // original context length (0 = not written; also LongRoPE's switch point).
+  std::string rope_scaling_type;
+  float rope_scaling_factor = 1.0f;
+  int rope_scaling_orig_ctx = 0;
   float rms_eps = 1e-5f;
   TensorType type = TensorType::F32;  // 2-D weights; norms stay F32
   int n_expert = 0;               // > 0: Mixtral-shaped (ffn_*_exps + router)

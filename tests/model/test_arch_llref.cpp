@@ -49,7 +49,7 @@ const std::vector<ArchCase>& arch_cases() {
       {"phi3", "phi3", [](SyntheticSpec& s) { s.n_head_kv = 4; }},
       // LongRoPE: a 256-position session exceeds the original 64 positions, so the long factors apply.
       {"phi3_longrope", "phi3",
-       [](SyntheticSpec& s) { s.n_head_kv = 4, s.rope_factors = true, s.n_ctx_orig = 64, s.rope_attn_factor = 1.19f; }},
+       [](SyntheticSpec& s) { s.n_head_kv = 4, s.rope_factors = true, s.rope_scaling_orig_ctx = 64, s.rope_attn_factor = 1.19f; }},
       {"starcoder2", "starcoder2", [](SyntheticSpec&) {}, 5e-4f},
       {"gpt2", "gpt2", [](SyntheticSpec& s) { s.n_head_kv = 4; }, 5e-4f},
   };
