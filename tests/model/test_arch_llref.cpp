@@ -1,5 +1,5 @@
 // Every architecture beyond Llama (Gemma 1/2/3, Qwen2, Qwen3, Phi-3 with and without LongRoPE factors,
-// StarCoder2, GPT-2) as a synthetic model written by write_synthetic_model, evaluated by Kestrel and by
+// StarCoder2, GPT-2; linear scaling on Gemma 3's global layers, YaRN on Qwen2) as a synthetic model written by write_synthetic_model, evaluated by Kestrel and by
 // llama.cpp (llref): logits at every prompt position must agree, with a prompt (79 tokens) longer than
 // the sliding window (16) where there is one, and the greedy 64-token continuation of the F32 model must
 // be identical.
@@ -41,10 +41,18 @@ const std::vector<ArchCase>& arch_cases() {
        }},
       {"gemma3_softcap", "gemma3",
        [](SyntheticSpec& s) { s.head_dim = 128, s.n_head = 2, s.n_head_kv = 1, s.n_swa = 16, s.final_softcap = 30; }},
+      // Gemma 3 4B+ style linear scaling: global layers scaled by 1/8, local layers unscaled (base 10000).
+      {"gemma3_linear", "gemma3",
+       [](SyntheticSpec& s) {
+         s.head_dim = 64, s.n_head = 4, s.n_head_kv = 1, s.n_swa = 16, s.swa_pattern = 2, s.rope_freq_base = 1e6f,
+         s.rope_scaling_type = "linear", s.rope_scaling_factor = 8.0f;
+       }},
       {"gemma2", "gemma2",
        [](SyntheticSpec& s) { s.n_swa = 16, s.attn_softcap = 50, s.final_softcap = 30; }},
       {"gemma", "gemma", [](SyntheticSpec&) {}},
       {"qwen2", "qwen2", [](SyntheticSpec& s) { s.tied_embeddings = true; }},
+      {"qwen2_yarn", "qwen2",
+       [](SyntheticSpec& s) { s.rope_scaling_type = "yarn", s.rope_scaling_factor = 4.0f, s.rope_scaling_orig_ctx = 64; }},
       {"qwen3", "qwen3", [](SyntheticSpec& s) { s.head_dim = 128, s.n_head = 4, s.n_head_kv = 2; }},
       {"phi3", "phi3", [](SyntheticSpec& s) { s.n_head_kv = 4; }},
       // LongRoPE: a 256-position session exceeds the original 64 positions, so the long factors apply.
