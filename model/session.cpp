@@ -17,7 +17,7 @@ class SessionImpl final : public Session {
   SessionImpl(const LoadedModel& m, std::vector<KvCache> caches, int n_batch, int n_threads)
       : cfg_(m.config()),
         caches_(std::move(caches)),
-        fwd_(m.config(), m.arch(), m.bound(), n_batch),
+        fwd_(m.config(), m.arch(), m.bound(), n_batch, caches_[0].n_ctx()),
         pool_(n_threads),
         rows_(n_batch),
         ids_(n_batch),
@@ -103,7 +103,14 @@ class SessionImpl final : public Session {
     return seq >= 0 && seq < n_seq() ? static_cast<int>(n_past_[seq]) : 0;
   }
   void truncate(int seq, int n) override {
-    if (seq >= 0 && seq < n_seq() && n >= 0 && n < n_past_[seq]) n_past_[seq] = n;
+    if (seq < 0 || seq >= n_seq() || n < 0 || n >= n_past_[seq]) return;
+    // A sliding-window layer's ring holds only positions [n_past - rows, n_past): the kept prefix is
+    // exact only while the window its next query reads, [n - n_swa, n), has not been overwritten.
+    // Otherwise the sequence starts over (everything is evaluated again).
+    const KvCache& c = caches_[seq];
+    for (int il = 0; il < cfg_.n_layer; ++il)
+      if (c.ring(il) > 0 && n_past_[seq] - n > c.rows(il) - cfg_.n_swa) n = 0;
+    n_past_[seq] = n;
   }
 
   const float* logits(int i) const override {
@@ -164,14 +171,23 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, const Sessi
   if (params.n_seq < 1 || params.n_seq > 256)
     return Status::error("sequence count " + std::to_string(params.n_seq) + " is out of range [1, 256]");
   const int n_ctx = params.n_ctx > 0 ? params.n_ctx : cfg.n_ctx_train;
+  // One sequence never needs more than n_ctx rows; a multi-sequence batch may fill n_batch rows.
+  const int n_batch = params.n_seq == 1 ? std::min(params.n_batch, n_ctx) : params.n_batch;
+  // Learned position embeddings (GPT-2) have rows for the training context only.
+  if (m->bound().pos_embd && n_ctx > cfg.n_ctx_train)
+    return Status::error("context size " + std::to_string(n_ctx) + " exceeds the model's " +
+                         std::to_string(cfg.n_ctx_train) + " learned positions");
+  // Sliding-window layers keep a ring of the window plus one batch (every position a batch's queries
+  // read; a sequence has at most n_batch rows in a batch); global layers keep n_ctx positions.
+  std::vector<int> rows(cfg.n_layer, n_ctx);
+  for (int il = 0; il < cfg.n_layer; ++il)
+    if (cfg.is_swa(il)) rows[il] = static_cast<int>(std::min<int64_t>(n_ctx, int64_t{cfg.n_swa} + n_batch - 1));
   std::vector<KvCache> caches;
   for (int s = 0; s < params.n_seq; ++s) {
-    auto cache = KvCache::create(cfg.n_layer, n_ctx, cfg.n_embd_kv(), params.cache_type);
+    auto cache = KvCache::create(cfg.n_layer, n_ctx, cfg.n_embd_kv(), params.cache_type, rows);
     if (!cache) return Status::error(cache.error());
     caches.push_back(std::move(*cache));
   }
-  // One sequence never needs more than n_ctx rows; a multi-sequence batch may fill n_batch rows.
-  const int n_batch = params.n_seq == 1 ? std::min(params.n_batch, n_ctx) : params.n_batch;
   const int n_threads = params.n_threads > 0 ? params.n_threads : kernels::ThreadPool::hardware_threads();
   return std::unique_ptr<Session>(new SessionImpl(*m, std::move(caches), n_batch, n_threads));
 }

@@ -112,6 +112,55 @@ TEST(SessionBatch, TruncateKeepsThePrefix) {
   EXPECT_EQ((*s)->n_past(0), 0);
 }
 
+// Gemma 2 with a 4-token sliding window on every other layer (ring caches of window + batch - 1 rows):
+// batched sequences still equal themselves alone, and a kept prefix whose window the ring has already
+// overwritten is dropped instead of used (the sequence is evaluated again from the start).
+TEST(SessionBatch, SlidingWindowRingsAndTruncate) {
+  SyntheticSpec spec;
+  spec.arch = "gemma2";
+  spec.n_vocab = 300;
+  spec.n_embd = 64;
+  spec.n_layer = 2;
+  spec.n_head = 4;
+  spec.n_head_kv = 2;
+  spec.n_ff = 128;
+  spec.n_ctx = 64;
+  spec.n_swa = 4;
+  spec.attn_softcap = 50.0f;
+  spec.final_softcap = 30.0f;
+  spec.seed = 5;
+  const std::string path = temp_dir() + "/batch_gemma2.gguf";
+  ASSERT_TRUE(write_synthetic_model(path, spec));
+  auto m = Model::load(path);
+  ASSERT_TRUE(m) << m.error();
+  const int V = (*m)->config().n_vocab;
+  auto s = Session::create(**m, {.n_ctx = 32, .n_threads = 1, .cache_type = TensorType::F32, .n_batch = 6, .n_seq = 2});
+  ASSERT_TRUE(s) << s.error();
+  const auto a = ids_for(6, 20), b = ids_for(7, 20);
+  auto alone_logits = [&](const std::vector<int32_t>& ids) {
+    auto one = Session::create(**m, {.n_ctx = 32, .n_threads = 1, .cache_type = TensorType::F32, .n_batch = 6});
+    EXPECT_TRUE((*one)->eval(ids));
+    return std::vector<float>((*one)->logits(), (*one)->logits() + V);
+  };
+  // Both sequences in 3-token chunks side by side.
+  for (int i = 0; i < 20; i += 3) {
+    const int n = std::min(3, 20 - i);
+    ASSERT_TRUE((*s)->eval_batch({{0, a.data() + i, n, true}, {1, b.data() + i, n, true}}));
+  }
+  EXPECT_LE(max_abs_diff((*s)->item_logits(0), alone_logits(a).data(), V), 1e-5f);
+  EXPECT_LE(max_abs_diff((*s)->item_logits(1), alone_logits(b).data(), V), 1e-5f);
+  // Rings hold 4 + 6 - 1 = 9 rows: back 3 positions is within reach, back 13 is not.
+  (*s)->truncate(0, 17);
+  EXPECT_EQ((*s)->n_past(0), 17);
+  (*s)->truncate(1, 7);
+  EXPECT_EQ((*s)->n_past(1), 0);
+  auto c = a;
+  c.resize(17);
+  for (int t : {9, 8, 7}) c.push_back(t);
+  ASSERT_TRUE((*s)->eval_batch({{0, c.data() + 17, 3, true}}));
+  EXPECT_LE(max_abs_diff((*s)->item_logits(0), alone_logits(c).data(), V), 1e-5f);
+}
+
 TEST(SessionBatch, BadBatchesAreErrors) {
   auto m = load_model(TensorType::F32);
   ASSERT_TRUE(m);
