@@ -20,7 +20,7 @@ namespace {
 using nlohmann::ordered_json;
 namespace fs = std::filesystem;
 
-const fs::path kRepo = fs::path(__FILE__).parent_path().parent_path().parent_path();
+const fs::path kRepo = KESTREL_SOURCE_DIR;  // not __FILE__: ccache may make it relative
 constexpr std::time_t kNow = 1767225600 + 3600 * 10 + 60 * 30;  // 2026-01-01 10:30 UTC, for strftime_now
 
 std::string bundle_path() {
