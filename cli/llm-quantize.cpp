@@ -36,7 +36,7 @@ Status convert_tensor(const kestrel::TensorView& t, TensorType to, kestrel::kern
                       std::vector<uint8_t>* out) {
   const auto* src = kestrel::kernels::type_traits(t.type);
   const auto* dst = kestrel::kernels::type_traits(to);
-  if (!src) return Status::error("tensor " + t.name + ": unsupported input type " + type_str(t.type) + " (Kestrel can convert from f32, f16, bf16, q8_0, q4_0)");
+  if (!src) return Status::error("tensor " + t.name + ": unsupported input type " + type_str(t.type) + " (Kestrel can convert from " + kestrel::kernels::computable_type_names() + ")");
   if (!dst) return Status::error("tensor " + t.name + ": cannot write type " + type_str(to));
   const int64_t row_len = t.ne.empty() ? 0 : t.ne[0];
   const int64_t n_rows = t.n_rows();

@@ -12,6 +12,9 @@
 //   weights BF16 -> activations BF16 (same bits as fp32_to_bf16)
 //   weights Q8_0, Q4_0 -> activations Q8_0 blocks (f16 d + 32 x int8), same bytes as the reference
 //                          quantize_row_q8_0 (type_traits(Q8_0)->from_float)
+//   weights Q4_K, Q5_K, Q6_K (and every other K-quant) -> activations Q8_K blocks (f32 d + 256 x int8
+//                          + 16 int16 sums of 16), same bytes as quantize_row_q8_K_ref; rows are padded
+//                          to 64 bytes like the others (x_row_bytes = round_up(292 * n_in / 256, 64))
 // An ISA's converters must produce bit-identical output to the scalar ones (tests check this).
 //
 // A table entry may be nullptr: matmul.cpp then uses the scalar table's entry for that slot, so an ISA
@@ -34,7 +37,7 @@ using ConvertRowFn = void (*)(const float* x, void* dst, int64_t n);
 // aligned when matmul.cpp converted them (x_row_bytes is a multiple of 64), but F32 activations used in
 // place have only float alignment. Kernels must accept any n_tokens >= 1 and any row range (including
 // a tail that is not a multiple of their register tile) and must not write outside the rectangle.
-// n_in is a multiple of 32 for Q8_0/Q4_0; any n_in >= 1 for F32/F16/BF16.
+// n_in is a multiple of 32 for Q8_0/Q4_0, of 256 for K-quants; any n_in >= 1 for F32/F16/BF16.
 struct GemmArgs {
   const void* w;
   size_t w_row_bytes;
@@ -66,7 +69,23 @@ struct MatmulKernels {
   GemmFn gemm_bf16;
   GemmFn gemm_q8_0;
   GemmFn gemm_q4_0;
+
+  // K-quant family (kernels/<isa>/matmul_kquants_<isa>.cpp fills these through set_kquant_kernels_*).
+  ConvertRowFn quantize_row_q8_K;  // f32 -> Q8_K blocks (n a multiple of 256)
+  GemmFn gemm_q4_K;
+  GemmFn gemm_q5_K;
+  GemmFn gemm_q6_K;
 };
+
+// Each ISA's K-quant file sets its entries of that ISA's table (called while the table is built).
+void set_kquant_kernels_scalar(MatmulKernels& k);
+#if defined(__x86_64__) || defined(_M_X64)
+void set_kquant_kernels_avx2(MatmulKernels& k);
+void set_kquant_kernels_avx512(MatmulKernels& k);
+#endif
+#if defined(__aarch64__)
+void set_kquant_kernels_neon(MatmulKernels& k);
+#endif
 
 // Defined in kernels/scalar/ (always), kernels/avx2/ and kernels/avx512/ (x86-64 builds), and
 // kernels/neon/ (aarch64 builds). Only call an ISA's table after isa_supported() said yes.

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/quant.h"
+#include "kernels/quant_k.h"
 
 namespace kestrel::kernels {
 namespace {
@@ -30,6 +31,14 @@ void q8_0_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q8_0
 void q8_0_from_float(const float* src, void* dst, int64_t n) { quantize_row_q8_0_ref(src, static_cast<BlockQ8_0*>(dst), n); }
 void q4_0_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q4_0(static_cast<const BlockQ4_0*>(src), dst, n); }
 void q4_0_from_float(const float* src, void* dst, int64_t n) { quantize_row_q4_0_ref(src, static_cast<BlockQ4_0*>(dst), n); }
+void q4_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q4_K(static_cast<const BlockQ4_K*>(src), dst, n); }
+void q4_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q4_K_ref(src, static_cast<BlockQ4_K*>(dst), n); }
+void q5_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q5_K(static_cast<const BlockQ5_K*>(src), dst, n); }
+void q5_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q5_K_ref(src, static_cast<BlockQ5_K*>(dst), n); }
+void q6_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q6_K(static_cast<const BlockQ6_K*>(src), dst, n); }
+void q6_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q6_K_ref(src, static_cast<BlockQ6_K*>(dst), n); }
+void q8_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q8_K(static_cast<const BlockQ8_K*>(src), dst, n); }
+void q8_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q8_K_ref(src, static_cast<BlockQ8_K*>(dst), n); }
 
 const TypeTraits kTraits[] = {
     {TensorType::F32, 1, 4, f32_to_float, f32_from_float, TensorType::F32},
@@ -37,6 +46,10 @@ const TypeTraits kTraits[] = {
     {TensorType::BF16, 1, 2, bf16_to_float, bf16_from_float, TensorType::BF16},
     {TensorType::Q8_0, kQK, sizeof(BlockQ8_0), q8_0_to_float, q8_0_from_float, TensorType::Q8_0},
     {TensorType::Q4_0, kQK, sizeof(BlockQ4_0), q4_0_to_float, q4_0_from_float, TensorType::Q8_0},
+    {TensorType::Q4_K, kQK_K, sizeof(BlockQ4_K), q4_K_to_float, q4_K_from_float, TensorType::Q8_K},
+    {TensorType::Q5_K, kQK_K, sizeof(BlockQ5_K), q5_K_to_float, q5_K_from_float, TensorType::Q8_K},
+    {TensorType::Q6_K, kQK_K, sizeof(BlockQ6_K), q6_K_to_float, q6_K_from_float, TensorType::Q8_K},
+    {TensorType::Q8_K, kQK_K, sizeof(BlockQ8_K), q8_K_to_float, q8_K_from_float, TensorType::Q8_K, true},
 };
 
 }  // namespace
@@ -45,6 +58,21 @@ const TypeTraits* type_traits(TensorType t) {
   for (const TypeTraits& tr : kTraits)
     if (tr.type == t) return &tr;
   return nullptr;
+}
+
+bool is_computable(TensorType t) {
+  const TypeTraits* tr = type_traits(t);
+  return tr != nullptr && !tr->activation_only;
+}
+
+std::string computable_type_names() {
+  std::string out;
+  for (const TypeTraits& tr : kTraits) {
+    if (tr.activation_only) continue;
+    if (!out.empty()) out += ", ";
+    out += type_name(tr.type);
+  }
+  return out;
 }
 
 float fp16_to_fp32(uint16_t h) {

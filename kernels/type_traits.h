@@ -1,9 +1,11 @@
 #pragma once
-// Compute traits of the types Kestrel can do arithmetic with: F32, F16, BF16, Q8_0, Q4_0.
+// Compute traits of the types Kestrel can do arithmetic with: F32, F16, BF16, Q8_0, Q4_0, the K-quants
+// Q4_K, Q5_K, Q6_K, and Q8_K (the K-quants' activation format, not a weight type).
 // Block layouts are bit-exact with ggml; from_float follows ggml's reference rounding so quantizing an
 // F32 tensor is byte-identical to llama.cpp's quantizer. vec_dot_type is the type activations are
 // converted to before the dot product (as ggml does: F16 for F16 weights, Q8_0 for Q8_0/Q4_0, ...).
 #include <cstdint>
+#include <string>
 
 #include "gguf/tensor_type.h"
 
@@ -16,11 +18,17 @@ struct TypeTraits {
   void (*to_float)(const void* src, float* dst, int64_t n);    // n multiple of block_size
   void (*from_float)(const float* src, void* dst, int64_t n);  // reference (scalar) rounding
   TensorType vec_dot_type;
+  // True for formats that only exist as converted activations (Q8_K): readable and writable, but no
+  // matmul takes them as weights (as in ggml).
+  bool activation_only = false;
 };
 
 // nullptr when Kestrel cannot compute with the type (e.g. K-quants, IQ types).
 const TypeTraits* type_traits(TensorType t);
-inline bool is_computable(TensorType t) { return type_traits(t) != nullptr; }
+// True when matmul accepts the type as weights.
+bool is_computable(TensorType t);
+// Those types' names for error messages, e.g. "f32, f16, bf16, q8_0, q4_0, q4_K, ...".
+std::string computable_type_names();
 
 // fp16 / bf16 scalar conversions (round-to-nearest-even, as ggml).
 float fp16_to_fp32(uint16_t h);

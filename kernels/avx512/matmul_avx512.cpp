@@ -676,6 +676,7 @@ MatmulKernels make_table() {
   k.gemm_bf16 = cpu_has_avx512_bf16() ? gemm_bf16_dot_avx512 : gemm_bf16_convert_avx512;
   k.gemm_q8_0 = gemm_q8_0_avx512;
   k.gemm_q4_0 = gemm_q4_0_avx512;
+  set_kquant_kernels_avx512(k);
   return k;
 }
 

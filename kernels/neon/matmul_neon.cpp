@@ -210,14 +210,26 @@ void gemm(const GemmArgs& a) {
   }
 }
 
-const MatmulKernels kNeon = {
-    "neon",
-    quantize_row_q8_0_neon, fp32_to_fp16_row_neon, fp32_to_bf16_row_neon,
-    gemm<DotF32>, gemm<DotF16>, gemm<DotBF16>, gemm<DotQuant<WeightsQ8_0>>, gemm<DotQuant<WeightsQ4_0>>,
-};
+MatmulKernels make_table() {
+  MatmulKernels k{};
+  k.name = "neon";
+  k.quantize_row_q8_0 = quantize_row_q8_0_neon;
+  k.fp32_to_fp16_row = fp32_to_fp16_row_neon;
+  k.fp32_to_bf16_row = fp32_to_bf16_row_neon;
+  k.gemm_f32 = gemm<DotF32>;
+  k.gemm_f16 = gemm<DotF16>;
+  k.gemm_bf16 = gemm<DotBF16>;
+  k.gemm_q8_0 = gemm<DotQuant<WeightsQ8_0>>;
+  k.gemm_q4_0 = gemm<DotQuant<WeightsQ4_0>>;
+  set_kquant_kernels_neon(k);
+  return k;
+}
 
 }  // namespace
 
-const MatmulKernels* neon_matmul_kernels() { return &kNeon; }
+const MatmulKernels* neon_matmul_kernels() {
+  static const MatmulKernels k = make_table();
+  return &k;
+}
 
 }  // namespace kestrel::kernels

@@ -218,15 +218,15 @@ TEST(QuantizeErrors, UnreadableInput) {
 }
 
 TEST(QuantizeErrors, UnsupportedInputTensorType) {
-  // A valid file whose 2-D tensor is Q6_K, which Kestrel cannot decode.
+  // A valid file whose 2-D tensor is IQ2_XXS, which Kestrel cannot decode.
   GGUFWriter w;
   w.set_string("general.architecture", "llama");
-  std::vector<uint8_t> q6k(210 * 2, 0);  // two Q6_K blocks of 256 values
-  ASSERT_TRUE(w.add_tensor("blk.0.attn_q.weight", TensorType::Q6_K, {256, 2}, q6k.data(), q6k.size()).is_ok());
-  const std::string in = temp_dir() + "/q6k.gguf";
+  std::vector<uint8_t> iq2(66 * 2, 0);  // two IQ2_XXS blocks of 256 values
+  ASSERT_TRUE(w.add_tensor("blk.0.attn_q.weight", TensorType::IQ2_XXS, {256, 2}, iq2.data(), iq2.size()).is_ok());
+  const std::string in = temp_dir() + "/iq2xxs.gguf";
   ASSERT_TRUE(w.write(in).is_ok());
   RunResult r = quantize(in, temp_dir() + "/x.gguf", "q8_0", true);
-  expect_one_line_error(r, "llm-quantize", "unsupported input type q6_K");
+  expect_one_line_error(r, "llm-quantize", "unsupported input type iq2_xxs");
 }
 
 TEST(QuantizeErrors, UsageAndSameFile) {
