@@ -114,6 +114,10 @@ class Session {
   virtual int n_past() const = 0;
   virtual int n_ctx() const = 0;
   virtual void reset() = 0;  // forget the KV cache (of every sequence)
+  // Keeps the first n cached positions of sequence 0 and forgets the rest (no-op when n >= n_past()), e.g.
+  // to reuse a conversation's common prefix and evaluate only what changed. The logits of the last eval
+  // are dropped. It may keep fewer (see truncate(seq, n)): evaluate from n_past() afterwards.
+  virtual void truncate(int n) = 0;
   virtual kernels::ThreadPool& pool() = 0;
 
   // Several sequences (SessionParams::n_seq; eval(), logits() and n_past() above are sequence 0's).
@@ -126,7 +130,8 @@ class Session {
   virtual int n_batch() const = 0;
   virtual int n_past(int seq) const = 0;
   // Keeps the first n positions of a sequence's cache (e.g. the prefix a new request shares with the
-  // previous one) and forgets the rest; n larger than n_past(seq) changes nothing.
+  // previous one) and forgets the rest; n larger than n_past(seq) changes nothing. With sliding-window
+  // layers, a prefix whose window the ring cache has overwritten is dropped entirely (n_past(seq) is then 0).
   virtual void truncate(int seq, int n) = 0;
 };
 

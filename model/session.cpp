@@ -128,6 +128,13 @@ class SessionImpl final : public Session {
     n_logits_ = 0;
     item_row_.clear();
   }
+  void truncate(int n) override {
+    if (n < 0) n = 0;
+    if (n < n_past_[0]) {
+      truncate(0, n);  // positions past n are simply overwritten by the next eval
+      n_logits_ = 0;
+    }
+  }
   kernels::ThreadPool& pool() override { return pool_; }
 
  private:

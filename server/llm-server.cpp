@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <httplib.h>
@@ -19,7 +18,7 @@
 #include "gguf/tensor_type.h"
 #include "kernels/isa.h"
 #include "model/llm.h"
-#include "server/chat_prompt.h"
+#include "model/chat.h"
 #include "server/routes.h"
 #include "server/scheduler.h"
 
@@ -74,14 +73,8 @@ int main(int argc, char** argv) {
   auto ct = type_from_name(cache_type);
   if (!ct || (*ct != TensorType::F32 && *ct != TensorType::F16))
     return cli::fail(kProg, "invalid --cache-type '" + cache_type + "': expected f32 or f16");
-  std::string template_text;
-  if (!template_file.empty()) {
-    std::ifstream f(template_file, std::ios::binary);
-    if (!f) return cli::fail(kProg, "cannot read chat template file '" + template_file + "'");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    template_text = ss.str();
-  }
+  if (!template_file.empty() && !std::ifstream(template_file))
+    return cli::fail(kProg, "cannot read chat template file '" + template_file + "'");
   if (auto st = kernels::init_isa_from_env(); !st) return cli::fail(kProg, st.message());
 
   // Signals go to the thread that waits for them (below), not to whichever thread runs; a client
@@ -140,11 +133,18 @@ int main(int argc, char** argv) {
     shut_http();
     return cli::fail(kProg, session.error());
   }
-  if (!template_text.empty())
-    std::fprintf(stderr, "%s: warning: --chat-template-file is not used yet: chat uses ChatML\n", kProg);
-  state.render_chat = [](const server::json& messages) -> Result<std::string> {
-    return server::chatml_prompt(messages, true);
+  // The model's chat template (or --chat-template-file's; ChatML when the model has none).
+  auto tmpl = ChatTemplate::from_model(m, template_file);
+  if (!tmpl) {
+    shut_http();
+    return cli::fail(kProg, "chat template: " + tmpl.error());
+  }
+  auto chat = std::make_shared<ChatTemplate>(std::move(*tmpl));
+  state.render_chat = [chat](const server::json& messages, const server::json& extra) {
+    return chat->apply(messages, true, extra);
   };
+  state.chat_stop_tokens = chat->stop_tokens();
+  if (chat->is_chatml_fallback()) std::fprintf(stderr, "%s: the model has no chat template: chat uses ChatML\n", kProg);
   server::Scheduler scheduler(m, **session, state.metrics);
   state.model = &m;
   state.scheduler = &scheduler;

@@ -208,7 +208,12 @@ void handle_chat(ServerState& st, const Request& req, Response& res) {
     top = static_cast<int>(t.get<int64_t>());
   }
   r.gen.logprobs = want_logprobs ? top : -1;
-  auto prompt = st.render_chat(messages);
+  json extra = json::object();
+  if (body.contains("chat_template_kwargs") && !body["chat_template_kwargs"].is_null()) {
+    if (!body["chat_template_kwargs"].is_object()) return send_error(res, 400, "'chat_template_kwargs' must be an object");
+    extra = body["chat_template_kwargs"];
+  }
+  auto prompt = st.render_chat(messages, extra);
   if (!prompt) return send_error(res, 400, "chat template: " + prompt.error());
   r.gen.prompt = tok.encode(*prompt, true, true);
   // A template that writes the BOS text itself would otherwise get a second BOS from add_special.

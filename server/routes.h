@@ -32,9 +32,9 @@ struct ServerState {
   std::string api_key;                // empty: no authentication
   std::string model_name;             // id reported by /v1/models
   long long created = 0;              // model load time, Unix seconds
-  // Chat: messages -> prompt text with the model's template (or ChatML), and the template's extra
-  // end-of-turn tokens. Set before ready.
-  std::function<Result<std::string>(const json& messages)> render_chat;
+  // Chat: messages (+ extra template variables, e.g. chat_template_kwargs) -> prompt text with the
+  // model's template (or ChatML), and the template's end-of-turn tokens. Set before ready.
+  std::function<Result<std::string>(const json& messages, const json& extra)> render_chat;
   std::vector<int32_t> chat_stop_tokens;
 };
 

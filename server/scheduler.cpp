@@ -147,8 +147,9 @@ void Scheduler::admit() {
 void Scheduler::start(Slot& s, std::shared_ptr<Task> t) {
   const GenParams& p = t->params;
   // Keep the shared prefix, but always evaluate at least the last prompt token: its logits are needed.
-  const size_t keep = std::min(common_prefix(s.cached, p.prompt), p.prompt.size() - 1);
+  size_t keep = std::min(common_prefix(s.cached, p.prompt), p.prompt.size() - 1);
   session_.truncate(s.seq, static_cast<int>(keep));
+  keep = std::min(keep, static_cast<size_t>(session_.n_past(s.seq)));  // a sliding-window ring may keep less
   s.cached.resize(keep);
   s.task = std::move(t);
   s.n_prompt_done = keep;

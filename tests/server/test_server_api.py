@@ -149,6 +149,31 @@ def same_or_near_tie(alone, together):
     return n_same
 
 
+def t_chat_template_file():
+    # --chat-template-file replaces the model's template (stories260K has none: ChatML otherwise)
+    tpl = os.path.join(TMP, "tpl.jinja")
+    with open(tpl, "w") as f:
+        f.write("{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
+                "{% if add_generation_prompt %}assistant:{% endif %}")
+    t = Server(MODEL, "-np", "1", "-c", "256", "-t", "1", "--chat-template-file", tpl)
+    try:
+        msgs = [{"role": "user", "content": "Once upon a time"}]
+        st, r, _ = t.request("POST", "/v1/chat/completions", {"messages": msgs, "max_tokens": 4, "temperature": 0})
+        want = t.request("POST", "/tokenize", {"content": "user: Once upon a time\nassistant:", "add_special": True})[1]
+        assert st == 200 and r["usage"]["prompt_tokens"] == len(want["tokens"]), (r, want)
+        st, c, _ = t.request("POST", "/v1/completions", {"prompt": "user: Once upon a time\nassistant:", "max_tokens": 4,
+                                                         "temperature": 0})
+        assert r["choices"][0]["message"]["content"] == c["choices"][0]["text"], (r, c)
+    finally:
+        assert t.stop() == 0
+    bad = os.path.join(TMP, "bad.jinja")
+    with open(bad, "w") as f:
+        f.write("{% for m in messages %}")
+    p = subprocess.run([os.path.join(bin_dir(), "llm-server"), "-m", MODEL, "--port", "0", "--chat-template-file", bad],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 1 and b"chat template" in p.stderr, p.stderr
+
+
 def t_concurrent_streams_equal_alone():
     results = {}
     # F32 weights and KV cache: no rounding step that could amplify the 1e-6 kernel difference (Q8_0 would:
@@ -394,6 +419,7 @@ check("health and models", t_health_models)
 check("completions: greedy equals llm-cli", t_completion_greedy_equals_llm_cli)
 check("completions: stream", t_completion_stream)
 check("chat: whole, stream, usage, multi-turn prefix reuse", t_chat)
+check("chat: --chat-template-file", t_chat_template_file)
 check("8 concurrent streams equal each alone (F32)", t_concurrent_streams_equal_alone)
 check("logprobs, stop, echo, samplers, token prompts, seeds", t_sampling_fields_logprobs_stop_echo)
 check("tokenize / detokenize", t_tokenize_detokenize)
