@@ -26,7 +26,15 @@ from ._core import (
 )
 from ._core import Model as _CoreModel
 
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("kestrel")
+except Exception:  # run from a build tree without an installed distribution
+    __version__ = "unknown"
+
 __all__ = [
+    "__version__",
     "Model",
     "Generation",
     "Error",
