@@ -6,6 +6,7 @@
 
 #include <httplib.h>
 
+#include "model/chat.h"
 #include "server/responses.h"
 
 namespace kestrel::server {
@@ -215,10 +216,7 @@ void handle_chat(ServerState& st, const Request& req, Response& res) {
   }
   auto prompt = st.render_chat(messages, extra);
   if (!prompt) return send_error(res, 400, "chat template: " + prompt.error());
-  r.gen.prompt = tok.encode(*prompt, true, true);
-  // A template that writes the BOS text itself would otherwise get a second BOS from add_special.
-  if (r.gen.prompt.size() >= 2 && r.gen.prompt[0] == tok.bos() && r.gen.prompt[1] == tok.bos())
-    r.gen.prompt.erase(r.gen.prompt.begin());
+  r.gen.prompt = chat_prompt_tokens(tok, *prompt);  // the BOS rule llm-cli -cnv and the Python module use
   if (Status s = check_prompt(r.gen.prompt, tok, st.limits); !s) return send_error(res, 400, s.message());
   r.gen.stop_tokens = st.chat_stop_tokens;
   serve_generation(st, res, Api::Chat, std::move(r), want_logprobs);
