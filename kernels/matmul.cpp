@@ -11,6 +11,7 @@
 
 #include "kernels/matmul_isa.h"
 #include "kernels/quant.h"
+#include "kernels/quant_q32.h"
 #include "kernels/type_traits.h"
 
 namespace kestrel::kernels {
@@ -37,6 +38,10 @@ GemmFn gemm_slot(const MatmulKernels* k, TensorType wt) {
     case TensorType::BF16: return k->gemm_bf16;
     case TensorType::Q8_0: return k->gemm_q8_0;
     case TensorType::Q4_0: return k->gemm_q4_0;
+    case TensorType::Q4_1: return k->gemm_q4_1;
+    case TensorType::Q5_0: return k->gemm_q5_0;
+    case TensorType::Q5_1: return k->gemm_q5_1;
+    case TensorType::IQ4_NL: return k->gemm_iq4_nl;
     default: return nullptr;
   }
 }
@@ -47,8 +52,21 @@ ConvertRowFn convert_slot(const MatmulKernels* k, TensorType wt) {
     case TensorType::F16: return k->fp32_to_fp16_row;
     case TensorType::BF16: return k->fp32_to_bf16_row;
     case TensorType::Q8_0:
-    case TensorType::Q4_0: return k->quantize_row_q8_0;
+    case TensorType::Q4_0:
+    case TensorType::Q5_0:
+    case TensorType::IQ4_NL: return k->quantize_row_q8_0;
+    case TensorType::Q4_1:
+    case TensorType::Q5_1: return k->quantize_row_q8_1;
     default: return nullptr;
+  }
+}
+
+// Weight types whose kernels take integer dot products against quantized activations.
+bool is_block_quant(TensorType wt) {
+  switch (wt) {
+    case TensorType::Q8_0: case TensorType::Q4_0: case TensorType::Q4_1: case TensorType::Q5_0:
+    case TensorType::Q5_1: case TensorType::IQ4_NL: return true;
+    default: return false;
   }
 }
 
@@ -59,7 +77,11 @@ size_t act_row_bytes(TensorType wt, int64_t n_in) {
     case TensorType::F16:
     case TensorType::BF16: return round_up(static_cast<size_t>(n_in) * 2, 64);
     case TensorType::Q8_0:
-    case TensorType::Q4_0: return round_up(static_cast<size_t>(n_in / kQK) * sizeof(BlockQ8_0), 64);
+    case TensorType::Q4_0:
+    case TensorType::Q5_0:
+    case TensorType::IQ4_NL: return round_up(static_cast<size_t>(n_in / kQK) * sizeof(BlockQ8_0), 64);
+    case TensorType::Q4_1:
+    case TensorType::Q5_1: return round_up(static_cast<size_t>(n_in / kQK) * sizeof(BlockQ8_1), 64);
     default: return static_cast<size_t>(n_in) * sizeof(float);
   }
 }
@@ -90,7 +112,7 @@ thread_local Scratch t_scratch;
 // kernels repack weight panels per job, so they take up to 512 tokens per job to amortize the packing.
 // The AVX-512 F32 kernel packs weight panels too (matmul_avx512.cpp), so it also takes long token blocks.
 int64_t token_block(Isa isa, TensorType wt, size_t x_row_bytes, int64_t n_tokens) {
-  if (wt == TensorType::Q8_0 || wt == TensorType::Q4_0) return std::min<int64_t>(n_tokens, 512);
+  if (is_block_quant(wt)) return std::min<int64_t>(n_tokens, 512);
   if (wt == TensorType::F32 && isa == Isa::Avx512 && isa_supported(isa)) return std::min<int64_t>(n_tokens, 512);
   const int64_t t = static_cast<int64_t>((size_t{512} << 10) / x_row_bytes) / 4 * 4;
   return std::clamp<int64_t>(t, 4, 64);
@@ -100,7 +122,9 @@ int64_t token_block(Isa isa, TensorType wt, size_t x_row_bytes, int64_t n_tokens
 
 Status matmul_check(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, int64_t ldy) {
   const TypeTraits* tr = type_traits(wt);
-  if (tr == nullptr) return Status::error("matmul: weight type " + std::string(type_name(wt)) + " is not supported");
+  // Q8_1 has traits (it is an activation format) but no weight kernel.
+  if (tr == nullptr || gemm_slot(scalar_matmul_kernels(), wt) == nullptr)
+    return Status::error("matmul: weight type " + std::string(type_name(wt)) + " is not supported");
   if (n_in < 1 || n_in % tr->block_size != 0)
     return Status::error("matmul: n_in " + std::to_string(n_in) + " is not a positive multiple of " +
                          std::to_string(tr->block_size) + " (block size of " + std::string(type_name(wt)) + ")");

@@ -1,8 +1,10 @@
 #pragma once
-// Compute traits of the types Kestrel can do arithmetic with: F32, F16, BF16, Q8_0, Q4_0.
+// Compute traits of the types Kestrel can do arithmetic with: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
+// Q5_1, IQ4_NL (and Q8_1, an activation format).
 // Block layouts are bit-exact with ggml; from_float follows ggml's reference rounding so quantizing an
 // F32 tensor is byte-identical to llama.cpp's quantizer. vec_dot_type is the type activations are
-// converted to before the dot product (as ggml does: F16 for F16 weights, Q8_0 for Q8_0/Q4_0, ...).
+// converted to before the dot product (as ggml does: F16 for F16 weights, Q8_0 for Q8_0/Q4_0/Q5_0/IQ4_NL,
+// Q8_1 for Q4_1/Q5_1, ...).
 #include <cstdint>
 
 #include "gguf/tensor_type.h"
