@@ -22,7 +22,11 @@ struct TypeTraits {
 
 // nullptr when Kestrel cannot compute with the type (e.g. K-quants, IQ types).
 const TypeTraits* type_traits(TensorType t);
-inline bool is_computable(TensorType t) { return type_traits(t) != nullptr; }
+// Q8_1 / Q8_K have traits as activation formats (the vec_dot_type of other types), but ggml never
+// multiplies weights stored in them.
+inline bool is_activation_only(TensorType t) { return t == TensorType::Q8_1 || t == TensorType::Q8_K; }
+// A weight of this type can be multiplied (matmul) and read (get_rows).
+inline bool is_computable(TensorType t) { return type_traits(t) != nullptr && !is_activation_only(t); }
 
 // fp16 / bf16 scalar conversions (round-to-nearest-even, as ggml).
 float fp16_to_fp32(uint16_t h);

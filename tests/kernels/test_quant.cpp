@@ -161,6 +161,8 @@ TEST(TypeTraits, Table) {
   EXPECT_EQ(type_traits(TensorType::Q5_1)->block_bytes, 24u);
   EXPECT_EQ(type_traits(TensorType::Q4_K), nullptr);
   EXPECT_FALSE(is_computable(TensorType::IQ2_XS));
+  EXPECT_TRUE(is_computable(TensorType::IQ4_NL));
+  EXPECT_FALSE(is_computable(TensorType::Q8_1));  // an activation format
 }
 
 // ---------------------------------------------------------------- against llama.cpp's bytes
