@@ -313,5 +313,39 @@ TEST(QuantizeMixtures, OverrideThatDoesNotFitIsAnError) {
   expect_one_line_error(r, "llm-quantize", "not a multiple of 256");
 }
 
+// ---- the mixture as llm-gguf and llm-bench report it
+
+TEST(QuantizeMixtures, GgufAndBenchReportTheMixture) {
+  SyntheticSpec spec = mixture_shapes()[0].spec;  // 160-wide: Q5_0 everywhere but output (Q8_0) and norms
+  spec.n_layer = 1;
+  const std::string in = temp_dir() + "/mixrep.gguf", out = temp_dir() + "/mixrep-q5_0.gguf";
+  ASSERT_TRUE(write_synthetic_model(in, spec).is_ok());
+  RunResult q = quantize(in, out, "q5_0", false);
+  ASSERT_EQ(q.rc, 0) << q.err;
+  auto f = GGUFFile::open(out);
+  ASSERT_TRUE(f);
+  uint64_t bytes = 0, elements = 0;
+  int n_q5 = 0, n_q8 = 0, n_f32 = 0;
+  for (const TensorInfo& t : (*f)->tensors()) {
+    bytes += t.bytes;
+    elements += t.n_elements();
+    n_q5 += t.type == TensorType::Q5_0;
+    n_q8 += t.type == TensorType::Q8_0;
+    n_f32 += t.type == TensorType::F32;
+  }
+  char want[160];
+  std::snprintf(want, sizeof want, "Q5_0: %d\u00d7q5_0, %d\u00d7f32, %d\u00d7q8_0, %.2f bpw", n_q5, n_f32, n_q8,
+                8.0 * double(bytes) / double(elements));
+  EXPECT_EQ(n_q8, 1);  // output.weight
+  RunResult g = run(program("llm-gguf") + " " + shell_quote(out));
+  ASSERT_EQ(g.rc, 0) << g.err;
+  EXPECT_NE(g.out.find(std::string("mixture: ") + want), std::string::npos) << want << "\n" << g.out;
+  RunResult b = run(program("llm-bench") + " -m " + shell_quote(out) + " -p 4 -n 0 -r 1 -t 1 -o json");
+  ASSERT_EQ(b.rc, 0) << b.err;
+  EXPECT_NE(b.out.find(std::string("\"mixture\": \"") + want + "\""), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("\"file_type\": \"Q5_0\""), std::string::npos) << b.out;
+  EXPECT_NE(b.err.find(want), std::string::npos) << b.err;
+}
+
 }  // namespace
 }  // namespace kestrel::test
