@@ -52,10 +52,10 @@ void pack_q5(const uint8_t q[kQK], uint8_t qs[16], uint8_t qh[4]) {
   std::memcpy(qh, &h, 4);  // little-endian, as ggml's memcpy of a uint32_t on the platforms it runs on
 }
 
-// ggml's best_index_int8: index of the codebook entry nearest to v (ties to the lower entry's
-// neighbour as ggml resolves them).
-int nearest_iq4(float v) {
-  const int8_t* val = kIQ4NL;
+}  // namespace
+
+int iq4_nl_nearest(float v) {
+  const int8_t* val = kIq4nlValues;
   if (v <= val[0]) return 0;
   if (v >= val[15]) return 15;
   int lo = 0, hi = 15;
@@ -67,9 +67,42 @@ int nearest_iq4(float v) {
   return v - val[hi - 1] < val[hi] - v ? hi - 1 : hi;
 }
 
-}  // namespace
-
-const int8_t kIQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+float iq4_nl_block_scale(const float* x) {
+  const int8_t* values = kIq4nlValues;
+  float w[kQK];
+  for (int j = 0; j < kQK; ++j) w[j] = x[j] * x[j];
+  float amax = 0.0f, max = 0.0f;
+  for (int j = 0; j < kQK; ++j)
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  if (amax < 1e-15f) return 0.0f;
+  float d = -max / static_cast<float>(values[0]);
+  float id = 1 / d;
+  float sumqx = 0, sumq2 = 0;
+  for (int j = 0; j < kQK; ++j) {
+    const float q = values[iq4_nl_nearest(id * x[j])];
+    sumqx += w[j] * q * x[j];
+    sumq2 += w[j] * q * q;
+  }
+  d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+  float best = d * sumqx;
+  for (int itry = -7; itry <= 7; ++itry) {
+    id = static_cast<float>(itry + values[0]) / max;
+    sumqx = sumq2 = 0;
+    for (int j = 0; j < kQK; ++j) {
+      const float q = values[iq4_nl_nearest(id * x[j])];
+      sumqx += w[j] * q * x[j];
+      sumq2 += w[j] * q * q;
+    }
+    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+      d = sumqx / sumq2;
+      best = d * sumqx;
+    }
+  }
+  return d;
+}
 
 void unpack_q5_values(const uint8_t qs[16], const uint8_t qh[4], uint8_t out[32]) {
   uint32_t h;
@@ -139,46 +172,11 @@ void quantize_row_q8_1_ref(const float* x, BlockQ8_1* y, int64_t n) {
 
 void quantize_row_iq4_nl_ref(const float* x, BlockIQ4_NL* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
-    float w[kQK];
-    for (int j = 0; j < kQK; ++j) w[j] = x[j] * x[j];
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < kQK; ++j)
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    float d = 0.0f;
-    if (!(amax < 1e-15f)) {
-      // Start from the scale that maps the extreme value to the codebook's end, take its
-      // least-squares scale, then try 15 scales around it and keep the best weighted fit.
-      d = -max / static_cast<float>(kIQ4NL[0]);
-      float id = 1 / d;
-      float sumqx = 0, sumq2 = 0;
-      for (int j = 0; j < kQK; ++j) {
-        const float q = kIQ4NL[nearest_iq4(id * x[j])];
-        sumqx += w[j] * q * x[j];
-        sumq2 += w[j] * q * q;
-      }
-      d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
-      float best = d * sumqx;
-      for (int itry = -7; itry <= 7; ++itry) {
-        id = static_cast<float>(itry + kIQ4NL[0]) / max;
-        sumqx = sumq2 = 0;
-        for (int j = 0; j < kQK; ++j) {
-          const float q = kIQ4NL[nearest_iq4(id * x[j])];
-          sumqx += w[j] * q * x[j];
-          sumq2 += w[j] * q * q;
-        }
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-          d = sumqx / sumq2;
-          best = d * sumqx;
-        }
-      }
-    }
+    const float d = iq4_nl_block_scale(x);
     y[b].d = fp32_to_fp16(d);
-    const float id = d != 0.0f ? 1 / d : 0;
+    const float id = d != 0.0f ? 1 / d : 0;  // the unrounded float scale picks the levels (as ggml)
     uint8_t l[kQK];
-    for (int j = 0; j < kQK; ++j) l[j] = static_cast<uint8_t>(nearest_iq4(id * x[j]));
+    for (int j = 0; j < kQK; ++j) l[j] = static_cast<uint8_t>(iq4_nl_nearest(id * x[j]));
     for (int j = 0; j < 16; ++j) y[b].qs[j] = static_cast<uint8_t>(l[j] | (l[j + 16] << 4));
   }
 }
@@ -222,8 +220,8 @@ void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK; ++b, y += kQK) {
     const float d = fp16_to_fp32(x[b].d);
     for (int j = 0; j < 16; ++j) {
-      y[j] = d * static_cast<float>(kIQ4NL[x[b].qs[j] & 0x0F]);
-      y[j + 16] = d * static_cast<float>(kIQ4NL[x[b].qs[j] >> 4]);
+      y[j] = d * static_cast<float>(kIq4nlValues[x[b].qs[j] & 0x0F]);
+      y[j + 16] = d * static_cast<float>(kIq4nlValues[x[b].qs[j] >> 4]);
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/quant.h"
+#include "kernels/quant_q2k_q3k_iq4xs.h"
 
 namespace kestrel::kernels {
 
@@ -40,15 +41,20 @@ struct BlockQ8_1 {
 };
 static_assert(sizeof(BlockQ8_1) == 36, "Q8_1 block must be 36 bytes (ggml layout)");
 
-// IQ4_NL: fp16 d, nibbles (Q4_0 order) indexing a fixed non-linear codebook; x[i] = d * kIQ4NL[q].
+// IQ4_NL: fp16 d, nibbles (Q4_0 order) indexing the non-linear grid kIq4nlValues (shared with IQ4_XS,
+// kernels/quant_q2k_q3k_iq4xs.h); x[i] = d * kIq4nlValues[q].
 struct BlockIQ4_NL {
   uint16_t d;
   uint8_t qs[kQK / 2];
 };
 static_assert(sizeof(BlockIQ4_NL) == 18, "IQ4_NL block must be 18 bytes (ggml layout)");
 
-// ggml's kvalues_iq4nl.
-extern const int8_t kIQ4NL[16];
+// ggml's IQ4_NL fit of one 32-value block without importance matrix (also the sub-block step of
+// IQ4_XS): weights x^2, the least-squares scale of the grid mapping the extreme value to -127, then 15
+// trial scales around it, keeping the best weighted fit. 0 for an all-zero block (amax < 1e-15).
+float iq4_nl_block_scale(const float* x);
+// Index of the grid value nearest to v (ggml's best_index_int8 on kIq4nlValues).
+int iq4_nl_nearest(float v);
 
 // Reference quantizers (ggml's rounding, no importance matrix). n is a multiple of 32.
 //   Q4_1 / Q5_1: d = (max - min) / (2^bits - 1), m = min, q = trunc((x - min) / d + 0.5) (Q4_1 capped at 15).

@@ -127,7 +127,7 @@ struct PolicyIQ4_NL {
   using X = XQ8_0;
   static W load_w(const char* row, int64_t s) {
     const BlockIQ4_NL* blk = reinterpret_cast<const BlockIQ4_NL*>(row) + s;
-    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NL)));
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
     return {_mm256_shuffle_epi8(table, unpack_nibbles(blk->qs)), _mm256_set1_ps(h2f(&blk->d))};
   }
   static X load_x(const char* row, int64_t s) { return load_q8_0(row, s); }

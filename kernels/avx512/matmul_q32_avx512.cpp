@@ -36,8 +36,8 @@ __m512i high_bits2(const uint8_t* qh0, const uint8_t* qh1) {
 }
 
 __m512i iq4_lookup(__m512i nibbles) {
-  // kIQ4NL + 128 as unsigned bytes, in every 128-bit lane.
-  const __m128i t = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NL)), _mm_set1_epi8(static_cast<char>(0x80)));
+  // kIq4nlValues + 128 as unsigned bytes, in every 128-bit lane.
+  const __m128i t = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)), _mm_set1_epi8(static_cast<char>(0x80)));
   return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(t), nibbles);
 }
 

@@ -76,7 +76,7 @@ struct WeightsIQ4_NL {
   static void load(const char* blk, int8x16_t& w0, int8x16_t& w1, float& d) {
     uint8x16_t lo, hi;
     nibbles(reinterpret_cast<const uint8_t*>(blk + 2), lo, hi);
-    const int8x16_t table = vld1q_s8(kIQ4NL);
+    const int8x16_t table = vld1q_s8(kIq4nlValues);
     w0 = vqtbl1q_s8(table, lo);
     w1 = vqtbl1q_s8(table, hi);
     d = load_f16_scale(blk);

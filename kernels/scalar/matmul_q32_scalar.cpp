@@ -43,8 +43,8 @@ void values_iq4_nl(const char* w, int64_t b, int32_t* v, float* d) {
   BlockIQ4_NL blk;
   std::memcpy(&blk, w + b * sizeof blk, sizeof blk);
   for (int j = 0; j < 16; ++j) {
-    v[j] = kIQ4NL[blk.qs[j] & 0x0F];
-    v[j + 16] = kIQ4NL[blk.qs[j] >> 4];
+    v[j] = kIq4nlValues[blk.qs[j] & 0x0F];
+    v[j + 16] = kIq4nlValues[blk.qs[j] >> 4];
   }
   *d = fp16_to_fp32(blk.d);
 }

@@ -76,7 +76,7 @@ TEST(Q8_1, SumIsStored) {
 TEST(IQ4_NL, CodebookBlocks) {
   // A block that is exactly d * codebook values is reproduced exactly.
   float x[32];
-  for (int j = 0; j < 32; ++j) x[j] = 0.01f * kIQ4NL[j % 16];
+  for (int j = 0; j < 32; ++j) x[j] = 0.01f * kIq4nlValues[j % 16];
   BlockIQ4_NL b;
   quantize_row_iq4_nl_ref(x, &b, 32);
   float y[32];
