@@ -14,6 +14,7 @@
 // {1, 2}); scalar is only run at batch 1 (it is the reference, not a contender).
 #include <benchmark/benchmark.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -21,6 +22,7 @@
 
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
+#include "kernels/quant_k.h"
 #include "kernels/type_traits.h"
 
 namespace {
@@ -86,6 +88,23 @@ std::vector<uint8_t> make_weights(TensorType t, int64_t n_in, int64_t n_out) {
       }
       break;
     }
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K: {
+      // Random quants, scales and mins; the f16 super-block scales set to small finite values.
+      for (size_t i = 0; i < bytes; ++i) w[i] = static_cast<uint8_t>(next() >> 24);
+      const size_t bb = *bytes_for(t, kQK_K);
+      for (size_t off = 0; off < bytes; off += bb) {
+        const uint16_t d = fp32_to_fp16(0.001f);
+        if (t == TensorType::Q6_K) {
+          std::memcpy(w.data() + off + offsetof(BlockQ6_K, d), &d, 2);
+        } else {
+          std::memcpy(w.data() + off, &d, 2);      // d
+          std::memcpy(w.data() + off + 2, &d, 2);  // dmin
+        }
+      }
+      break;
+    }
     default: break;
   }
   return w;
@@ -129,8 +148,9 @@ int main(int argc, char** argv) {
     else args.push_back(argv[i]);
   }
   int n = static_cast<int>(args.size());
-  const TensorType types[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,  TensorType::Q4_0,
-                              TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL};
+  const TensorType types[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
+                              TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL,
+                              TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
   if (q32) {
     // The other 32-value block types beside Q4_0/Q8_0: decode on 4096x14336 (memory bound) and a
     // 512-token prompt batch on 2048x2048 (compute bound), best ISA and AVX2, 1 and 2 threads.
@@ -155,13 +175,15 @@ int main(int argc, char** argv) {
           }
       }
   } else {
-    // Acceptance: decode (batch 1) Q4_0/Q8_0 on 4096x14336 vs memory bandwidth; prompt (batch 512)
-    // F32/Q8_0 vs peak FLOPs; on the best ISA (and AVX2 for comparison), 1 and 2 threads.
+    // Acceptance: decode (batch 1) Q4_0/Q8_0/Q4_K/Q6_K on 4096x14336 vs memory bandwidth; prompt
+    // (batch 512) F32/Q8_0/Q4_K/Q6_K vs peak FLOPs; on the best ISA (and AVX2 for comparison), 1 and 2 threads.
     for (Isa isa : {best_isa(), Isa::Avx2}) {
       if (!isa_supported(isa) || (isa == Isa::Avx2 && best_isa() == Isa::Avx2)) continue;
       for (int th : {1, 2}) {
-        for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0}) add(t, isa, {4096, 14336}, 1, th);
-        for (TensorType t : {TensorType::F32, TensorType::Q8_0}) add(t, isa, {2048, 2048}, 512, th);
+        for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K})
+          add(t, isa, {4096, 14336}, 1, th);
+        for (TensorType t : {TensorType::F32, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K})
+          add(t, isa, {2048, 2048}, 512, th);
       }
     }
   }

@@ -13,6 +13,7 @@
 #include "gguf/tensor_type.h"
 #include "kernels/isa.h"
 #include "kernels/thread_pool.h"
+#include "model/generate.h"
 #include "model/llm.h"
 
 namespace {
@@ -131,8 +132,12 @@ int main(int argc, char** argv) {
     std::fwrite(prompt.data(), 1, prompt.size(), stdout);
     std::fflush(stdout);
   }
+  GenerateParams gp;
+  gp.sampling = sp;
+  gp.max_tokens = n_predict;
+  Generator gen(s, m, gp);
   const auto t_prompt = std::chrono::steady_clock::now();
-  if (Status st = s.eval(ids, !logits_out.empty()); !st) return cli::fail(kProg, st.message());
+  if (Status st = gen.start(ids, !logits_out.empty()); !st) return cli::fail(kProg, st.message());
   const double prompt_s = seconds_since(t_prompt);
   if (!logits_out.empty()) {
     FILE* f = std::fopen(logits_out.c_str(), "wb");
@@ -144,30 +149,17 @@ int main(int argc, char** argv) {
     if (std::fclose(f) != 0 || !ok) return cli::fail(kProg, "cannot write '" + logits_out + "'");
   }
 
-  Sampler sampler(sp);
-  for (int32_t id : ids) sampler.accept(id);
-  TokenStreamer streamer(tok);
-  int n_gen = 0, n_decoded = 0;
   const auto t_gen = std::chrono::steady_clock::now();
-  while (n_predict < 0 || n_gen < n_predict) {
-    const int32_t next = sampler.sample(s.logits(), cfg.n_vocab);
-    sampler.accept(next);
-    if (tok.is_eog(next)) break;
-    ++n_gen;
-    const std::string text = streamer.push(next);
-    std::fwrite(text.data(), 1, text.size(), stdout);
+  while (!gen.done()) {
+    auto text = gen.next();
+    if (!text) return cli::fail(kProg, text.error());
+    std::fwrite(text->data(), 1, text->size(), stdout);
     std::fflush(stdout);
-    if (n_predict >= 0 && n_gen >= n_predict) break;
-    if (s.n_past() >= s.n_ctx()) {
-      std::fprintf(stderr, "\n%s: context full (%d tokens), stopping\n", kProg, s.n_ctx());
-      break;
-    }
-    if (Status st = s.eval({next}); !st) return cli::fail(kProg, st.message());
-    ++n_decoded;
   }
+  if (gen.finish_reason() == FinishReason::ContextFull)
+    std::fprintf(stderr, "\n%s: context full (%d tokens), stopping\n", kProg, s.n_ctx());
+  const int n_gen = static_cast<int>(gen.tokens().size()), n_decoded = gen.n_decoded();
   const double gen_s = seconds_since(t_gen);
-  const std::string rest = streamer.flush();
-  std::fwrite(rest.data(), 1, rest.size(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
 
@@ -179,6 +171,6 @@ int main(int argc, char** argv) {
                gen_s * 1e3, n_decoded / std::max(gen_s, 1e-9));
   std::fprintf(stderr, "%s: isa %s, threads %d, n_ctx %d, cache %s, seed %llu\n", kProg,
                std::string(kernels::isa_name(kernels::active_isa())).c_str(), s.pool().size(), s.n_ctx(),
-               std::string(type_name(*ct)).c_str(), static_cast<unsigned long long>(sampler.seed()));
+               std::string(type_name(*ct)).c_str(), static_cast<unsigned long long>(gen.seed()));
   return 0;
 }

@@ -39,7 +39,8 @@ Status convert_tensor(const kestrel::TensorView& t, TensorType to, kestrel::kern
   const auto* src = kestrel::kernels::type_traits(t.type);
   const auto* dst = kestrel::kernels::type_traits(to);
   if (!src || !kestrel::kernels::is_computable(t.type))
-    return Status::error("tensor " + t.name + ": unsupported input type " + type_str(t.type) + " (Kestrel cannot decode it)");
+    return Status::error("tensor " + t.name + ": unsupported input type " + type_str(t.type) + " (Kestrel can convert from " +
+                         kestrel::kernels::computable_type_names() + ")");
   if (!dst) return Status::error("tensor " + t.name + ": cannot write type " + type_str(to));
   const int64_t row_len = t.ne.empty() ? 0 : t.ne[0];
   const int64_t n_rows = t.n_rows();
@@ -133,7 +134,7 @@ int main(int argc, char** argv) {
     choices[i] = planner.choose(t.name, t.ne, t.type);
     if (!choices[i].error.empty()) return cli::fail(kProgram, choices[i].error);
     const auto* tr = kestrel::kernels::type_traits(choices[i].type);
-    if (!choices[i].keep_as_is && (tr == nullptr || tr->from_float == nullptr || kestrel::kernels::is_activation_only(choices[i].type)))
+    if (!choices[i].keep_as_is && (tr == nullptr || tr->from_float == nullptr || tr->activation_only))
       return cli::fail(kProgram, std::string(target->name) + " needs type " + type_str(choices[i].type) + " (first for " + t.name +
                                      "), which Kestrel cannot write yet");
   }

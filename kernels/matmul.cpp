@@ -12,6 +12,7 @@
 #include "kernels/matmul_isa.h"
 #include "kernels/quant.h"
 #include "kernels/quant_q32.h"
+#include "kernels/quant_k.h"
 #include "kernels/type_traits.h"
 
 namespace kestrel::kernels {
@@ -42,6 +43,9 @@ GemmFn gemm_slot(const MatmulKernels* k, TensorType wt) {
     case TensorType::Q5_0: return k->gemm_q5_0;
     case TensorType::Q5_1: return k->gemm_q5_1;
     case TensorType::IQ4_NL: return k->gemm_iq4_nl;
+    case TensorType::Q4_K: return k->gemm_q4_K;
+    case TensorType::Q5_K: return k->gemm_q5_K;
+    case TensorType::Q6_K: return k->gemm_q6_K;
     default: return nullptr;
   }
 }
@@ -57,6 +61,10 @@ ConvertRowFn convert_slot(const MatmulKernels* k, TensorType wt) {
     case TensorType::IQ4_NL: return k->quantize_row_q8_0;
     case TensorType::Q4_1:
     case TensorType::Q5_1: return k->quantize_row_q8_1;
+    default: break;
+  }
+  switch (type_traits(wt)->vec_dot_type) {
+    case TensorType::Q8_K: return k->quantize_row_q8_K;
     default: return nullptr;
   }
 }
@@ -82,6 +90,10 @@ size_t act_row_bytes(TensorType wt, int64_t n_in) {
     case TensorType::IQ4_NL: return round_up(static_cast<size_t>(n_in / kQK) * sizeof(BlockQ8_0), 64);
     case TensorType::Q4_1:
     case TensorType::Q5_1: return round_up(static_cast<size_t>(n_in / kQK) * sizeof(BlockQ8_1), 64);
+    default: break;
+  }
+  switch (type_traits(wt)->vec_dot_type) {
+    case TensorType::Q8_K: return round_up(static_cast<size_t>(n_in / kQK_K) * sizeof(BlockQ8_K), 64);
     default: return static_cast<size_t>(n_in) * sizeof(float);
   }
 }
@@ -113,6 +125,11 @@ thread_local Scratch t_scratch;
 // The AVX-512 F32 kernel packs weight panels too (matmul_avx512.cpp), so it also takes long token blocks.
 int64_t token_block(Isa isa, TensorType wt, size_t x_row_bytes, int64_t n_tokens) {
   if (is_block_quant(wt)) return std::min<int64_t>(n_tokens, 512);
+  // K-quants: the AVX-512 kernels repack weight panels per job (like Q8_0/Q4_0) and take long token
+  // blocks; the dot-product kernels of the other ISAs read Q8_K activations (~1.14 bytes/value) once
+  // per row, so a block of 64 tokens (300 KiB at n_in = 4096) stays in L2 while the rows stream past.
+  if (type_traits(wt)->vec_dot_type == TensorType::Q8_K)
+    return std::min<int64_t>(n_tokens, isa == Isa::Avx512 && isa_supported(isa) ? 512 : 64);
   if (wt == TensorType::F32 && isa == Isa::Avx512 && isa_supported(isa)) return std::min<int64_t>(n_tokens, 512);
   const int64_t t = static_cast<int64_t>((size_t{512} << 10) / x_row_bytes) / 4 * 4;
   return std::clamp<int64_t>(t, 4, 64);
@@ -122,8 +139,7 @@ int64_t token_block(Isa isa, TensorType wt, size_t x_row_bytes, int64_t n_tokens
 
 Status matmul_check(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, int64_t ldy) {
   const TypeTraits* tr = type_traits(wt);
-  // Q8_1 has traits (it is an activation format) but no weight kernel.
-  if (tr == nullptr || gemm_slot(scalar_matmul_kernels(), wt) == nullptr)
+  if (tr == nullptr || tr->activation_only || gemm_slot(scalar_matmul_kernels(), wt) == nullptr)
     return Status::error("matmul: weight type " + std::string(type_name(wt)) + " is not supported");
   if (n_in < 1 || n_in % tr->block_size != 0)
     return Status::error("matmul: n_in " + std::to_string(n_in) + " is not a positive multiple of " +

@@ -14,6 +14,9 @@
 //                          reference quantize_row_q8_0 (type_traits(Q8_0)->from_float)
 //   weights Q4_1, Q5_1 -> activations Q8_1 blocks (Q8_0 plus f16 s = d * sum(q)), same bytes as
 //                          quantize_row_q8_1_ref (type_traits(Q8_1)->from_float)
+//   weights Q4_K, Q5_K, Q6_K (and every other K-quant) -> activations Q8_K blocks (f32 d + 256 x int8
+//                          + 16 int16 sums of 16), same bytes as quantize_row_q8_K_ref; rows are padded
+//                          to 64 bytes like the others (x_row_bytes = round_up(292 * n_in / 256, 64))
 // An ISA's converters must produce bit-identical output to the scalar ones (tests check this).
 //
 // A table entry may be nullptr: matmul.cpp then uses the scalar table's entry for that slot, so an ISA
@@ -36,7 +39,7 @@ using ConvertRowFn = void (*)(const float* x, void* dst, int64_t n);
 // aligned when matmul.cpp converted them (x_row_bytes is a multiple of 64), but F32 activations used in
 // place have only float alignment. Kernels must accept any n_tokens >= 1 and any row range (including
 // a tail that is not a multiple of their register tile) and must not write outside the rectangle.
-// n_in is a multiple of 32 for the block types; any n_in >= 1 for F32/F16/BF16.
+// n_in is a multiple of 32 for the 32-value block types, of 256 for K-quants; any n_in >= 1 for F32/F16/BF16.
 struct GemmArgs {
   const void* w;
   size_t w_row_bytes;
@@ -74,7 +77,23 @@ struct MatmulKernels {
   GemmFn gemm_q5_0;
   GemmFn gemm_q5_1;
   GemmFn gemm_iq4_nl;
+
+  // K-quant family (kernels/<isa>/matmul_kquants_<isa>.cpp fills these through set_kquant_kernels_*).
+  ConvertRowFn quantize_row_q8_K;  // f32 -> Q8_K blocks (n a multiple of 256)
+  GemmFn gemm_q4_K;
+  GemmFn gemm_q5_K;
+  GemmFn gemm_q6_K;
 };
+
+// Each ISA's K-quant file sets its entries of that ISA's table (called while the table is built).
+void set_kquant_kernels_scalar(MatmulKernels& k);
+#if defined(__x86_64__) || defined(_M_X64)
+void set_kquant_kernels_avx2(MatmulKernels& k);
+void set_kquant_kernels_avx512(MatmulKernels& k);
+#endif
+#if defined(__aarch64__)
+void set_kquant_kernels_neon(MatmulKernels& k);
+#endif
 
 // Defined in kernels/scalar/ (always), kernels/avx2/ and kernels/avx512/ (x86-64 builds), and
 // kernels/neon/ (aarch64 builds). Only call an ISA's table after isa_supported() said yes.

@@ -47,6 +47,15 @@ void silu_isa(Isa isa, float* x, int64_t n) {
 void gelu_isa(Isa isa, float* x, int64_t n) {
   if (n > 0) pick(isa, &OpsKernels::gelu)(x, n);
 }
+void geglu_isa(Isa isa, const float* gate, const float* up, float* out, int64_t n) {
+  if (n > 0) pick(isa, &OpsKernels::geglu)(gate, up, out, n);
+}
+void layernorm_isa(Isa isa, const float* x, const float* w, const float* b, float* out, int64_t n, float eps) {
+  if (n > 0) pick(isa, &OpsKernels::layernorm)(x, w, b, out, n, eps);
+}
+void softcap_isa(Isa isa, float* x, float cap, int64_t n) {
+  if (n > 0) pick(isa, &OpsKernels::softcap)(x, cap, n);
+}
 void add_isa(Isa isa, const float* a, const float* b, float* out, int64_t n) {
   if (n > 0) pick(isa, &OpsKernels::add)(a, b, out, n);
 }
@@ -60,12 +69,19 @@ void scale_isa(Isa isa, float* x, float s, int64_t n) {
 void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps) {
   rmsnorm_isa(active_isa(), x, w, out, n, eps);
 }
+void layernorm(const float* x, const float* w, const float* b, float* out, int64_t n, float eps) {
+  layernorm_isa(active_isa(), x, w, b, out, n, eps);
+}
 void softmax(float* x, int64_t n) { softmax_isa(active_isa(), x, n); }
 void silu(float* x, int64_t n) { silu_isa(active_isa(), x, n); }
 void gelu(float* x, int64_t n) { gelu_isa(active_isa(), x, n); }
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   swiglu_isa(active_isa(), gate, up, out, n);
 }
+void geglu(const float* gate, const float* up, float* out, int64_t n) {
+  geglu_isa(active_isa(), gate, up, out, n);
+}
+void softcap(float* x, float cap, int64_t n) { softcap_isa(active_isa(), x, cap, n); }
 void add(const float* a, const float* b, float* out, int64_t n) { add_isa(active_isa(), a, b, out, n); }
 void mul(const float* a, const float* b, float* out, int64_t n) { mul_isa(active_isa(), a, b, out, n); }
 void scale(float* x, float s, int64_t n) { scale_isa(active_isa(), x, s, n); }

@@ -12,25 +12,45 @@ namespace kestrel::kernels {
 
 // out = x / sqrt(mean(x^2) + eps) * w    (w may be nullptr: no scaling). out may alias x.
 void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps);
+// ggml_norm then the weight and bias: out = (x - mean) / sqrt(var + eps) * w + b, mean and variance over
+// the n elements (w and/or b may be nullptr: not applied). out may alias x.
+void layernorm(const float* x, const float* w, const float* b, float* out, int64_t n, float eps);
 
 enum class RopeMode { Normal, Neox };  // Normal: rotate adjacent pairs (x0,x1); Neox: (x_i, x_{i+n_rot/2})
+// ggml's rope_ext parameters. The scaling kinds are settings of these fields:
+//   linear:    freq_scale = 1/factor;
+//   YaRN:      freq_scale = 1/factor, ext_factor (llama.cpp: 1), attn_factor, beta_fast/slow, n_ctx_orig;
+//   LongRoPE:  freq_factors = rope_factors_long/short (Phi-3), attn_factor = its magnitude scaling;
+//   Llama 3.1: freq_factors = rope_freqs.weight.
 struct RopeParams {
   int n_rot = 0;                        // rotated dims per head (even, <= head_dim; 0 = head_dim); the rest pass through
   float freq_base = 10000.0f;
-  float freq_scale = 1.0f;              // linear position scaling
-  const float* freq_factors = nullptr;  // optional n_rot/2 divisors (Llama 3.1 rope_freqs.weight)
+  float freq_scale = 1.0f;              // position interpolation factor
+  const float* freq_factors = nullptr;  // optional n_rot/2 divisors of the frequencies
   RopeMode mode = RopeMode::Normal;
+  float ext_factor = 0;                 // YaRN extrapolation mix (0: off)
+  float attn_factor = 1;                // magnitude scaling of cos/sin (mscale)
+  float beta_fast = 32, beta_slow = 1;  // YaRN correction range, in rotations
+  int n_ctx_orig = 0;                   // training context of the unscaled model (YaRN; > 0 when ext_factor != 0)
 };
-// Rotates, in place, n_heads heads of head_dim floats of one token at position pos.
-// theta_i = freq_scale * pos * freq_base^(-2i/n_rot) / freq_factors[i] (ggml's formula, no YaRN).
+// Rotates, in place, n_heads heads of head_dim floats of one token at position pos, as ggml_rope_ext:
+//   theta_e = pos * freq_base^(-2i/n_rot) / freq_factors[i],  theta_i = freq_scale * theta_e
+//   ext_factor != 0 (YaRN): ramp = (1 - clamp((i - lo) / max(0.001, hi - lo), 0, 1)) * ext_factor with
+//     [lo, hi] = ggml_rope_yarn_corr_dims(n_rot, n_ctx_orig, freq_base, beta_fast, beta_slow),
+//     theta = theta_i * (1 - ramp) + theta_e * ramp,  mscale = attn_factor * (1 + 0.1 ln(1/freq_scale))
+//   otherwise theta = theta_i, mscale = attn_factor;   (cos, sin) = (cosf(theta), sinf(theta)) * mscale
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopeParams& p);
 // The parameter checks rope() relies on, as an error value (call once when a model is loaded).
 Status check_rope_params(int64_t head_dim, const RopeParams& p);
 
 void softmax(float* x, int64_t n);                                  // in place, max-subtracted
 void silu(float* x, int64_t n);                                     // x * sigmoid(x), in place
-void gelu(float* x, int64_t n);                                     // tanh approximation, in place
+// GELU, tanh approximation, with ggml's f32 numbers (GGML_GELU_FP16): x <= -10 gives 0, x >= 10 gives x,
+// otherwise x is rounded to F16 and gelu_tanh of that F16 value, rounded to F16, is the result. In place.
+void gelu(float* x, int64_t n);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);  // silu(gate) * up
+void geglu(const float* gate, const float* up, float* out, int64_t n);   // gelu(gate) * up, gelu as above
+void softcap(float* x, float cap, int64_t n);  // x = cap * tanh(x * (1/cap)), in place (cap > 0)
 void add(const float* a, const float* b, float* out, int64_t n);
 void mul(const float* a, const float* b, float* out, int64_t n);
 void scale(float* x, float s, int64_t n);
@@ -62,6 +82,9 @@ void swiglu_isa(Isa isa, const float* gate, const float* up, float* out, int64_t
 void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a);
 void silu_isa(Isa isa, float* x, int64_t n);
 void gelu_isa(Isa isa, float* x, int64_t n);
+void geglu_isa(Isa isa, const float* gate, const float* up, float* out, int64_t n);
+void layernorm_isa(Isa isa, const float* x, const float* w, const float* b, float* out, int64_t n, float eps);
+void softcap_isa(Isa isa, float* x, float cap, int64_t n);
 void add_isa(Isa isa, const float* a, const float* b, float* out, int64_t n);
 void mul_isa(Isa isa, const float* a, const float* b, float* out, int64_t n);
 void scale_isa(Isa isa, float* x, float s, int64_t n);

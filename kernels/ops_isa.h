@@ -2,8 +2,10 @@
 // Internal (not a contract for model/ code): the per-ISA table of element-wise and attention kernels
 // that kernels/ops.cpp and kernels/attention.cpp dispatch through. kernels/scalar/ defines the twin
 // that gives each entry its meaning; kernels/avx2/, kernels/avx512/ and kernels/neon/ define the SIMD
-// tables. An ISA's table is only called after isa_supported() said yes. A SIMD table may leave an entry
-// nullptr where vectorizing does not pay; the dispatcher then uses the scalar entry.
+// tables (float element-wise entries from the xsimd templates in kernels/ops_simd.h). An ISA's table is
+// only called after isa_supported() said yes. A SIMD table may leave an entry nullptr where vectorizing
+// does not pay; the dispatcher then uses the scalar entry. Tables are written with designated
+// initializers, so an entry added here is nullptr (scalar) in every table that does not name it.
 #include <cstdint>
 
 #include "kernels/isa.h"
@@ -30,19 +32,22 @@ inline constexpr int64_t attend_scratch_floats(int64_t n_q, int64_t head_dim) { 
 using AttendHeadFn = void (*)(const AttendHeadArgs& a);
 
 struct OpsKernels {
-  const char* name;  // "scalar", "avx2", "avx512", "neon"
-  void (*rmsnorm)(const float* x, const float* w, float* out, int64_t n, float eps);
-  void (*softmax)(float* x, int64_t n);
-  void (*silu)(float* x, int64_t n);
-  void (*gelu)(float* x, int64_t n);
-  void (*swiglu)(const float* gate, const float* up, float* out, int64_t n);
-  void (*add)(const float* a, const float* b, float* out, int64_t n);
-  void (*mul)(const float* a, const float* b, float* out, int64_t n);
-  void (*scale)(float* x, float s, int64_t n);
+  const char* name = nullptr;  // "scalar", "avx2", "avx512", "neon"
+  void (*rmsnorm)(const float* x, const float* w, float* out, int64_t n, float eps) = nullptr;
+  void (*softmax)(float* x, int64_t n) = nullptr;
+  void (*silu)(float* x, int64_t n) = nullptr;
+  void (*gelu)(float* x, int64_t n) = nullptr;
+  void (*swiglu)(const float* gate, const float* up, float* out, int64_t n) = nullptr;
+  void (*geglu)(const float* gate, const float* up, float* out, int64_t n) = nullptr;
+  void (*layernorm)(const float* x, const float* w, const float* b, float* out, int64_t n, float eps) = nullptr;
+  void (*softcap)(float* x, float cap, int64_t n) = nullptr;
+  void (*add)(const float* a, const float* b, float* out, int64_t n) = nullptr;
+  void (*mul)(const float* a, const float* b, float* out, int64_t n) = nullptr;
+  void (*scale)(float* x, float s, int64_t n) = nullptr;
   // K.q with an F16 cache rounds q to F16 first (as llama.cpp does with flash attention off), then
   // accumulates in F32; V is widened to F32. See kernels/attention.cpp.
-  AttendHeadFn attend_head_f32;
-  AttendHeadFn attend_head_f16;
+  AttendHeadFn attend_head_f32 = nullptr;
+  AttendHeadFn attend_head_f16 = nullptr;
 };
 
 const OpsKernels& scalar_ops_kernels();

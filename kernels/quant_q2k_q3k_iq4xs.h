@@ -5,9 +5,9 @@
 // the bytes are identical. Declarations only, so ISA translation units can include this header.
 #include <cstdint>
 
-namespace kestrel::kernels {
+#include "kernels/quant_k.h"  // kQK_K (elements per K-quant / IQ super-block), Q8_K
 
-constexpr int kQK_K = 256;  // elements per K-quant / IQ super-block
+namespace kestrel::kernels {
 
 // Q2_K: 16 sub-blocks of 16. scales[j] = 4-bit scale (low nibble) | 4-bit min (high nibble);
 // qs: 2-bit values, byte l of each 32-byte half h holds elements 128h + l + 32s at bits 2s..2s+1.

@@ -6,6 +6,7 @@
 
 #include "kernels/quant.h"
 #include "kernels/quant_q32.h"
+#include "kernels/quant_k.h"
 
 namespace kestrel::kernels {
 namespace {
@@ -31,6 +32,14 @@ void q8_0_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q8_0
 void q8_0_from_float(const float* src, void* dst, int64_t n) { quantize_row_q8_0_ref(src, static_cast<BlockQ8_0*>(dst), n); }
 void q4_0_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q4_0(static_cast<const BlockQ4_0*>(src), dst, n); }
 void q4_0_from_float(const float* src, void* dst, int64_t n) { quantize_row_q4_0_ref(src, static_cast<BlockQ4_0*>(dst), n); }
+void q4_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q4_K(static_cast<const BlockQ4_K*>(src), dst, n); }
+void q4_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q4_K_ref(src, static_cast<BlockQ4_K*>(dst), n); }
+void q5_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q5_K(static_cast<const BlockQ5_K*>(src), dst, n); }
+void q5_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q5_K_ref(src, static_cast<BlockQ5_K*>(dst), n); }
+void q6_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q6_K(static_cast<const BlockQ6_K*>(src), dst, n); }
+void q6_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q6_K_ref(src, static_cast<BlockQ6_K*>(dst), n); }
+void q8_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q8_K(static_cast<const BlockQ8_K*>(src), dst, n); }
+void q8_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q8_K_ref(src, static_cast<BlockQ8_K*>(dst), n); }
 
 // The 32-value block types of kernels/quant_q32.h: to_float / from_float straight from their blocks.
 template <class Block, void (*Deq)(const Block*, float*, int64_t)>
@@ -38,8 +47,8 @@ void block_to_float(const void* src, float* dst, int64_t n) { Deq(static_cast<co
 template <class Block, void (*Quant)(const float*, Block*, int64_t)>
 void block_from_float(const float* src, void* dst, int64_t n) { Quant(src, static_cast<Block*>(dst), n); }
 template <class Block, void (*Deq)(const Block*, float*, int64_t), void (*Quant)(const float*, Block*, int64_t)>
-constexpr TypeTraits block_traits(TensorType t, TensorType vec_dot) {
-  return {t, kQK, sizeof(Block), block_to_float<Block, Deq>, block_from_float<Block, Quant>, vec_dot};
+constexpr TypeTraits block_traits(TensorType t, TensorType vec_dot, bool activation_only = false) {
+  return {t, kQK, sizeof(Block), block_to_float<Block, Deq>, block_from_float<Block, Quant>, vec_dot, activation_only};
 }
 
 const TypeTraits kTraits[] = {
@@ -53,7 +62,11 @@ const TypeTraits kTraits[] = {
     block_traits<BlockQ5_1, dequantize_row_q5_1, quantize_row_q5_1_ref>(TensorType::Q5_1, TensorType::Q8_1),
     block_traits<BlockIQ4_NL, dequantize_row_iq4_nl, quantize_row_iq4_nl_ref>(TensorType::IQ4_NL, TensorType::Q8_0),
     // Q8_1 is an activation format (vec_dot_type of Q4_1/Q5_1); llama.cpp never stores weights in it.
-    block_traits<BlockQ8_1, dequantize_row_q8_1, quantize_row_q8_1_ref>(TensorType::Q8_1, TensorType::Q8_1),
+    block_traits<BlockQ8_1, dequantize_row_q8_1, quantize_row_q8_1_ref>(TensorType::Q8_1, TensorType::Q8_1, true),
+    {TensorType::Q4_K, kQK_K, sizeof(BlockQ4_K), q4_K_to_float, q4_K_from_float, TensorType::Q8_K},
+    {TensorType::Q5_K, kQK_K, sizeof(BlockQ5_K), q5_K_to_float, q5_K_from_float, TensorType::Q8_K},
+    {TensorType::Q6_K, kQK_K, sizeof(BlockQ6_K), q6_K_to_float, q6_K_from_float, TensorType::Q8_K},
+    {TensorType::Q8_K, kQK_K, sizeof(BlockQ8_K), q8_K_to_float, q8_K_from_float, TensorType::Q8_K, true},
 };
 
 }  // namespace
@@ -62,6 +75,21 @@ const TypeTraits* type_traits(TensorType t) {
   for (const TypeTraits& tr : kTraits)
     if (tr.type == t) return &tr;
   return nullptr;
+}
+
+bool is_computable(TensorType t) {
+  const TypeTraits* tr = type_traits(t);
+  return tr != nullptr && !tr->activation_only;
+}
+
+std::string computable_type_names() {
+  std::string out;
+  for (const TypeTraits& tr : kTraits) {
+    if (tr.activation_only) continue;
+    if (!out.empty()) out += ", ";
+    out += type_name(tr.type);
+  }
+  return out;
 }
 
 float fp16_to_fp32(uint16_t h) {

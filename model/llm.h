@@ -79,6 +79,10 @@ class Session {
   virtual Status eval(const std::vector<int32_t>& tokens, bool all_logits = false) = 0;
   // Logits row i of the last eval (i = -1: the last token). n_vocab floats.
   virtual const float* logits(int i = -1) const = 0;
+  // The buffer logits() points into, shared with its holders (the Python module's NumPy views): it stays
+  // allocated after the session is destroyed or moves to a larger buffer; its content changes with each eval.
+  virtual std::shared_ptr<const float> logits_buffer() const = 0;
+  virtual int n_logits() const = 0;  // rows logits(i) gives for the last eval (0 before the first)
   virtual int n_past() const = 0;
   virtual int n_ctx() const = 0;
   virtual void reset() = 0;  // forget the KV cache

@@ -29,7 +29,7 @@ Status check_tensor(const TensorView& t, const std::vector<int64_t>& want) {
     return Status::error("tensor '" + t.name + "' has shape " + format_shape(t.ne) + ", expected " +
                          format_shape(want));
   const auto* traits = kernels::type_traits(t.type);
-  if (traits == nullptr)
+  if (!kernels::is_computable(t.type))
     return Status::error("tensor '" + t.name + "' has type " + std::string(type_name(t.type)) +
                          ", which Kestrel cannot compute with");
   if (want[0] % traits->block_size != 0)

@@ -2,6 +2,7 @@
 // Everything is sized once at create(); eval() allocates only when asked for more all-token logits than
 // any earlier call.
 #include <algorithm>
+#include <memory>
 #include <numeric>
 
 #include "model/forward.h"
@@ -19,7 +20,7 @@ class SessionImpl final : public Session {
         fwd_(m.config(), m.arch(), m.bound(), n_batch),
         pool_(n_threads),
         rows_(n_batch),
-        logits_(static_cast<size_t>(cfg_.n_vocab)) {}
+        logits_(std::make_shared<std::vector<float>>(static_cast<size_t>(cfg_.n_vocab))) {}
 
   Status eval(const std::vector<int32_t>& tokens, bool all_logits) override {
     const int64_t n = static_cast<int64_t>(tokens.size());
@@ -33,14 +34,15 @@ class SessionImpl final : public Session {
                              " is out of range [0, " + std::to_string(cfg_.n_vocab) + ")");
     const size_t V = static_cast<size_t>(cfg_.n_vocab);
     const size_t n_rows = all_logits ? static_cast<size_t>(n) : 1;
-    if (logits_.size() < n_rows * V) logits_.resize(n_rows * V);
+    // A new buffer rather than a resize: holders of logits_buffer() keep the old one.
+    if (logits_->size() < n_rows * V) logits_ = std::make_shared<std::vector<float>>(n_rows * V);
 
     const int B = fwd_.n_batch();
     for (int64_t start = 0; start < n; start += B) {
       const int chunk = static_cast<int>(std::min<int64_t>(B, n - start));
       const bool last_chunk = start + chunk == n;
       int n_out = 0;
-      float* out = logits_.data();
+      float* out = logits_->data();
       if (all_logits) {
         std::iota(rows_.begin(), rows_.begin() + chunk, 0);
         n_out = chunk;
@@ -60,8 +62,10 @@ class SessionImpl final : public Session {
     if (n_logits_ == 0) return nullptr;
     if (i < 0) i = n_logits_ - 1;
     if (i >= n_logits_) return nullptr;
-    return logits_.data() + static_cast<size_t>(i) * cfg_.n_vocab;
+    return logits_->data() + static_cast<size_t>(i) * cfg_.n_vocab;
   }
+  std::shared_ptr<const float> logits_buffer() const override { return {logits_, logits_->data()}; }
+  int n_logits() const override { return n_logits_; }
   int n_past() const override { return static_cast<int>(n_past_); }
   int n_ctx() const override { return cache_.n_ctx(); }
   void reset() override {
@@ -76,7 +80,7 @@ class SessionImpl final : public Session {
   Forward fwd_;
   kernels::ThreadPool pool_;
   std::vector<int32_t> rows_;
-  std::vector<float> logits_;
+  std::shared_ptr<std::vector<float>> logits_;
   int64_t n_past_ = 0;
   int n_logits_ = 0;
 };

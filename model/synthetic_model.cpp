@@ -167,6 +167,11 @@ Status write_synthetic_model(const std::string& path, const SyntheticSpec& spec)
   w.set_u32("llama.attention.head_count_kv", spec.n_head_kv);
   w.set_u32("llama.rope.dimension_count", head_dim);
   w.set_f32("llama.rope.freq_base", spec.rope_freq_base);
+  if (!spec.rope_scaling_type.empty()) {
+    w.set_string("llama.rope.scaling.type", spec.rope_scaling_type);
+    w.set_f32("llama.rope.scaling.factor", spec.rope_scaling_factor);
+    if (spec.rope_scaling_orig_ctx > 0) w.set_u32("llama.rope.scaling.original_context_length", spec.rope_scaling_orig_ctx);
+  }
   w.set_f32("llama.attention.layer_norm_rms_epsilon", spec.rms_eps);
   w.set_u32("llama.vocab_size", spec.n_vocab);
   if (spec.n_expert > 0) {

@@ -21,6 +21,11 @@ struct SyntheticSpec {
   bool tied_embeddings = false;   // no output.weight
   bool rope_freqs = false;        // write rope_freqs.weight (Llama 3.1 style factors)
   float rope_freq_base = 10000.0f;
+  // Optional rope.scaling metadata ("" = none written): type "linear" or "yarn", factor, and the
+  // original context length (0 = not written).
+  std::string rope_scaling_type;
+  float rope_scaling_factor = 1.0f;
+  int rope_scaling_orig_ctx = 0;
   float rms_eps = 1e-5f;
   TensorType type = TensorType::F32;  // 2-D weights; norms stay F32
   int n_expert = 0;               // > 0: Mixtral-shaped (ffn_*_exps + router)

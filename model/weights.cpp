@@ -32,7 +32,7 @@ struct Binder {
                            ", expected f32");
     if (need == Need::Matrix && !kernels::is_computable(t->type))
       return Status::error("tensor '" + name + "' has type " + std::string(type_name(t->type)) +
-                           ", which Kestrel can read but not compute with (supported: f32, f16, bf16, q8_0, q4_0)");
+                           ", which Kestrel can read but not compute with (supported: " + kernels::computable_type_names() + ")");
     return t;
   }
 };

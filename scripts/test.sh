@@ -5,6 +5,7 @@
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build + ctest
 #   4. NEON kernels cross-compiled for aarch64 + their tests under qemu-aarch64
 #   5. the GGUF parser's libFuzzer target for a bounded time
+#   6. the Python module: pip install . into a fresh venv + pytest (skipped when PyPI is unreachable)
 # Ends with one line "test.sh: N passed, N failed".
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +72,21 @@ if bash scripts/fuzz.sh "${KESTREL_FUZZ_SECONDS:-60}" >"$LOGS/fuzz.log" 2>&1; th
   tail -n 3 "$LOGS/fuzz.log"; PASSED=$((PASSED + 1))
 else
   tail -n 40 "$LOGS/fuzz.log"; echo "test.sh: fuzzing found a problem"; FAILED=$((FAILED + 1))
+fi
+
+echo "=== python (pip install . + pytest) ==="
+bash scripts/test-python.sh >"$LOGS/python.log" 2>&1
+py_rc=$?
+tail -n 15 "$LOGS/python.log"
+if [ "$py_rc" -eq 77 ]; then
+  echo "test.sh: python stage skipped (see above)"
+else
+  # pytest's summary line, e.g. "2 failed, 34 passed, 1 skipped in 3.1s"
+  py_line=$(grep -E "[0-9]+ (passed|failed|error)" "$LOGS/python.log" | tail -1)
+  py_pass=$(echo "$py_line" | grep -oE "[0-9]+ passed" | grep -oE "[0-9]+")
+  py_fail=$(echo "$py_line" | grep -oE "[0-9]+ (failed|errors?)" | grep -oE "[0-9]+" | awk '{s += $1} END {if (NR) print s}')
+  PASSED=$((PASSED + ${py_pass:-0})); FAILED=$((FAILED + ${py_fail:-0}))
+  if [ "$py_rc" -ne 0 ] && [ "${py_fail:-0}" -eq 0 ]; then echo "test.sh: python stage failed"; FAILED=$((FAILED + 1)); fi
 fi
 
 echo "test.sh: $PASSED passed, $FAILED failed"

@@ -191,25 +191,31 @@ void gemm_bf16_avx2(const GemmArgs& a) { gemm<PolicyBF16, 2, 4>(a); }
 void gemm_q8_0_avx2(const GemmArgs& a) { gemm<PolicyQ8_0, 2, 3>(a); }
 void gemm_q4_0_avx2(const GemmArgs& a) { gemm<PolicyQ4_0, 2, 3>(a); }
 
-const MatmulKernels kAvx2 = {
-    .name = "avx2",
-    .quantize_row_q8_0 = quantize_row_q8_0_avx2,
-    .fp32_to_fp16_row = fp32_to_fp16_row_avx2,
-    .fp32_to_bf16_row = fp32_to_bf16_row_avx2,
-    .quantize_row_q8_1 = quantize_row_q8_1_avx2,
-    .gemm_f32 = gemm_f32_avx2,
-    .gemm_f16 = gemm_f16_avx2,
-    .gemm_bf16 = gemm_bf16_avx2,
-    .gemm_q8_0 = gemm_q8_0_avx2,
-    .gemm_q4_0 = gemm_q4_0_avx2,
-    .gemm_q4_1 = gemm_q4_1_avx2,
-    .gemm_q5_0 = gemm_q5_0_avx2,
-    .gemm_q5_1 = gemm_q5_1_avx2,
-    .gemm_iq4_nl = gemm_iq4_nl_avx2,
-};
+MatmulKernels make_table() {
+  MatmulKernels k{};
+  k.name = "avx2";
+  k.quantize_row_q8_0 = quantize_row_q8_0_avx2;
+  k.fp32_to_fp16_row = fp32_to_fp16_row_avx2;
+  k.fp32_to_bf16_row = fp32_to_bf16_row_avx2;
+  k.gemm_f32 = gemm_f32_avx2;
+  k.gemm_f16 = gemm_f16_avx2;
+  k.gemm_bf16 = gemm_bf16_avx2;
+  k.gemm_q8_0 = gemm_q8_0_avx2;
+  k.gemm_q4_0 = gemm_q4_0_avx2;
+  k.quantize_row_q8_1 = quantize_row_q8_1_avx2;
+  k.gemm_q4_1 = gemm_q4_1_avx2;
+  k.gemm_q5_0 = gemm_q5_0_avx2;
+  k.gemm_q5_1 = gemm_q5_1_avx2;
+  k.gemm_iq4_nl = gemm_iq4_nl_avx2;
+  set_kquant_kernels_avx2(k);
+  return k;
+}
 
 }  // namespace
 
-const MatmulKernels* avx2_matmul_kernels() { return &kAvx2; }
+const MatmulKernels* avx2_matmul_kernels() {
+  static const MatmulKernels k = make_table();
+  return &k;
+}
 
 }  // namespace kestrel::kernels

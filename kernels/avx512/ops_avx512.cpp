@@ -1,7 +1,8 @@
-// AVX-512 (F/BW/VL/DQ) variants of the element-wise and attention kernels (scalar twins in
-// kernels/scalar/ops_scalar.cpp define the results). Tails use masked loads and stores, so every
-// element goes through the same vector arithmetic. Everything but the exported table is in an
-// anonymous namespace so no function compiled with these flags can be shared with the baseline code.
+// AVX-512 (F/BW/VL/DQ) kernels of the ops table (scalar twins in kernels/scalar/ops_scalar.cpp define
+// the results): the float element-wise ops are kernels/ops_simd.h instantiated for xsimd::avx512bw; the
+// attention primitives below are hand-written, with masked loads and stores for tails. Everything but
+// the exported table is in an anonymous namespace so no function compiled with these flags can be
+// shared with the baseline code.
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_* helpers (a
 // known false positive) wherever a masked intrinsic is inlined.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -12,119 +13,14 @@
 
 #include "kernels/attention_impl.h"
 #include "kernels/ops_isa.h"
+#include "kernels/ops_simd.h"
 
 namespace kestrel::kernels {
 namespace {
 
+using Simd = ElementwiseSimd<xsimd::avx512bw>;
+
 inline __mmask16 tail_mask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }  // n < 16
-
-// exp(x) for 16 floats, within ~2 ulp of expf: x = n ln2 + r (Cody-Waite, |r| <= ln2/2), exp(r) by
-// its degree-7 Taylor polynomial (truncation < 6e-9 relative), 2^n applied with vscalefps, which
-// rounds denormal results correctly and overflows to +inf. The clamp keeps r finite for +-inf input.
-inline __m512 exp16(__m512 x) {
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), xc);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  const __m512 y = _mm512_scalef_ps(p, n);
-  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);  // NaN in, NaN out
-}
-
-inline __m512 silu16(__m512 x) {
-  const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
-  return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
-}
-
-void rmsnorm_avx512(const float* x, const float* w, float* out, int64_t n, float eps) {
-  // Squares in float, sum in double, like the scalar twin. Masked-off lanes load as 0.
-  __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-    const __m512 sq = _mm512_mul_ps(v, v);
-    acc0 = _mm512_add_pd(acc0, _mm512_cvtps_pd(_mm512_castps512_ps256(sq)));
-    acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sq), 1))));
-  }
-  const double sum = _mm512_reduce_add_pd(_mm512_add_pd(acc0, acc1));
-  const float mean = static_cast<float>(sum / static_cast<double>(n));
-  const __m512 vs = _mm512_set1_ps(1.0f / __builtin_sqrtf(mean + eps));
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-    __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vs);
-    if (w) y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(m, w + i));
-    _mm512_mask_storeu_ps(out + i, m, y);
-  }
-}
-
-void softmax_avx512(float* x, int64_t n) {
-  const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
-  __m512 vmax = ninf;
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-    vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(ninf, m, x + i));
-  }
-  const __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-  __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-    const __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm)));
-    _mm512_mask_storeu_ps(x + i, m, e);
-    acc0 = _mm512_add_pd(acc0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-    acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-  }
-  const double sum = _mm512_reduce_add_pd(_mm512_add_pd(acc0, acc1));
-  const __m512 vinv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-    _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vinv));
-  }
-}
-
-void silu_avx512(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-    _mm512_mask_storeu_ps(x + i, m, silu16(_mm512_maskz_loadu_ps(m, x + i)));
-  }
-}
-
-void swiglu_avx512(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-    const __m512 y = _mm512_mul_ps(silu16(_mm512_maskz_loadu_ps(m, gate + i)), _mm512_maskz_loadu_ps(m, up + i));
-    _mm512_mask_storeu_ps(out + i, m, y);
-  }
-}
-
-void add_avx512(const float* a, const float* b, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-    _mm512_mask_storeu_ps(out + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
-  }
-}
-
-void mul_avx512(const float* a, const float* b, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-    _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
-  }
-}
-
-void scale_avx512(float* x, float s, int64_t n) {
-  const __m512 vs = _mm512_set1_ps(s);
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-    _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vs));
-  }
-}
 
 inline __m512 load16_f16(__mmask16 m, const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
@@ -234,29 +130,29 @@ struct Avx512Prims {
   static void axpy_rows_f16(float* acc, const float* p, const uint16_t* v, int64_t stride, int nb, int64_t n) {
     axpy_rows(acc, p, nb, n, [=](int j, int64_t i, __mmask16 m) { return load16_f16(m, v + j * stride + i); });
   }
-  static void scale(float* acc, float c, int64_t n) { scale_avx512(acc, c, n); }
-  static float exp_sub_sum(float* s, int64_t n, float mx) {
-    const __m512 vm = _mm512_set1_ps(mx);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16) {
-      const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
-      const __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + i), vm)));
-      _mm512_mask_storeu_ps(s + i, m, e);
-      acc = _mm512_add_ps(acc, e);
-    }
-    return _mm512_reduce_add_ps(acc);
-  }
+  static void scale(float* acc, float c, int64_t n) { Simd::scale(acc, c, n); }
+  static float exp_sub_sum(float* s, int64_t n, float m) { return Simd::exp_sub_sum(s, n, m); }
 };
 
 void attend_head_f32_avx512(const AttendHeadArgs& a) { attention_detail::attend_head<Avx512Prims, false>(a); }
 void attend_head_f16_avx512(const AttendHeadArgs& a) { attention_detail::attend_head<Avx512Prims, true>(a); }
 
 }  // namespace
-
 const OpsKernels& avx512_ops_kernels() {
+  // gelu and geglu are a table lookup per element (ggml's F16 table): no entry, the scalar twin runs.
   static const OpsKernels k = {
-      "avx512",     rmsnorm_avx512, softmax_avx512, silu_avx512, /*gelu: scalar*/ nullptr, swiglu_avx512,
-      add_avx512,   mul_avx512,     scale_avx512,   attend_head_f32_avx512,                attend_head_f16_avx512,
+      .name = "avx512",
+      .rmsnorm = Simd::rmsnorm,
+      .softmax = Simd::softmax,
+      .silu = Simd::silu,
+      .swiglu = Simd::swiglu,
+      .layernorm = Simd::layernorm,
+      .softcap = Simd::softcap,
+      .add = Simd::add,
+      .mul = Simd::mul,
+      .scale = Simd::scale,
+      .attend_head_f32 = attend_head_f32_avx512,
+      .attend_head_f16 = attend_head_f16_avx512,
   };
   return k;
 }

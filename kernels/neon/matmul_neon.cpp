@@ -165,25 +165,31 @@ struct DotQuant {
   }
 };
 
-const MatmulKernels kNeon = {
-    .name = "neon",
-    .quantize_row_q8_0 = quantize_row_q8_0_neon,
-    .fp32_to_fp16_row = fp32_to_fp16_row_neon,
-    .fp32_to_bf16_row = fp32_to_bf16_row_neon,
-    .quantize_row_q8_1 = quantize_row_q8_1_neon,
-    .gemm_f32 = gemm<DotF32>,
-    .gemm_f16 = gemm<DotF16>,
-    .gemm_bf16 = gemm<DotBF16>,
-    .gemm_q8_0 = gemm<DotQuant<WeightsQ8_0>>,
-    .gemm_q4_0 = gemm<DotQuant<WeightsQ4_0>>,
-    .gemm_q4_1 = gemm_q4_1_neon,
-    .gemm_q5_0 = gemm_q5_0_neon,
-    .gemm_q5_1 = gemm_q5_1_neon,
-    .gemm_iq4_nl = gemm_iq4_nl_neon,
-};
+MatmulKernels make_table() {
+  MatmulKernels k{};
+  k.name = "neon";
+  k.quantize_row_q8_0 = quantize_row_q8_0_neon;
+  k.fp32_to_fp16_row = fp32_to_fp16_row_neon;
+  k.fp32_to_bf16_row = fp32_to_bf16_row_neon;
+  k.gemm_f32 = gemm<DotF32>;
+  k.gemm_f16 = gemm<DotF16>;
+  k.gemm_bf16 = gemm<DotBF16>;
+  k.gemm_q8_0 = gemm<DotQuant<WeightsQ8_0>>;
+  k.gemm_q4_0 = gemm<DotQuant<WeightsQ4_0>>;
+  k.quantize_row_q8_1 = quantize_row_q8_1_neon;
+  k.gemm_q4_1 = gemm_q4_1_neon;
+  k.gemm_q5_0 = gemm_q5_0_neon;
+  k.gemm_q5_1 = gemm_q5_1_neon;
+  k.gemm_iq4_nl = gemm_iq4_nl_neon;
+  set_kquant_kernels_neon(k);
+  return k;
+}
 
 }  // namespace
 
-const MatmulKernels* neon_matmul_kernels() { return &kNeon; }
+const MatmulKernels* neon_matmul_kernels() {
+  static const MatmulKernels k = make_table();
+  return &k;
+}
 
 }  // namespace kestrel::kernels

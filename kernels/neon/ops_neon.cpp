@@ -1,146 +1,21 @@
-// NEON (AArch64 ASIMD) variants of the element-wise and attention kernels (scalar twins in
-// kernels/scalar/ops_scalar.cpp define the results). Only base ASIMD instructions are used here (F16
-// is widened with FCVTL), so these kernels need nothing beyond what isa_supported(Isa::Neon) checks.
-// Everything but the exported table is in an anonymous namespace.
+// NEON (AArch64 ASIMD) kernels of the ops table (scalar twins in kernels/scalar/ops_scalar.cpp define
+// the results): the float element-wise ops are kernels/ops_simd.h instantiated for xsimd::neon64; the
+// attention primitives below are hand-written. Only base ASIMD instructions are used (F16 is widened
+// with FCVTL), so these kernels need nothing beyond what isa_supported(Isa::Neon) checks. Everything
+// but the exported table is in an anonymous namespace.
 #include <arm_neon.h>
 
 #include <cstdint>
 
 #include "kernels/attention_impl.h"
 #include "kernels/ops_isa.h"
+#include "kernels/ops_simd.h"
 #include "kernels/type_traits.h"
 
 namespace kestrel::kernels {
 namespace {
 
-// exp(x) for 4 floats, within ~2 ulp of expf over the whole float range: x = n ln2 + r
-// (Cody-Waite, |r| <= ln2/2), exp(r) by its degree-7 Taylor polynomial (truncation < 6e-9 relative),
-// 2^n applied as two factors 2^(n/2) so denormal results (n down to -150) and n = 128 stay exact.
-// FMAX/FMIN propagate NaN, so NaN input gives NaN output without a separate blend.
-inline float32x4_t exp4(float32x4_t x) {
-  const float32x4_t hi = vdupq_n_f32(88.72283935546875f);  // ln(FLT_MAX) rounded up: above is +inf
-  const float32x4_t xc = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-104.0f)), hi);
-  const float32x4_t n = vrndnq_f32(vmulq_n_f32(xc, 1.44269504088896341f));
-  float32x4_t r = vfmsq_n_f32(xc, n, 0.693145751953125f);
-  r = vfmsq_n_f32(r, n, 1.428606765330187045e-06f);
-  float32x4_t p = vdupq_n_f32(1.0f / 5040.0f);
-  p = vfmaq_f32(vdupq_n_f32(1.0f / 720.0f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(1.0f / 120.0f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(1.0f / 24.0f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(1.0f / 6.0f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(0.5f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
-  const int32x4_t ni = vcvtq_s32_f32(n);
-  const int32x4_t n1 = vshrq_n_s32(ni, 1);
-  const int32x4_t n2 = vsubq_s32(ni, n1);
-  const float32x4_t s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n1, vdupq_n_s32(127)), 23));
-  const float32x4_t s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n2, vdupq_n_s32(127)), 23));
-  const float32x4_t y = vmulq_f32(vmulq_f32(p, s1), s2);
-  return vbslq_f32(vcgtq_f32(x, hi), vdupq_n_f32(__builtin_inff()), y);
-}
-
-inline float32x4_t silu4(float32x4_t x) {
-  return vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), exp4(vnegq_f32(x))));
-}
-
-// Applies a vector function to the last n % 4 elements through a padded buffer, so tails get the
-// same arithmetic as the body.
-template <class F>
-inline void tail4(const float* x, float* out, int64_t n, F f) {
-  float buf[4] = {0, 0, 0, 0};
-  for (int64_t i = 0; i < n; ++i) buf[i] = x[i];
-  vst1q_f32(buf, f(vld1q_f32(buf)));
-  for (int64_t i = 0; i < n; ++i) out[i] = buf[i];
-}
-
-// Adds 4 floats to two double accumulators.
-inline void add_to_f64(float64x2_t& a0, float64x2_t& a1, float32x4_t v) {
-  a0 = vaddq_f64(a0, vcvt_f64_f32(vget_low_f32(v)));
-  a1 = vaddq_f64(a1, vcvt_high_f64_f32(v));
-}
-
-void rmsnorm_neon(const float* x, const float* w, float* out, int64_t n, float eps) {
-  // Squares in float, sum in double, like the scalar twin.
-  float64x2_t a0 = vdupq_n_f64(0.0), a1 = vdupq_n_f64(0.0);
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const float32x4_t v = vld1q_f32(x + i);
-    add_to_f64(a0, a1, vmulq_f32(v, v));
-  }
-  double sum = vaddvq_f64(vaddq_f64(a0, a1));
-  for (; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
-  const float mean = static_cast<float>(sum / static_cast<double>(n));
-  const float s = 1.0f / __builtin_sqrtf(mean + eps);
-  i = 0;
-  if (w) {
-    for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vmulq_f32(vmulq_n_f32(vld1q_f32(x + i), s), vld1q_f32(w + i)));
-    for (; i < n; ++i) out[i] = (x[i] * s) * w[i];
-  } else {
-    for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vmulq_n_f32(vld1q_f32(x + i), s));
-    for (; i < n; ++i) out[i] = x[i] * s;
-  }
-}
-
-void softmax_neon(float* x, int64_t n) {
-  float32x4_t vmax = vdupq_n_f32(-__builtin_inff());
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) vmax = vmaxq_f32(vmax, vld1q_f32(x + i));
-  float mx = vmaxvq_f32(vmax);
-  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-  const float32x4_t vm = vdupq_n_f32(mx);
-  float64x2_t a0 = vdupq_n_f64(0.0), a1 = vdupq_n_f64(0.0);
-  i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const float32x4_t e = exp4(vsubq_f32(vld1q_f32(x + i), vm));
-    vst1q_f32(x + i, e);
-    add_to_f64(a0, a1, e);
-  }
-  double sum = vaddvq_f64(vaddq_f64(a0, a1));
-  if (i < n) {
-    tail4(x + i, x + i, n - i, [&](float32x4_t v) { return exp4(vsubq_f32(v, vm)); });
-    for (; i < n; ++i) sum += x[i];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
-  for (; i < n; ++i) x[i] *= inv;
-}
-
-void silu_neon(float* x, int64_t n) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(x + i, silu4(vld1q_f32(x + i)));
-  if (i < n) tail4(x + i, x + i, n - i, silu4);
-}
-
-void swiglu_neon(const float* gate, const float* up, float* out, int64_t n) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vmulq_f32(silu4(vld1q_f32(gate + i)), vld1q_f32(up + i)));
-  if (i < n) {  // through buffers: out may alias gate or up
-    float g[4] = {0, 0, 0, 0}, u[4] = {0, 0, 0, 0};
-    for (int64_t j = 0; j < n - i; ++j) g[j] = gate[i + j], u[j] = up[i + j];
-    vst1q_f32(g, vmulq_f32(silu4(vld1q_f32(g)), vld1q_f32(u)));
-    for (int64_t j = 0; j < n - i; ++j) out[i + j] = g[j];
-  }
-}
-
-void add_neon(const float* a, const float* b, float* out, int64_t n) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vaddq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
-  for (; i < n; ++i) out[i] = a[i] + b[i];
-}
-
-void mul_neon(const float* a, const float* b, float* out, int64_t n) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vmulq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
-  for (; i < n; ++i) out[i] = a[i] * b[i];
-}
-
-void scale_neon(float* x, float s, int64_t n) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), s));
-  for (; i < n; ++i) x[i] *= s;
-}
+using Simd = ElementwiseSimd<xsimd::neon64>;
 
 inline float32x4_t load4_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 
@@ -254,34 +129,29 @@ struct NeonPrims {
     axpy_rows(acc, p, nb, n, [=](int j, int64_t i) { return load4_f16(v + j * stride + i); },
               [=](int j, int64_t i) { return fp16_to_fp32(v[j * stride + i]); });
   }
-  static void scale(float* acc, float c, int64_t n) { scale_neon(acc, c, n); }
-  static float exp_sub_sum(float* s, int64_t n, float m) {
-    const float32x4_t vm = vdupq_n_f32(m);
-    float32x4_t acc = vdupq_n_f32(0);
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      const float32x4_t e = exp4(vsubq_f32(vld1q_f32(s + i), vm));
-      vst1q_f32(s + i, e);
-      acc = vaddq_f32(acc, e);
-    }
-    float sum = vaddvq_f32(acc);
-    if (i < n) {
-      tail4(s + i, s + i, n - i, [&](float32x4_t v) { return exp4(vsubq_f32(v, vm)); });
-      for (; i < n; ++i) sum += s[i];
-    }
-    return sum;
-  }
+  static void scale(float* acc, float c, int64_t n) { Simd::scale(acc, c, n); }
+  static float exp_sub_sum(float* s, int64_t n, float m) { return Simd::exp_sub_sum(s, n, m); }
 };
 
 void attend_head_f32_neon(const AttendHeadArgs& a) { attention_detail::attend_head<NeonPrims, false>(a); }
 void attend_head_f16_neon(const AttendHeadArgs& a) { attention_detail::attend_head<NeonPrims, true>(a); }
 
 }  // namespace
-
 const OpsKernels& neon_ops_kernels() {
+  // gelu and geglu are a table lookup per element (ggml's F16 table): no entry, the scalar twin runs.
   static const OpsKernels k = {
-      "neon",     rmsnorm_neon, softmax_neon, silu_neon, /*gelu: scalar*/ nullptr, swiglu_neon,
-      add_neon,   mul_neon,     scale_neon,   attend_head_f32_neon,               attend_head_f16_neon,
+      .name = "neon",
+      .rmsnorm = Simd::rmsnorm,
+      .softmax = Simd::softmax,
+      .silu = Simd::silu,
+      .swiglu = Simd::swiglu,
+      .layernorm = Simd::layernorm,
+      .softcap = Simd::softcap,
+      .add = Simd::add,
+      .mul = Simd::mul,
+      .scale = Simd::scale,
+      .attend_head_f32 = attend_head_f32_neon,
+      .attend_head_f16 = attend_head_f16_neon,
   };
   return k;
 }

@@ -106,25 +106,31 @@ void gemm_q5_0_scalar(const GemmArgs& a) { for_each_output(a, dot_q5_0_scalar); 
 void gemm_q5_1_scalar(const GemmArgs& a) { for_each_output(a, dot_q5_1_scalar); }
 void gemm_iq4_nl_scalar(const GemmArgs& a) { for_each_output(a, dot_iq4_nl_scalar); }
 
-const MatmulKernels kScalar = {
-    .name = "scalar",
-    .quantize_row_q8_0 = quantize_row_q8_0_scalar,
-    .fp32_to_fp16_row = fp32_to_fp16_row_scalar,
-    .fp32_to_bf16_row = fp32_to_bf16_row_scalar,
-    .quantize_row_q8_1 = quantize_row_q8_1_scalar,
-    .gemm_f32 = gemm_f32_scalar,
-    .gemm_f16 = gemm_f16_scalar,
-    .gemm_bf16 = gemm_bf16_scalar,
-    .gemm_q8_0 = gemm_q8_0_scalar,
-    .gemm_q4_0 = gemm_q4_0_scalar,
-    .gemm_q4_1 = gemm_q4_1_scalar,
-    .gemm_q5_0 = gemm_q5_0_scalar,
-    .gemm_q5_1 = gemm_q5_1_scalar,
-    .gemm_iq4_nl = gemm_iq4_nl_scalar,
-};
+MatmulKernels make_table() {
+  MatmulKernels k{};
+  k.name = "scalar";
+  k.quantize_row_q8_0 = quantize_row_q8_0_scalar;
+  k.fp32_to_fp16_row = fp32_to_fp16_row_scalar;
+  k.fp32_to_bf16_row = fp32_to_bf16_row_scalar;
+  k.gemm_f32 = gemm_f32_scalar;
+  k.gemm_f16 = gemm_f16_scalar;
+  k.gemm_bf16 = gemm_bf16_scalar;
+  k.gemm_q8_0 = gemm_q8_0_scalar;
+  k.gemm_q4_0 = gemm_q4_0_scalar;
+  k.quantize_row_q8_1 = quantize_row_q8_1_scalar;
+  k.gemm_q4_1 = gemm_q4_1_scalar;
+  k.gemm_q5_0 = gemm_q5_0_scalar;
+  k.gemm_q5_1 = gemm_q5_1_scalar;
+  k.gemm_iq4_nl = gemm_iq4_nl_scalar;
+  set_kquant_kernels_scalar(k);
+  return k;
+}
 
 }  // namespace
 
-const MatmulKernels* scalar_matmul_kernels() { return &kScalar; }
+const MatmulKernels* scalar_matmul_kernels() {
+  static const MatmulKernels k = make_table();
+  return &k;
+}
 
 }  // namespace kestrel::kernels

@@ -3,10 +3,16 @@
 //   rmsnorm: sum of squares in double, scale = 1/sqrtf(mean + eps), out = (x * scale) * w
 //   softmax: exp(x - max) summed in double, then multiplied by 1/sum
 //   silu:    x / (1 + expf(-x))
-//   gelu:    0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2)))  (ggml's tanh form, computed directly
-//            rather than through ggml's fp16 lookup table)
+//   layernorm: ggml_norm: mean = float(double sum of x) / n, variance = double sum of float
+//            (x - mean)^2 / n, out = ((x - mean) * 1/sqrtf(var + eps)) * w + b
+//   gelu:    ggml's f32 GELU (GGML_GELU_FP16): x <= -10 -> 0, x >= 10 -> x, otherwise a 65536-entry table
+//            indexed by F16(x) holding F16(0.5 f (1 + tanhf(sqrt(2/pi) f (1 + 0.044715 f^2)))), built the
+//            way ggml builds it, so results are llama.cpp's bit for bit (and carry F16 precision)
+//   softcap: cap * tanhf(x * (1/cap)) (llama.cpp's scale, tanh, scale)
+// gelu/geglu are a table lookup per element and have no SIMD entries; every ISA uses these.
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/attention_impl.h"
 #include "kernels/ops_isa.h"
@@ -24,6 +30,26 @@ void rmsnorm_scalar(const float* x, const float* w, float* out, int64_t n, float
     for (int64_t i = 0; i < n; ++i) out[i] = (x[i] * s) * w[i];
   } else {
     for (int64_t i = 0; i < n; ++i) out[i] = x[i] * s;
+  }
+}
+
+void layernorm_scalar(const float* x, const float* w, const float* b, float* out, int64_t n, float eps) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
+  const float mean = static_cast<float>(sum) / static_cast<float>(n);
+  double sq = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = x[i] - mean;
+    out[i] = d;
+    sq += static_cast<double>(d * d);
+  }
+  const float variance = static_cast<float>(sq / static_cast<double>(n));
+  const float s = 1.0f / std::sqrt(variance + eps);
+  for (int64_t i = 0; i < n; ++i) {
+    float y = out[i] * s;
+    if (w) y *= w[i];
+    if (b) y += b[i];
+    out[i] = y;
   }
 }
 
@@ -46,13 +72,40 @@ void silu_scalar(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = silu1(x[i]);
 }
 
+// F16 bits of gelu_tanh(f) for every F16 bit pattern f (128 KB, built once, thread-safe).
+const uint16_t* gelu_f16_table() {
+  static const std::vector<uint16_t> table = [] {
+    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    constexpr float kCoefA = 0.044715f;
+    std::vector<uint16_t> t(1u << 16);
+    for (uint32_t i = 0; i < t.size(); ++i) {
+      const float f = fp16_to_fp32(static_cast<uint16_t>(i));
+      t[i] = fp32_to_fp16(0.5f * f * (1.0f + std::tanh(kSqrt2OverPi * f * (1.0f + kCoefA * f * f))));
+    }
+    return t;
+  }();
+  return table.data();
+}
+
+inline float gelu1(float x, const uint16_t* table) {
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  return fp16_to_fp32(table[fp32_to_fp16(x)]);
+}
+
 void gelu_scalar(float* x, int64_t n) {
-  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
-  constexpr float kCoefA = 0.044715f;
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    x[i] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * v * (1.0f + kCoefA * v * v)));
-  }
+  const uint16_t* t = gelu_f16_table();
+  for (int64_t i = 0; i < n; ++i) x[i] = gelu1(x[i], t);
+}
+
+void geglu_scalar(const float* gate, const float* up, float* out, int64_t n) {
+  const uint16_t* t = gelu_f16_table();
+  for (int64_t i = 0; i < n; ++i) out[i] = gelu1(gate[i], t) * up[i];
+}
+
+void softcap_scalar(float* x, float cap, int64_t n) {
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
 }
 
 void swiglu_scalar(const float* gate, const float* up, float* out, int64_t n) {
@@ -123,9 +176,20 @@ void attend_head_f16_scalar(const AttendHeadArgs& a) {
 
 const OpsKernels& scalar_ops_kernels() {
   static const OpsKernels k = {
-      "scalar",       rmsnorm_scalar, softmax_scalar, silu_scalar,
-      gelu_scalar,    swiglu_scalar,  add_scalar,     mul_scalar,
-      scale_scalar,   attend_head_f32_scalar,         attend_head_f16_scalar,
+      .name = "scalar",
+      .rmsnorm = rmsnorm_scalar,
+      .softmax = softmax_scalar,
+      .silu = silu_scalar,
+      .gelu = gelu_scalar,
+      .swiglu = swiglu_scalar,
+      .geglu = geglu_scalar,
+      .layernorm = layernorm_scalar,
+      .softcap = softcap_scalar,
+      .add = add_scalar,
+      .mul = mul_scalar,
+      .scale = scale_scalar,
+      .attend_head_f32 = attend_head_f32_scalar,
+      .attend_head_f16 = attend_head_f16_scalar,
   };
   return k;
 }

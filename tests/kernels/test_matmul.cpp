@@ -12,6 +12,7 @@
 #include "kernels/matmul.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant.h"
+#include "kernels/quant_k.h"
 #include "kernels/type_traits.h"
 
 namespace kestrel::kernels {
@@ -32,10 +33,23 @@ struct Problem {
   std::vector<uint8_t> w;       // n_out rows in wt
   std::vector<float> w_deq;     // the same weights as floats
   std::vector<float> x;         // n_tokens x n_in
+  mutable std::vector<double> mag;  // sum_i |w_i x_i| per (token, row), computed once by magnitude()
+  double magnitude(int64_t t, int64_t r) const {
+    if (mag.empty()) {
+      mag.resize(n_tokens * n_out);
+      for (int64_t tt = 0; tt < n_tokens; ++tt)
+        for (int64_t rr = 0; rr < n_out; ++rr) {
+          double m = 0;
+          for (int64_t i = 0; i < n_in; ++i) m += std::fabs(double(w_deq[rr * n_in + i]) * x[tt * n_in + i]);
+          mag[tt * n_out + rr] = m;
+        }
+    }
+    return mag[t * n_out + r];
+  }
 };
 
 Problem make_problem(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, uint32_t seed) {
-  Problem p{wt, n_in, n_out, n_tokens, n_out + 3, {}, {}, {}};
+  Problem p{wt, n_in, n_out, n_tokens, n_out + 3, {}, {}, {}, {}};
   const TypeTraits* tr = type_traits(wt);
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -72,10 +86,16 @@ std::vector<float> run(Isa isa, ThreadPool& pool, const Problem& p) {
 //    for n_in <= 1024).
 //  - Q4_1/Q5_1 add d*q*x and m*x per block as separate terms that can cancel (w = d*q + m near 0), so
 //    their terms are up to ~|d*q*x| + |m*x| <= 3 * |w*x| + 2 * |m*x|: their bound is 4x as large.
-bool is_block_type(TensorType wt) { return type_traits(wt)->block_size == 32; }
+bool is_kquant(TensorType wt) { return type_traits(wt)->vec_dot_type == TensorType::Q8_K; }
+bool is_block_type(TensorType wt) { return type_traits(wt)->block_size == 32; }  // the 32-value blocks
+
 double tolerance(TensorType wt, int64_t n_in, double m) {
   if (wt == TensorType::Q4_1 || wt == TensorType::Q5_1) return 8e-6 * (n_in / 32.0 + 8) * m + 1e-30;
   if (is_block_type(wt)) return 2e-6 * (n_in / 32.0 + 8) * m + 1e-30;
+  // K-quants: exact integer sums per super-block, then d * isum - dmin * msum in f32: two terms of size
+  // up to ~2m (the min term cancels part of the scale term), rounded per super-block and summed in
+  // any order over n_in/256 super-blocks.
+  if (is_kquant(wt)) return 2e-6 * (n_in / 256.0 + 8) * m + 1e-30;
   return 1.2e-7 * (n_in / 4.0 + 32) * m + 1e-30;
 }
 
@@ -83,8 +103,7 @@ void compare(const Problem& p, Isa isa, ThreadPool& pool, const std::vector<floa
   const std::vector<float> y = run(isa, pool, p);
   for (int64_t t = 0; t < p.n_tokens; ++t) {
     for (int64_t r = 0; r < p.n_out; ++r) {
-      double m = 0;
-      for (int64_t i = 0; i < p.n_in; ++i) m += std::fabs(double(p.w_deq[r * p.n_in + i]) * p.x[t * p.n_in + i]);
+      const double m = p.magnitude(t, r);
       const float want = ref[t * p.ldy + r], got = y[t * p.ldy + r];
       ASSERT_FALSE(std::isnan(got)) << "missing output";
       ASSERT_NEAR(got, want, tolerance(p.wt, p.n_in, m))
@@ -95,14 +114,15 @@ void compare(const Problem& p, Isa isa, ThreadPool& pool, const std::vector<floa
   }
 }
 
-const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,  TensorType::Q4_0,
-                             TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL};
+const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
+                             TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+                             TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
 
 TEST(Matmul, ScalarMatchesDequantizedDot) {
   // The scalar twin itself against a plain double dot of dequantized weights and converted activations.
   ThreadPool pool(1);
   for (TensorType wt : kTypes) {
-    const Problem p = make_problem(wt, 96, 5, 3, 7);
+    const Problem p = make_problem(wt, is_kquant(wt) ? 512 : 96, 5, 3, 7);
     const std::vector<float> y = run(Isa::Scalar, pool, p);
     const TypeTraits* tr = type_traits(wt);
     const TypeTraits* xt = type_traits(tr->vec_dot_type);
@@ -143,11 +163,11 @@ TEST(Matmul, EveryIsaMatchesScalar) {
   const bool small = sanitized();
   std::vector<int64_t> quant_n_in = {32, 64, 96, 4096 + 32};
   std::vector<int64_t> float_n_in = {1, 7, 32, 33, 64, 96, 257, 4096 + 32};
-  if (small) quant_n_in.pop_back(), float_n_in.pop_back();
+  std::vector<int64_t> kquant_n_in = {256, 512, 768, 4096 + 256};
+  if (small) quant_n_in.pop_back(), float_n_in.pop_back(), kquant_n_in.pop_back();
   uint32_t seed = 1;
   for (TensorType wt : kTypes) {
-    const bool quant = is_block_type(wt);
-    for (int64_t n_in : quant ? quant_n_in : float_n_in) {
+    for (int64_t n_in : is_kquant(wt) ? kquant_n_in : is_block_type(wt) ? quant_n_in : float_n_in) {
       for (int64_t n_out : {1, 3, 17, 67}) {
         for (int64_t n_tokens : {1, 2, 3, 5, 16, 17}) {
           if (n_in > 1024 && (n_out == 67 || n_tokens == 16)) continue;  // keep the large case quick
@@ -168,8 +188,9 @@ TEST(Matmul, TokenBlocksAndManyRowChunks) {
   // More tokens than one token block and enough rows for many jobs per thread.
   const std::vector<Isa> isas = simd_isas();
   ThreadPool pool(2);
-  for (TensorType wt : {TensorType::Q4_0, TensorType::F32, TensorType::Q5_1, TensorType::IQ4_NL}) {
-    const Problem p = make_problem(wt, 64, sanitized() ? 131 : 263, sanitized() ? 70 : 133, 99);
+  for (TensorType wt : {TensorType::Q4_0, TensorType::F32, TensorType::Q5_1, TensorType::IQ4_NL, TensorType::Q4_K,
+                        TensorType::Q6_K}) {
+    const Problem p = make_problem(wt, is_kquant(wt) ? 256 : 64, sanitized() ? 131 : 263, sanitized() ? 70 : 133, 99);
     const std::vector<float> ref = run(Isa::Scalar, pool, p);
     for (Isa isa : isas) compare(p, isa, pool, ref);
   }
@@ -251,11 +272,47 @@ TEST(Matmul, ConvertersMatchScalar) {
   }
 }
 
+// The Q8_K converters of every ISA write the reference bytes: random blocks, exact .5 ties (rounded to
+// even), an all-zero block, a block whose largest magnitude appears twice with both signs, tiny values.
+TEST(Matmul, Q8KConvertersMatchScalar) {
+  std::vector<const MatmulKernels*> tables;
+#if defined(__x86_64__)
+  if (isa_supported(Isa::Avx2)) tables.push_back(avx2_matmul_kernels());
+  if (isa_supported(Isa::Avx512)) tables.push_back(avx512_matmul_kernels());
+#endif
+#if defined(__aarch64__)
+  if (isa_supported(Isa::Neon)) tables.push_back(neon_matmul_kernels());
+#endif
+  if (tables.empty()) GTEST_SKIP() << "no SIMD ISA supported on this machine";
+  const int64_t n = kQK_K * 6;
+  std::vector<float> x(n);
+  std::mt19937 rng(8);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  for (float& v : x) v = nd(rng);
+  for (int j = 0; j < kQK_K; ++j) x[kQK_K + j] = (j == 0) ? -127.0f : 0.5f * static_cast<float>(j % 21 - 10);  // d = 1: ties
+  for (int j = 0; j < kQK_K; ++j) x[2 * kQK_K + j] = 0.0f;
+  x[3 * kQK_K + 5] = 3.0f;
+  x[3 * kQK_K + 9] = -3.0f;  // same magnitude, the first one (positive) sets the sign of d
+  for (int j = 0; j < kQK_K; ++j) x[4 * kQK_K + j] = std::ldexp(nd(rng), -60);
+  const MatmulKernels* s = scalar_matmul_kernels();
+  for (const MatmulKernels* k : tables) {
+    ASSERT_NE(k->quantize_row_q8_K, nullptr) << k->name;
+    std::vector<BlockQ8_K> a(n / kQK_K), b(n / kQK_K);
+    k->quantize_row_q8_K(x.data(), a.data(), n);
+    s->quantize_row_q8_K(x.data(), b.data(), n);
+    for (int64_t i = 0; i < n / kQK_K; ++i)
+      EXPECT_EQ(0, std::memcmp(&a[i], &b[i], sizeof a[i])) << k->name << " quantize_row_q8_K block " << i;
+  }
+}
+
 TEST(Matmul, CheckRejectsBadShapes) {
   EXPECT_FALSE(matmul_check(TensorType::Q4_0, 33, 4, 1, 4).is_ok());
-  EXPECT_FALSE(matmul_check(TensorType::Q4_K, 256, 4, 1, 4).is_ok());
   EXPECT_FALSE(matmul_check(TensorType::Q8_1, 256, 4, 1, 4).is_ok());  // an activation format only
   EXPECT_FALSE(matmul_check(TensorType::IQ4_NL, 48, 4, 1, 4).is_ok());
+  EXPECT_FALSE(matmul_check(TensorType::Q4_K, 32, 4, 1, 4).is_ok());   // K-quant rows: 256s
+  EXPECT_TRUE(matmul_check(TensorType::Q4_K, 512, 4, 1, 4).is_ok());
+  EXPECT_FALSE(matmul_check(TensorType::Q8_K, 256, 4, 1, 4).is_ok());  // activations only
+  EXPECT_FALSE(matmul_check(TensorType::IQ2_XS, 256, 4, 1, 4).is_ok());
   EXPECT_FALSE(matmul_check(TensorType::F32, 8, 4, 1, 3).is_ok());
   EXPECT_FALSE(matmul_check(TensorType::F32, 8, 0, 1, 3).is_ok());
   EXPECT_FALSE(matmul_check(TensorType::F32, 8, 4, 0, 4).is_ok());
@@ -266,12 +323,13 @@ TEST(Matmul, CheckRejectsBadShapes) {
 
 TEST(Matmul, GetRowsDequantizes) {
   for (TensorType wt : kTypes) {
-    const Problem p = make_problem(wt, 64, 9, 1, 11);
+    const int64_t n = is_kquant(wt) ? 512 : 64;
+    const Problem p = make_problem(wt, n, 9, 1, 11);
     const int32_t ids[] = {8, 0, 3, 3};
-    std::vector<float> out(4 * 64);
-    get_rows(wt, p.w.data(), 64, ids, 4, out.data());
+    std::vector<float> out(4 * n);
+    get_rows(wt, p.w.data(), n, ids, 4, out.data());
     for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 64; ++j) ASSERT_EQ(out[i * 64 + j], p.w_deq[ids[i] * 64 + j]) << type_name(wt);
+      for (int j = 0; j < n; ++j) ASSERT_EQ(out[i * n + j], p.w_deq[ids[i] * n + j]) << type_name(wt);
   }
 }
 

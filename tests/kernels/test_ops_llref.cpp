@@ -17,6 +17,7 @@
 #include "kernels/ops.h"
 #include "kernels/thread_pool.h"
 #include "kernels/type_traits.h"
+#include "tests/common/llref_dump.h"
 #include "tests/common/test_paths.h"
 
 namespace kestrel::kernels {
@@ -27,43 +28,14 @@ const char* kPrompt =
     "Once upon a time there was a little girl named Lily who loved to play outside in the park with her "
     "friends and her dog";
 
-// name|op -> every dump of that tensor, in graph order (llama.cpp reuses names, e.g. norm-0 twice).
-using Dumps = std::map<std::string, std::vector<std::vector<float>>>;
-
-// Parses llref's JSON lines: {"name":"..","op":"..","ne":[..],...,"first":[v, v, ...]}.
-Dumps parse(const std::string& text) {
-  Dumps d;
-  std::istringstream in(text);
-  std::string line;
-  auto field = [](const std::string& l, const std::string& key) {
-    std::string pat = "\"";
-    pat += key;
-    pat += "\":\"";
-    const size_t p = l.find(pat);
-    if (p == std::string::npos) return std::string();
-    const size_t b = p + pat.size();
-    return l.substr(b, l.find('"', b) - b);
-  };
-  while (std::getline(in, line)) {
-    const size_t f = line.find("\"first\":[");
-    if (f == std::string::npos) continue;
-    std::vector<float> v;
-    std::istringstream nums(line.substr(f + 9, line.find(']', f) - f - 9));
-    std::string tok;
-    while (std::getline(nums, tok, ','))
-      if (!tok.empty()) v.push_back(std::strtof(tok.c_str(), nullptr));  // also "inf", "nan"
-    d[field(line, "name") + "|" + field(line, "op")].push_back(std::move(v));
-  }
-  return d;
-}
+using Dumps = test::LlrefDumps;
 
 Dumps run_llref(const std::string& cache_type) {
   const std::string model = test::shared_dir() + "/models/stories260K-f32.gguf";
-  const std::string cmd = "'" + test::llref_path() + "' tensors '" + model + "' '" + kPrompt +
-                          "' --full -t 1 -fa off -ctk " + cache_type + " -ctv " + cache_type + " 2>/dev/null";
-  std::string out;
-  EXPECT_EQ(test::run_command(cmd, &out), 0) << cmd;
-  return parse(out);
+  std::string error;
+  Dumps d = test::run_llref_tensors(model, kPrompt, "-fa off -ctk " + cache_type + " -ctv " + cache_type, &error);
+  EXPECT_TRUE(error.empty()) << error;
+  return d;
 }
 
 const std::vector<float>& get(const Dumps& d, const std::string& key, size_t n, int occurrence = 0) {

@@ -14,6 +14,7 @@
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
 #include "kernels/quant.h"
+#include "kernels/quant_k.h"
 #include "kernels/type_traits.h"
 
 #if defined(__x86_64__)
@@ -147,6 +148,99 @@ TEST(Quant, RoundTripErrorBounds) {
   for (int i = 0; i < n; ++i) ASSERT_LE(std::fabs(x[i] - y[i]), std::fabs(x[i]) * 0x1p-11f) << i;
 }
 
+TEST(KQuant, ScaleMinPackingRoundTrips) {
+  // Every 6-bit (scale, min) pair in every position survives the 12-byte packing that quantize uses.
+  std::mt19937 rng(9);
+  for (int trial = 0; trial < 200; ++trial) {
+    float x[kQK_K];
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : x) v = nd(rng) + (trial % 3 == 0 ? 2.0f : 0.0f);
+    BlockQ4_K b;
+    quantize_row_q4_K_ref(x, &b, kQK_K);
+    uint8_t sc[8], m[8];
+    unpack_scales_mins_k4(b.scales, sc, m);
+    for (int j = 0; j < 8; ++j) ASSERT_TRUE(sc[j] < 64 && m[j] < 64);
+    // The dequantized block must be close to x (4-bit steps of at most max_scale/15 per sub-block).
+    float y[kQK_K];
+    dequantize_row_q4_K(&b, y, kQK_K);
+    double se = 0, sx = 0;
+    for (int i = 0; i < kQK_K; ++i) se += (x[i] - y[i]) * (x[i] - y[i]), sx += x[i] * x[i];
+    ASSERT_LT(std::sqrt(se / sx), trial % 3 == 0 ? 0.06 : 0.15) << trial;
+  }
+}
+
+TEST(KQuant, RoundTripErrorIsSmallAndOrdered) {
+  // Relative RMS error of normal data: Q4_K > Q5_K > Q6_K, each within its bit budget.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int n = kQK_K * 32;
+  std::vector<float> x(n), y(n);
+  for (float& v : x) v = nd(rng);
+  auto rel_rms = [&](TensorType t) {
+    std::vector<uint8_t> q(*bytes_for(t, n));
+    type_traits(t)->from_float(x.data(), q.data(), n);
+    type_traits(t)->to_float(q.data(), y.data(), n);
+    double se = 0, sx = 0;
+    for (int i = 0; i < n; ++i) se += (x[i] - y[i]) * (x[i] - y[i]), sx += x[i] * x[i];
+    return std::sqrt(se / sx);
+  };
+  const double e4 = rel_rms(TensorType::Q4_K), e5 = rel_rms(TensorType::Q5_K), e6 = rel_rms(TensorType::Q6_K);
+  EXPECT_LT(e4, 0.12);
+  EXPECT_LT(e5, 0.06);
+  EXPECT_LT(e6, 0.03);
+  EXPECT_GT(e4, e5);
+  EXPECT_GT(e5, e6);
+}
+
+TEST(KQuant, Q8KBlock) {
+  float x[kQK_K * 2];
+  for (int i = 0; i < kQK_K; ++i) x[i] = 0.01f * static_cast<float>(i % 51) - 0.2f;
+  x[7] = -2.54f;  // the signed value of largest magnitude: d = -2.54 / -127 = 0.02
+  for (int i = kQK_K; i < 2 * kQK_K; ++i) x[i] = 0.0f;  // all-zero block
+  BlockQ8_K b[2];
+  quantize_row_q8_K_ref(x, b, 2 * kQK_K);
+  EXPECT_FLOAT_EQ(b[0].d, 2.54f / 127.0f);
+  EXPECT_EQ(b[0].qs[7], -127);
+  for (int k = 0; k < 16; ++k) {
+    int sum = 0;
+    for (int i = 0; i < 16; ++i) sum += b[0].qs[16 * k + i];
+    EXPECT_EQ(b[0].bsums[k], sum) << k;
+  }
+  for (int i = 0; i < kQK_K; ++i)
+    ASSERT_LE(std::fabs(b[0].d * b[0].qs[i] - x[i]), 0.5f * b[0].d * 1.0001f) << i;
+  EXPECT_EQ(b[1].d, 0.0f);
+  for (int i = 0; i < kQK_K; ++i) ASSERT_EQ(b[1].qs[i], 0);
+  // Ties go to even, like ggml's nearest_int: with d = 1 exactly, 2.5 -> 2 and 3.5 -> 4.
+  float t[kQK_K] = {};
+  t[0] = -127.0f;
+  t[1] = 2.5f;
+  t[2] = 3.5f;
+  t[3] = -2.5f;
+  quantize_row_q8_K_ref(t, b, kQK_K);
+  EXPECT_EQ(b[0].d, 1.0f);
+  EXPECT_EQ(b[0].qs[1], 2);
+  EXPECT_EQ(b[0].qs[2], 4);
+  EXPECT_EQ(b[0].qs[3], -2);
+}
+
+TEST(KQuant, Q6KAllZeroAndHandBlock) {
+  float x[kQK_K] = {};
+  BlockQ6_K b;
+  std::memset(&b, 0xAB, sizeof b);
+  quantize_row_q6_K_ref(x, &b, kQK_K);
+  const BlockQ6_K zero{};
+  EXPECT_EQ(0, std::memcmp(&b, &zero, sizeof b));
+  // Values that are exact multiples of one step are reproduced exactly when every sub-block spans
+  // the same range: x = (k - 32) * 2^-6 with k covering 0..63 in each sub-block is representable.
+  for (int i = 0; i < kQK_K; ++i) x[i] = std::ldexp(static_cast<float>(((i * 37) % 64) - 32), -6);
+  quantize_row_q6_K_ref(x, &b, kQK_K);
+  float y[kQK_K];
+  dequantize_row_q6_K(&b, y, kQK_K);
+  double se = 0, sx = 0;
+  for (int i = 0; i < kQK_K; ++i) se += (x[i] - y[i]) * (x[i] - y[i]), sx += x[i] * x[i];
+  EXPECT_LT(std::sqrt(se / sx), 0.02);
+}
+
 TEST(TypeTraits, Table) {
   EXPECT_EQ(type_traits(TensorType::Q4_0)->vec_dot_type, TensorType::Q8_0);
   EXPECT_EQ(type_traits(TensorType::Q8_0)->block_bytes, 34u);
@@ -159,7 +253,11 @@ TEST(TypeTraits, Table) {
   EXPECT_EQ(type_traits(TensorType::Q5_0)->vec_dot_type, TensorType::Q8_0);
   EXPECT_EQ(type_traits(TensorType::IQ4_NL)->vec_dot_type, TensorType::Q8_0);
   EXPECT_EQ(type_traits(TensorType::Q5_1)->block_bytes, 24u);
-  EXPECT_EQ(type_traits(TensorType::Q4_K), nullptr);
+  EXPECT_EQ(type_traits(TensorType::Q4_K)->vec_dot_type, TensorType::Q8_K);
+  EXPECT_EQ(type_traits(TensorType::Q6_K)->block_bytes, 210u);
+  EXPECT_EQ(type_traits(TensorType::Q8_K)->block_bytes, 292u);
+  EXPECT_TRUE(is_computable(TensorType::Q5_K));
+  EXPECT_FALSE(is_computable(TensorType::Q8_K));  // activation format only
   EXPECT_FALSE(is_computable(TensorType::IQ2_XS));
   EXPECT_TRUE(is_computable(TensorType::IQ4_NL));
   EXPECT_FALSE(is_computable(TensorType::Q8_1));  // an activation format

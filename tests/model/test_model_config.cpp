@@ -140,10 +140,10 @@ TEST(ModelConfig, ErrorsNameTheProblem) {
   e = load_error(rewrite(base, "bad_shape", nullptr, "", &wide));
   EXPECT_NE(e.find("tensor 'blk.0.ffn_up.weight' has shape [256, 128], expected [256, 96]"), std::string::npos) << e;
 
-  // Q4_K: 256 values per 144-byte block. Parsed fine, but not computable: the error names type and tensor.
-  TensorEdit q4k{"blk.0.attn_q.weight", TensorType::Q4_K, {256, 256}, std::vector<uint8_t>(256 * 144, 0)};
-  e = load_error(rewrite(base, "q4k", nullptr, "", &q4k));
-  EXPECT_NE(e.find("tensor 'blk.0.attn_q.weight' has type q4_K"), std::string::npos) << e;
+  // IQ2_XXS: 256 values per 66-byte block. Parsed fine, but not computable: the error names type and tensor.
+  TensorEdit iq2{"blk.0.attn_q.weight", TensorType::IQ2_XXS, {256, 256}, std::vector<uint8_t>(256 * 66, 0)};
+  e = load_error(rewrite(base, "iq2xxs", nullptr, "", &iq2));
+  EXPECT_NE(e.find("tensor 'blk.0.attn_q.weight' has type iq2_xxs"), std::string::npos) << e;
 
   e = load_error(rewrite(base, "mamba", [](GGUFWriter& w) { w.set_string("general.architecture", "mamba"); }));
   EXPECT_NE(e.find("unsupported architecture 'mamba'"), std::string::npos) << e;

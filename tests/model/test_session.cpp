@@ -159,5 +159,31 @@ TEST(Session, BadInputsAreErrors) {
   EXPECT_EQ((*dflt)->pool().size(), kernels::ThreadPool::hardware_threads());
 }
 
+// The Python module hands out NumPy views of logits_buffer(): they must stay valid when a longer all-logits
+// eval moves the logits to a new buffer and after the session is gone.
+TEST(Session, LogitsBufferOutlivesGrowthAndTheSession) {
+  auto m = load_synthetic("sess_buf", TensorType::F32);
+  ASSERT_TRUE(m);
+  const int V = m->config().n_vocab;
+  auto s = Session::create(*m, {.n_ctx = 64, .n_threads = 1});
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)->n_logits(), 0);
+  ASSERT_TRUE((*s)->eval(some_ids(3), true));
+  EXPECT_EQ((*s)->n_logits(), 3);
+  std::shared_ptr<const float> first = (*s)->logits_buffer();
+  EXPECT_EQ(first.get(), (*s)->logits(0));
+  const std::vector<float> row2(first.get() + 2 * V, first.get() + 3 * V);
+  ASSERT_TRUE((*s)->eval(some_ids(20), true));  // more rows than before: a new buffer
+  EXPECT_EQ((*s)->n_logits(), 20);
+  EXPECT_NE((*s)->logits_buffer().get(), first.get());
+  EXPECT_EQ(std::vector<float>(first.get() + 2 * V, first.get() + 3 * V), row2);  // old one still readable
+  ASSERT_TRUE((*s)->eval({5}));
+  EXPECT_EQ((*s)->n_logits(), 1);
+  std::shared_ptr<const float> last = (*s)->logits_buffer();
+  const float x = last.get()[V - 1];
+  (*s).reset();  // unique_ptr::reset: the session is destroyed, the buffer is not
+  EXPECT_EQ(last.get()[V - 1], x);
+}
+
 }  // namespace
 }  // namespace kestrel::test

@@ -102,15 +102,15 @@ TEST(QuantizeErrors, UnreadableInput) {
 }
 
 TEST(QuantizeErrors, UnsupportedInputTensorType) {
-  // A valid file whose 2-D tensor is IQ2_XS, which Kestrel cannot decode.
+  // A valid file whose 2-D tensor is IQ2_XXS, which Kestrel cannot decode.
   GGUFWriter w;
   w.set_string("general.architecture", "llama");
-  std::vector<uint8_t> iq2(type_layout(TensorType::IQ2_XS)->block_bytes * 2, 0);  // two blocks of 256 values
-  ASSERT_TRUE(w.add_tensor("blk.0.attn_q.weight", TensorType::IQ2_XS, {256, 2}, iq2.data(), iq2.size()).is_ok());
-  const std::string in = temp_dir() + "/iq2xs.gguf";
+  std::vector<uint8_t> iq2(66 * 2, 0);  // two IQ2_XXS blocks of 256 values
+  ASSERT_TRUE(w.add_tensor("blk.0.attn_q.weight", TensorType::IQ2_XXS, {256, 2}, iq2.data(), iq2.size()).is_ok());
+  const std::string in = temp_dir() + "/iq2xxs.gguf";
   ASSERT_TRUE(w.write(in).is_ok());
   RunResult r = quantize(in, temp_dir() + "/x.gguf", "q8_0", true);
-  expect_one_line_error(r, "llm-quantize", "unsupported input type iq2_xs");
+  expect_one_line_error(r, "llm-quantize", "unsupported input type iq2_xxs");
 }
 
 TEST(QuantizeErrors, UsageAndSameFile) {

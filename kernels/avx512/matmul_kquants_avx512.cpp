@@ -1,0 +1,482 @@
+// AVX-512 (F+BW+VL+VNNI) K-quant kernels: Q4_K, Q5_K, Q6_K weights x Q8_K activations, and the Q8_K
+// activation converter. The twins are kernels/scalar/matmul_kquants_scalar.cpp.
+//
+// Per super-block (256 values) a weight row is "prepared" once into registers and reused by up to 4
+// tokens:
+//   q[c]  c = 0..3: 64 unsigned values (0..15 / 0..31 / 0..63) in natural order. A 32-byte chunk of
+//         Q4_K/Q5_K nibbles holds values 64c..64c+31 (low) and 64c+32..64c+63 (high): broadcast to both
+//         256-bit halves, VPSRLVW by [0 | 4] and mask -> natural order with 3 instructions. The Q5_K
+//         fifth bit and the Q6_K high 2 bits are moved into place the same way from a broadcast qh.
+//   s[c]  the sub-block scales as int16 lanes matching VPMADDUBSW's output: VPMADDUBSW (u8 x s8 ->
+//         pairs of s16, no saturation: |pair| <= 2 * 63 * 127) then VPDPWSSD with s[c] multiplies by
+//         the scale and adds into 16 int32 lanes, so a super-block's scaled integer sum is 2
+//         instructions per 64 values per token.
+//   sub   16 int16 factors for the activation block sums (bsums): Q4_K/Q5_K: the mins m_j (each twice,
+//         one per bsum of 16); Q6_K: the scales (the -32 offset). VPMADDWD(bsums, sub) gives the
+//         correction, scaled by dsub = dmin (K4) or 32 * d (Q6_K).
+// Per token: acc += cvt(isum) * (d * dx), accm += cvt(madd(bsums, sub)) * (dsub * dx); the output is
+// sum(acc) - sum(accm).
+#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12 AVX-512 headers (see matmul_avx512.cpp)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/matmul_isa.h"
+#include "kernels/quant_k.h"
+#include "kernels/type_traits.h"
+
+namespace kestrel::kernels {
+namespace {
+
+float h2f(const void* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// ---------------------------------------------------------------- Q8_K activation converter
+
+// ggml's nearest_int (adding 1.5 * 2^23 and reading the mantissa) is round-to-nearest-even of the
+// float product, which is what VCVTPS2DQ with RNE does for |v| < 2^22; the product is one explicit
+// multiply (VCVTPS2DQ cannot be fused with it), so the bits are the reference's.
+__m512i nearest_int16(__m512 v) { return _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+
+void quantize_row_q8_K_avx512(const float* x, void* dst, int64_t n) {
+  BlockQ8_K* y = static_cast<BlockQ8_K*>(dst);
+  for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
+    // The signed value of largest magnitude; on equal magnitudes the first one wins (the reference
+    // keeps the first strictly larger |x|), so find amax, then the first index holding it.
+    __m512 m = _mm512_setzero_ps();
+    for (int i = 0; i < 16; ++i) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * i)));
+    const float amax = _mm512_reduce_max_ps(m);
+    if (!amax) {
+      std::memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    float max = 0;
+    for (int i = 0; i < 16; ++i) {
+      const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * i)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+      if (hit) {
+        max = x[16 * i + __builtin_ctz(hit)];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    const __m512 vs = _mm512_set1_ps(iscale);
+    for (int i = 0; i < 16; ++i) {
+      __m512i q = nearest_int16(_mm512_mul_ps(vs, _mm512_loadu_ps(x + 16 * i)));
+      q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16 * i), _mm512_cvtepi32_epi8(q));
+      // bsums[i]: the 16 values of this group.
+      y[b].bsums[i] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+    }
+    y[b].d = 1 / iscale;
+  }
+}
+
+// ---------------------------------------------------------------- prepared super-blocks
+
+struct Prepared {
+  __m512i q[4];
+  __m512i s[4];
+  __m256i sub;
+  float d, dsub;
+};
+
+// s[c] for K4 types: int16 lanes 0-15 = sc[2c], 16-31 = sc[2c+1] (lanes of sub-blocks 2c and 2c+1).
+// sc16 holds the 8 scales as int16 in every 128-bit lane; pshufb picks int16 #2c / #2c+1 per lane.
+__m512i k4_scale_vector(__m512i sc16, int c) {
+  const char a = static_cast<char>(4 * c), b = static_cast<char>(4 * c + 2);
+  const __m512i ctl = _mm512_set_epi8(b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b,
+                                      b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b,
+                                      a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a,
+                                      a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a);
+  return _mm512_shuffle_epi8(sc16, ctl);
+}
+
+// The 8 scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K/Q5_K block's packed scales[12].
+__m128i k4_scales_mins(const uint8_t* p) {
+  uint32_t u[3];
+  std::memcpy(u, p, 12);
+  const uint32_t sc_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
+  const uint32_t sc_hi = (u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4);
+  const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4);
+  return _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(m_lo), static_cast<int>(m_hi));
+}
+
+void k4_scales(const uint8_t* packed, Prepared* p) {
+  const __m128i sm = k4_scales_mins(packed);
+  const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
+  for (int c = 0; c < 4; ++c) p->s[c] = k4_scale_vector(sc16, c);
+  // mins m_j duplicated (one per bsum of 16 values) as 16 int16.
+  const __m128i dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  p->sub = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(sm, dup));
+}
+
+// Broadcast 32 bytes of nibbles, low nibbles to the lower half and high nibbles to the upper half.
+__m512i nibbles64(const uint8_t* q) {
+  const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
+  const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+  return _mm512_and_si512(_mm512_srlv_epi16(v, shift), _mm512_set1_epi8(0x0F));
+}
+
+void prepare_q4_K(const char* row, int64_t b, Prepared* p) {
+  const BlockQ4_K* blk = reinterpret_cast<const BlockQ4_K*>(row) + b;
+  for (int c = 0; c < 4; ++c) p->q[c] = nibbles64(blk->qs + 32 * c);
+  k4_scales(blk->scales, p);
+  p->d = h2f(&blk->d);
+  p->dsub = h2f(&blk->dmin);
+}
+
+// Shifts per 16-bit lane, [lower half | upper half]; negative = right.
+__m512i shift_halves(__m512i v, int lo, int hi) {
+  if (lo >= 0 && hi >= 0)
+    return _mm512_sllv_epi16(v, _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(lo)), _mm256_set1_epi16(static_cast<short>(hi)), 1));
+  return _mm512_srlv_epi16(v, _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(-lo)), _mm256_set1_epi16(static_cast<short>(-hi)), 1));
+}
+
+void prepare_q5_K(const char* row, int64_t b, Prepared* p) {
+  const BlockQ5_K* blk = reinterpret_cast<const BlockQ5_K*>(row) + b;
+  const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh)));
+  const __m512i bit4 = _mm512_set1_epi8(0x10);
+  // Chunk c's values take bit 2c (lower half) and 2c + 1 (upper half) of qh: move them to bit 4.
+  const __m512i h[4] = {shift_halves(qh, 4, 3), shift_halves(qh, 2, 1), shift_halves(qh, 0, -1), shift_halves(qh, -2, -3)};
+  for (int c = 0; c < 4; ++c) p->q[c] = _mm512_ternarylogic_epi32(nibbles64(blk->qs + 32 * c), h[c], bit4, 0xF8);  // a | (b & c)
+  k4_scales(blk->scales, p);
+  p->d = h2f(&blk->d);
+  p->dsub = h2f(&blk->dmin);
+}
+
+void prepare_q6_K(const char* row, int64_t b, Prepared* p) {
+  const BlockQ6_K* blk = reinterpret_cast<const BlockQ6_K*>(row) + b;
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  for (int h = 0; h < 2; ++h) {
+    // ql[64h..64h+63]: low nibbles are values 128h + 0..63 in order, high nibbles 128h + 64..127.
+    const __m512i l = _mm512_loadu_si512(blk->ql + 64 * h);
+    const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh + 32 * h)));
+    const __m512i hi_a = _mm512_and_si512(shift_halves(qh, 4, 2), m30);    // bits 0-1 | 2-3 -> 4-5
+    const __m512i hi_b = _mm512_and_si512(shift_halves(qh, 0, -2), m30);   // bits 4-5 | 6-7 -> 4-5
+    p->q[2 * h] = _mm512_ternarylogic_epi32(l, m4, hi_a, 0xEA);             // (a & b) | c
+    p->q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(l, 4), m4, hi_b, 0xEA);
+  }
+  // Sub-block i (16 values = 8 int16 = one 128-bit lane of VPMADDUBSW output): chunk c lane k is
+  // sub-block 4c + k. Scales are signed: widen to int16 once, then spread with a permute.
+  const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales)));
+  const __m512i sc = _mm512_castsi256_si512(sc16);
+  for (int c = 0; c < 4; ++c) {
+    const __m512i idx = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(static_cast<short>(4 * c))),
+                                                       _mm_set1_epi16(static_cast<short>(4 * c + 1)), 1)),
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(static_cast<short>(4 * c + 2))),
+                                _mm_set1_epi16(static_cast<short>(4 * c + 3)), 1),
+        1);
+    p->s[c] = _mm512_permutexvar_epi16(idx, sc);
+  }
+  p->sub = sc16;
+  p->d = h2f(&blk->d);
+  p->dsub = 32.0f * p->d;
+}
+
+// ---------------------------------------------------------------- tiles
+
+using PrepareFn = void (*)(const char*, int64_t, Prepared*);
+
+// One weight row against T tokens (1..4).
+template <PrepareFn Prepare, bool kIntOffset, int T>
+void row_tile(const GemmArgs& a, int64_t r, int64_t t0) {
+  const char* w = static_cast<const char*>(a.w) + r * a.w_row_bytes;
+  const BlockQ8_K* x[T];
+  for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes);
+  __m512 acc[T];
+  __m256 accm[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps(), accm[t] = _mm256_setzero_ps();
+  const int64_t nb = a.n_in / kQK_K;
+  const int64_t block_bytes = static_cast<int64_t>(a.w_row_bytes) / nb;
+  for (int64_t b = 0; b < nb; ++b) {
+    // The next row's bytes at this position: the hardware prefetchers lose track of row switches.
+    const char* next = w + a.w_row_bytes + b * block_bytes;
+    for (int64_t off = 0; off < block_bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+    Prepared p;
+    Prepare(w, b, &p);
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8_K& xb = x[t][b];
+      __m512i isum = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        const __m512i xq = _mm512_loadu_si512(xb.qs + 64 * c);
+        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(p.q[c], xq), p.s[c]);
+      }
+      const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums)), p.sub);
+      if constexpr (kIntOffset) {
+        // Q6_K: the -32 offset in integers (exact): the two terms are ~30x the result, so combining
+        // them in float would lose ~5 bits.
+        isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+      } else {
+        accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_set1_ps(p.dsub * xb.d), accm[t]);
+      }
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(p.d * xb.d), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    const __m256 m = accm[t];
+    __m128 m4 = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_add_ss(m4, _mm_movehdup_ps(m4));
+    a.y[(t0 + t) * a.ldy + r] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(m4);
+  }
+}
+
+// ---------------------------------------------------------------- packed GEMM (prompt batches)
+//
+// For n_tokens >= kPackedMinTokens a job repacks 32 weight rows into a panel (once, reused by every
+// token of the job) in the outer-product form of the Q4_0/Q8_0 packed kernels (matmul_avx512.cpp): one
+// zmm holds the same 4 consecutive unsigned values of 16 rows, 4 activation bytes are broadcast, and
+// VPDPBUSD advances 16 rows' dot products. A block (32 values for Q4_K/Q5_K, 16 for Q6_K) has one
+// float scale dsc = d * sc and one offset dm per row (dmin * m, or 32 * d * sc for Q6_K's -32):
+//   acc_sb += cvt(block isum) * dsc                       (16 rows, per token)
+//   acc    -= dm * (dx * bsum_block)                      (the table holds dx * bsum per token)
+//   acc    += acc_sb * dx                                 (once per super-block)
+constexpr int64_t kPackedMinTokens = 8;
+constexpr int kPanelRows = 32;
+constexpr int kPackedTokens = 4;
+constexpr size_t kSbWeightBytes = 2 * 64 * 64;  // [group][dword k of 64][16 rows][4 bytes]
+
+struct Buffer {  // grow-only 64-byte aligned per-thread scratch
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Buffer() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes > cap) {
+      std::free(p);
+      cap = (bytes + bytes / 4 + 63) / 64 * 64;
+      p = std::aligned_alloc(64, cap);
+      if (p == nullptr) std::abort();
+    }
+    return p;
+  }
+};
+thread_local Buffer t_panel, t_tables;
+struct TablesKey {
+  uint64_t call_id = 0;
+  const void* x = nullptr;
+  int64_t n_tokens = 0, nb = 0;
+  int block = 0;
+};
+thread_local TablesKey t_key;
+
+// Stores the 16x16 dword transpose of rows in[0..15]: column k (dword k of every row) at out + 64 k.
+void transpose16(const __m512i in[16], uint8_t* out) {
+  __m512i b[4][4];  // b[q][c]: column 4L + c of rows 4q..4q+3 in lane L
+  for (int q = 0; q < 4; ++q) {
+    const __m512i a0 = _mm512_unpacklo_epi32(in[4 * q], in[4 * q + 1]), a1 = _mm512_unpackhi_epi32(in[4 * q], in[4 * q + 1]);
+    const __m512i a2 = _mm512_unpacklo_epi32(in[4 * q + 2], in[4 * q + 3]), a3 = _mm512_unpackhi_epi32(in[4 * q + 2], in[4 * q + 3]);
+    b[q][0] = _mm512_unpacklo_epi64(a0, a2);
+    b[q][1] = _mm512_unpackhi_epi64(a0, a2);
+    b[q][2] = _mm512_unpacklo_epi64(a1, a3);
+    b[q][3] = _mm512_unpackhi_epi64(a1, a3);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512i f0 = _mm512_shuffle_i32x4(b[0][c], b[1][c], 0x44), f1 = _mm512_shuffle_i32x4(b[0][c], b[1][c], 0xEE);
+    const __m512i g0 = _mm512_shuffle_i32x4(b[2][c], b[3][c], 0x44), g1 = _mm512_shuffle_i32x4(b[2][c], b[3][c], 0xEE);
+    _mm512_store_si512(out + 64 * (0 + c), _mm512_shuffle_i32x4(f0, g0, 0x88));
+    _mm512_store_si512(out + 64 * (4 + c), _mm512_shuffle_i32x4(f0, g0, 0xDD));
+    _mm512_store_si512(out + 64 * (8 + c), _mm512_shuffle_i32x4(f1, g1, 0x88));
+    _mm512_store_si512(out + 64 * (12 + c), _mm512_shuffle_i32x4(f1, g1, 0xDD));
+  }
+}
+
+// Per super-block of the panel: weights, then [block][row] dsc, then [block][row] dm (floats).
+size_t sb_bytes(int block) { return kSbWeightBytes + 2 * (kQK_K / block) * kPanelRows * sizeof(float); }
+
+template <int Block, PrepareFn Prepare, class Scales>
+void pack_panel(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel, Scales scales) {
+  constexpr int nblk = kQK_K / Block;
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* ps = panel + b * sb_bytes(Block);
+    float* dsc = reinterpret_cast<float*>(ps + kSbWeightBytes);
+    float* dm = dsc + nblk * kPanelRows;
+    for (int g = 0; g < 2; ++g) {
+      __m512i v[4][16];  // [dword block m][row]
+      for (int l = 0; l < 16; ++l) {
+        const int r = 16 * g + l;
+        float s[nblk], m[nblk];
+        if (r < rows) {
+          Prepared p;
+          const char* row = static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes;
+          Prepare(row, b, &p);
+          for (int q = 0; q < 4; ++q) v[q][l] = p.q[q];
+          scales(row, b, p, s, m);
+        } else {
+          for (int q = 0; q < 4; ++q) v[q][l] = _mm512_setzero_si512();
+          for (int j = 0; j < nblk; ++j) s[j] = m[j] = 0.0f;
+        }
+        for (int j = 0; j < nblk; ++j) dsc[j * kPanelRows + r] = s[j], dm[j * kPanelRows + r] = m[j];
+      }
+      for (int q = 0; q < 4; ++q) transpose16(v[q], ps + (g * 64 + 16 * q) * 64);
+    }
+  }
+}
+
+void k4_block_scales(const uint8_t* packed, float d, float dmin, float* s, float* m) {
+  uint8_t sc[8], mn[8];
+  unpack_scales_mins_k4(packed, sc, mn);
+  for (int j = 0; j < 8; ++j) s[j] = d * sc[j], m[j] = dmin * mn[j];
+}
+
+// Tables per job: dx[sb][t], dx * bsum(block j)[sb * nblk + j][t] and -32 * bsum(block j) likewise.
+void build_tables(const GemmArgs& a, int64_t nb, int block, float* dx, float* dxbsum, int32_t* chain_off) {
+  const int nblk = kQK_K / block, per = block / 16;
+  for (int64_t t = 0; t < a.n_tokens; ++t) {
+    const BlockQ8_K* x = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a.x) + t * a.x_row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      dx[b * a.n_tokens + t] = x[b].d;
+      for (int j = 0; j < nblk; ++j) {
+        int s = 0;
+        for (int i = 0; i < per; ++i) s += x[b].bsums[j * per + i];
+        dxbsum[(b * nblk + j) * a.n_tokens + t] = x[b].d * static_cast<float>(s);
+        chain_off[(b * nblk + j) * a.n_tokens + t] = -32 * s;
+      }
+    }
+  }
+}
+
+template <int Block, bool kChainOffset, int T>
+void packed_tile(const GemmArgs& a, const uint8_t* panel, int64_t nb, const float* dx, const float* dxbsum,
+                 const int32_t* chain_off, int64_t r0, int rows, int64_t t0) {
+  constexpr int nblk = kQK_K / Block, kpb = Block / 4;  // dwords per block
+  const uint8_t* xr[T];
+  for (int t = 0; t < T; ++t) xr[t] = reinterpret_cast<const uint8_t*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes) + offsetof(BlockQ8_K, qs);
+  __m512 acc[2][T];
+  for (int g = 0; g < 2; ++g)
+    for (int t = 0; t < T; ++t) acc[g][t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* ps = panel + b * sb_bytes(Block);
+    const float* dsc = reinterpret_cast<const float*>(ps + kSbWeightBytes);
+    const float* dm = dsc + nblk * kPanelRows;
+    __m512 sb[2][T];
+    for (int g = 0; g < 2; ++g)
+      for (int t = 0; t < T; ++t) sb[g][t] = _mm512_setzero_ps();
+    for (int j = 0; j < nblk; ++j) {
+      __m512i is0[T], is1[T];
+      if constexpr (kChainOffset) {
+        // Q6_K: sum((q - 32) x) = dpbusd chain started at -32 * bsum (exact, per token, every row).
+        const int32_t* off = chain_off + (b * nblk + j) * a.n_tokens + t0;
+        for (int t = 0; t < T; ++t) is0[t] = is1[t] = _mm512_set1_epi32(off[t]);
+      } else {
+        for (int t = 0; t < T; ++t) is0[t] = is1[t] = _mm512_setzero_si512();
+      }
+      for (int kk = 0; kk < kpb; ++kk) {
+        const int k = j * kpb + kk;
+        const __m512i w0 = _mm512_load_si512(ps + k * 64), w1 = _mm512_load_si512(ps + (64 + k) * 64);
+        for (int t = 0; t < T; ++t) {
+          int32_t x4;
+          std::memcpy(&x4, xr[t] + b * static_cast<int64_t>(sizeof(BlockQ8_K)) + 4 * k, 4);
+          const __m512i xb = _mm512_set1_epi32(x4);
+          is0[t] = _mm512_dpbusd_epi32(is0[t], w0, xb);
+          is1[t] = _mm512_dpbusd_epi32(is1[t], w1, xb);
+        }
+      }
+      const __m512 s0 = _mm512_load_ps(dsc + j * kPanelRows), s1 = _mm512_load_ps(dsc + j * kPanelRows + 16);
+      const __m512 m0 = _mm512_load_ps(dm + j * kPanelRows), m1 = _mm512_load_ps(dm + j * kPanelRows + 16);
+      const float* xbs = dxbsum + (b * nblk + j) * a.n_tokens + t0;
+      for (int t = 0; t < T; ++t) {
+        sb[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is0[t]), s0, sb[0][t]);
+        sb[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is1[t]), s1, sb[1][t]);
+        if constexpr (!kChainOffset) {
+          const __m512 xs = _mm512_set1_ps(xbs[t]);
+          acc[0][t] = _mm512_fnmadd_ps(m0, xs, acc[0][t]);
+          acc[1][t] = _mm512_fnmadd_ps(m1, xs, acc[1][t]);
+        }
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      const __m512 d = _mm512_set1_ps(dx[b * a.n_tokens + t0 + t]);
+      acc[0][t] = _mm512_fmadd_ps(sb[0][t], d, acc[0][t]);
+      acc[1][t] = _mm512_fmadd_ps(sb[1][t], d, acc[1][t]);
+    }
+  }
+  const __mmask16 m0 = rows >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << rows) - 1);
+  const __mmask16 m1 = rows >= 32 ? 0xFFFF : rows <= 16 ? 0 : static_cast<__mmask16>((1u << (rows - 16)) - 1);
+  for (int t = 0; t < T; ++t) {
+    float* yt = a.y + (t0 + t) * a.ldy + r0;
+    _mm512_mask_storeu_ps(yt, m0, acc[0][t]);
+    _mm512_mask_storeu_ps(yt + 16, m1, acc[1][t]);
+  }
+}
+
+template <int Block, PrepareFn Prepare, bool kChainOffset, class Scales>
+void gemm_packed(const GemmArgs& a, Scales scales) {
+  const int64_t nb = a.n_in / kQK_K;
+  constexpr int nblk = kQK_K / Block;
+  uint8_t* panel = static_cast<uint8_t*>(t_panel.get(static_cast<size_t>(nb) * sb_bytes(Block)));
+  float* tables = static_cast<float*>(t_tables.get(static_cast<size_t>(nb * a.n_tokens) * (1 + 2 * nblk) * sizeof(float)));
+  float* dx = tables;
+  float* dxbsum = tables + nb * a.n_tokens;
+  int32_t* chain_off = reinterpret_cast<int32_t*>(dxbsum + nb * nblk * a.n_tokens);
+  TablesKey& k = t_key;
+  if (a.call_id == 0 || a.call_id != k.call_id || a.x != k.x || a.n_tokens != k.n_tokens || nb != k.nb || Block != k.block) {
+    build_tables(a, nb, Block, dx, dxbsum, chain_off);
+    k = TablesKey{a.call_id, a.x, a.n_tokens, nb, Block};
+  }
+  for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
+    const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
+    pack_panel<Block, Prepare>(a, r0, rows, nb, panel, scales);
+    int64_t t0 = 0;
+    for (; t0 + kPackedTokens <= a.n_tokens; t0 += kPackedTokens)
+      packed_tile<Block, kChainOffset, kPackedTokens>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0);
+    switch (a.n_tokens - t0) {
+      case 1: packed_tile<Block, kChainOffset, 1>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0); break;
+      case 2: packed_tile<Block, kChainOffset, 2>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0); break;
+      case 3: packed_tile<Block, kChainOffset, 3>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0); break;
+      default: break;
+    }
+  }
+}
+
+template <PrepareFn Prepare, bool kIntOffset = false>
+void gemm_decode(const GemmArgs& a) {
+  for (int64_t t0 = 0; t0 < a.n_tokens; t0 += 4) {
+    const int64_t nt = a.n_tokens - t0 < 4 ? a.n_tokens - t0 : 4;
+    for (int64_t r = a.row_begin; r < a.row_end; ++r) {
+      switch (nt) {
+        case 4: row_tile<Prepare, kIntOffset, 4>(a, r, t0); break;
+        case 3: row_tile<Prepare, kIntOffset, 3>(a, r, t0); break;
+        case 2: row_tile<Prepare, kIntOffset, 2>(a, r, t0); break;
+        default: row_tile<Prepare, kIntOffset, 1>(a, r, t0); break;
+      }
+    }
+  }
+}
+
+void gemm_q4_K(const GemmArgs& a) {
+  if (a.n_tokens < kPackedMinTokens) return gemm_decode<prepare_q4_K>(a);
+  gemm_packed<32, prepare_q4_K, false>(a, [](const char* row, int64_t b, const Prepared& p, float* s, float* m) {
+    k4_block_scales(reinterpret_cast<const BlockQ4_K*>(row)[b].scales, p.d, p.dsub, s, m);
+  });
+}
+void gemm_q5_K(const GemmArgs& a) {
+  if (a.n_tokens < kPackedMinTokens) return gemm_decode<prepare_q5_K>(a);
+  gemm_packed<32, prepare_q5_K, false>(a, [](const char* row, int64_t b, const Prepared& p, float* s, float* m) {
+    k4_block_scales(reinterpret_cast<const BlockQ5_K*>(row)[b].scales, p.d, p.dsub, s, m);
+  });
+}
+void gemm_q6_K(const GemmArgs& a) {
+  if (a.n_tokens < kPackedMinTokens) return gemm_decode<prepare_q6_K, true>(a);
+  gemm_packed<16, prepare_q6_K, true>(a, [](const char* row, int64_t b, const Prepared& p, float* s, float* m) {
+    const int8_t* sc = reinterpret_cast<const BlockQ6_K*>(row)[b].scales;
+    for (int j = 0; j < 16; ++j) s[j] = p.d * sc[j], m[j] = p.dsub * sc[j];
+  });
+}
+
+}  // namespace
+
+void set_kquant_kernels_avx512(MatmulKernels& k) {
+  k.quantize_row_q8_K = quantize_row_q8_K_avx512;
+  k.gemm_q4_K = gemm_q4_K;
+  k.gemm_q5_K = gemm_q5_K;
+  k.gemm_q6_K = gemm_q6_K;
+}
+
+}  // namespace kestrel::kernels

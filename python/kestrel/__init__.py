@@ -1,0 +1,144 @@
+"""Kestrel: GGUF LLM inference (C++20, hand-written quantized SIMD kernels chosen at run time) for Python.
+
+    import kestrel
+    with kestrel.Model("stories260K-q4_0.gguf", n_ctx=256) as m:
+        print(m.generate("Once upon a time", max_tokens=32, temperature=0))
+
+The engine is Kestrel's C++ library (the same code as the llm-* programs); this package only binds it.
+``create_completion`` and ``create_chat_completion`` return the same dict shapes as llama-cpp-python's
+``Llama`` methods of those names, so code written for it can switch.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+
+from ._core import (
+    ArgumentError,
+    ContextError,
+    Error,
+    Generation,
+    LoadError,
+    TemplateError,
+    isa,
+)
+from ._core import Model as _CoreModel
+
+__all__ = [
+    "Model",
+    "Generation",
+    "Error",
+    "LoadError",
+    "ContextError",
+    "ArgumentError",
+    "TemplateError",
+    "isa",
+]
+
+Prompt = Union[str, Sequence[int]]
+Stop = Union[None, str, Sequence[str]]
+
+
+def _unsupported(**kwargs: Any) -> None:
+    """Options llama-cpp-python has and Kestrel does not: refuse rather than silently ignore them."""
+    for name, (value, default) in kwargs.items():
+        if value != default:
+            raise ArgumentError(f"{name}={value!r} is not supported by Kestrel (leave it at {default!r})")
+
+
+class Model(_CoreModel):
+    """A GGUF model and one session (KV cache) over it. See ``kestrel._core.Model`` for the engine methods."""
+
+    def __call__(self, prompt: Prompt, **kwargs: Any) -> Any:
+        """Same as create_completion (llama-cpp-python's ``Llama.__call__``)."""
+        return self.create_completion(prompt, **kwargs)
+
+    def _model_name(self, model: Optional[str]) -> str:
+        return model if model is not None else self.path
+
+    def create_completion(
+        self,
+        prompt: Prompt,
+        suffix: Optional[str] = None,
+        max_tokens: Optional[int] = 16,
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        echo: bool = False,
+        stop: Stop = None,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        repeat_penalty: float = 1.0,
+        top_k: int = 40,
+        stream: bool = False,
+        seed: Optional[int] = None,
+        logprobs: Optional[int] = None,
+        model: Optional[str] = None,
+    ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
+        """An OpenAI-style text completion, shaped like llama-cpp-python's ``Llama.create_completion``:
+        ``{"id", "object": "text_completion", "created", "model", "choices": [{"text", "index",
+        "logprobs", "finish_reason"}], "usage": {...}}``, or with stream=True an iterator of such chunks
+        (the last one carries the finish_reason). max_tokens None or <= 0: until the end of generation."""
+        _unsupported(
+            suffix=(suffix, None),
+            logprobs=(logprobs, None),
+            frequency_penalty=(frequency_penalty, 0.0),
+            presence_penalty=(presence_penalty, 0.0),
+        )
+        gen = self.generation(
+            prompt,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            min_p=min_p,
+            repeat_penalty=repeat_penalty,
+            seed=seed,
+            stop=stop,
+        )
+        cid = "cmpl-" + str(uuid.uuid4())
+        created = int(time.time())
+        name = self._model_name(model)
+        prefix = ""
+        if echo:
+            prefix = prompt if isinstance(prompt, str) else self.detokenize(list(prompt))
+
+        def choice(text: str, finish_reason: Optional[str]) -> Dict[str, Any]:
+            return {"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}
+
+        def chunk(text: str, finish_reason: Optional[str]) -> Dict[str, Any]:
+            return {
+                "id": cid,
+                "object": "text_completion",
+                "created": created,
+                "model": name,
+                "choices": [choice(text, finish_reason)],
+            }
+
+        if stream:
+
+            def chunks() -> Iterator[Dict[str, Any]]:
+                if prefix:
+                    yield chunk(prefix, None)
+                for piece in gen:
+                    yield chunk(piece, None)
+                yield chunk("", gen.finish_reason)
+
+            return chunks()
+
+        text = gen.read_all()
+        n_completion = len(gen.tokens)
+        return {
+            "id": cid,
+            "object": "text_completion",
+            "created": created,
+            "model": name,
+            "choices": [choice(prefix + text, gen.finish_reason)],
+            "usage": {
+                "prompt_tokens": gen.n_prompt_tokens,
+                "completion_tokens": n_completion,
+                "total_tokens": gen.n_prompt_tokens + n_completion,
+            },
+        }
