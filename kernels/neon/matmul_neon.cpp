@@ -182,7 +182,6 @@ MatmulKernels make_table() {
   k.gemm_q5_1 = gemm_q5_1_neon;
   k.gemm_iq4_nl = gemm_iq4_nl_neon;
   set_kquant_kernels_neon(k);
-  set_lowbit_kernels_neon(k);
   return k;
 }
 
