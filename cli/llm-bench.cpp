@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/common_args.h"
+#include "cli/common_mixture.h"
 #include "cli/common_format.h"
 #include "cli/common_json.h"
 #include "cli/common_stats.h"
@@ -112,6 +113,16 @@ class Runner {
   std::mt19937 rng_;
 };
 
+kestrel::cli::Mixture model_mixture(const kestrel::Model& m) {
+  std::vector<kestrel::cli::TensorStat> stats;
+  for (const kestrel::TensorView& t : m.weights().tensors()) {
+    uint64_t n = 1;
+    for (int64_t d : t.ne) n *= static_cast<uint64_t>(d);
+    stats.push_back({t.type, n, t.bytes});
+  }
+  return kestrel::cli::mixture_of(m.weights().file(), stats);
+}
+
 std::string model_desc(const kestrel::Model& m) {
   return m.config().arch + " " + cli::format_count_short(m.n_params()) + " " + m.type_name();
 }
@@ -160,6 +171,10 @@ class Printer {
     o["model"] = model_desc(m);
     o["model_type"] = model_desc(m);
     o["type"] = m.type_name();
+    const kestrel::cli::Mixture mix = model_mixture(m);
+    o["file_type"] = mix.file_type;
+    o["mixture"] = mix.summary();
+    o["bpw"] = std::round(mix.bpw() * 1e4) / 1e4;
     o["model_size"] = m.weights().total_bytes();
     o["model_n_params"] = m.n_params();
     o["backend"] = "CPU";
@@ -247,6 +262,7 @@ int main(int argc, char** argv) {
       out.end();
       return cli::fail(kProgram, model.error());
     }
+    std::fprintf(stderr, "%s: %s: %s\n", kProgram, path.c_str(), model_mixture(**model).summary().c_str());
     Runner runner(**model, n_batch);
     for (const auto& t : tests) {
       auto r = runner.run(t, reps, !no_warmup);
