@@ -105,6 +105,9 @@ class Session {
   virtual int n_past() const = 0;
   virtual int n_ctx() const = 0;
   virtual void reset() = 0;  // forget the KV cache
+  // Keeps the first n cached positions and forgets the rest (no-op when n >= n_past()), e.g. to reuse a
+  // conversation's common prefix and evaluate only what changed. The logits of the last eval are dropped.
+  virtual void truncate(int n) = 0;
   virtual kernels::ThreadPool& pool() = 0;
 };
 

@@ -72,6 +72,13 @@ class SessionImpl final : public Session {
     n_past_ = 0;
     n_logits_ = 0;
   }
+  void truncate(int n) override {
+    if (n < 0) n = 0;
+    if (n < n_past_) {
+      n_past_ = n;  // positions past n are simply overwritten by the next eval
+      n_logits_ = 0;
+    }
+  }
   kernels::ThreadPool& pool() override { return pool_; }
 
  private:
