@@ -109,6 +109,7 @@ MatmulKernels make_table() {
   k.gemm_q8_0 = gemm_q8_0_scalar;
   k.gemm_q4_0 = gemm_q4_0_scalar;
   set_kquant_kernels_scalar(k);
+  set_lowbit_kernels_scalar(k);
   return k;
 }
 
