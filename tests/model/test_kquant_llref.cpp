@@ -131,12 +131,17 @@ TEST(KQuantVsLlamaCpp, LogitsAtEveryPromptPosition) {
     const std::string f32 = dir + "/kq-logits-e" + std::to_string(n_expert) + "-f32.gguf";
     ASSERT_TRUE(write_synthetic_model(f32, spec));
     // The low-bit types (Q2_K, Q3_K, IQ4_XS) on the dense model only: their kernels are the same ones.
-    const std::vector<const char*> ftypes = n_expert ? std::vector<const char*>{"q4_k_s", "q6_k"}
-                                                     : std::vector<const char*>{"q4_k_s", "q6_k", "q2_k", "q3_k_m", "iq4_xs"};
+    // q4_k_m without --pure: llama.cpp's mixture (Q4_K with Q6_K for output and some attn_v/ffn_down).
+    const std::vector<const char*> ftypes =
+        n_expert ? std::vector<const char*>{"q4_k_s", "q6_k"}
+                 : std::vector<const char*>{"q4_k_s", "q6_k", "q4_k_m", "q2_k", "q3_k_m", "iq4_xs"};
     for (const char* ftype : ftypes) {
+      const bool mixture = std::string(ftype) == "q4_k_m";
       const std::string tag = std::string(ftype) + (n_expert ? "-moe" : "-dense");
       const std::string path = dir + "/kq-logits-" + tag + ".gguf";
-      ASSERT_EQ(run_command("'" + llref + "' quantize '" + f32 + "' '" + path + "' " + ftype + " --pure >/dev/null 2>&1"), 0);
+      ASSERT_EQ(run_command("'" + llref + "' quantize '" + f32 + "' '" + path + "' " + ftype + (mixture ? "" : " --pure") +
+                            " >/dev/null 2>&1"),
+                0);
       const std::string dump = dir + "/kq-logits-" + tag + ".f32";
       ASSERT_EQ(run_command("'" + llref + "' logits '" + path + "' '" + prompt + "' -n 0 -t 1 --all --dump '" + dump +
                             "' -fa off -ctk f32 -ctv f32 >/dev/null 2>&1"),
