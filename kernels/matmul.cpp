@@ -46,6 +46,9 @@ GemmFn gemm_slot(const MatmulKernels* k, TensorType wt) {
     case TensorType::Q4_K: return k->gemm_q4_K;
     case TensorType::Q5_K: return k->gemm_q5_K;
     case TensorType::Q6_K: return k->gemm_q6_K;
+    case TensorType::Q2_K: return k->gemm_q2_K;
+    case TensorType::Q3_K: return k->gemm_q3_K;
+    case TensorType::IQ4_XS: return k->gemm_iq4_xs;
     default: return nullptr;
   }
 }

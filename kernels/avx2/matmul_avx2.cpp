@@ -231,6 +231,7 @@ MatmulKernels make_table() {
   k.gemm_q5_1 = gemm_q5_1_avx2;
   k.gemm_iq4_nl = gemm_iq4_nl_avx2;
   set_kquant_kernels_avx2(k);
+  set_lowbit_kernels_avx2(k);
   return k;
 }
 

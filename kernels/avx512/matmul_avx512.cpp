@@ -462,6 +462,7 @@ MatmulKernels make_table() {
   k.gemm_q5_1 = gemm_q5_1_avx512;
   k.gemm_iq4_nl = gemm_iq4_nl_avx512;
   set_kquant_kernels_avx512(k);
+  set_lowbit_kernels_avx512(k);
   return k;
 }
 

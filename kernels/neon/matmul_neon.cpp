@@ -166,30 +166,6 @@ struct DotQuant {
   }
 };
 
-// Runs Dot over the GemmArgs rectangle: token tiles of up to 4 rows outside, weight rows inside (the
-// tile's activations stay in L1 while the weight rows stream past).
-template <class Dot>
-void gemm(const GemmArgs& a) {
-  const char* w = static_cast<const char*>(a.w);
-  const char* x = static_cast<const char*>(a.x);
-  for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTokenTile) {
-    const int nt = static_cast<int>(a.n_tokens - t0 < kTokenTile ? a.n_tokens - t0 : kTokenTile);
-    const char* xp[kTokenTile];
-    for (int t = 0; t < nt; ++t) xp[t] = x + (t0 + t) * static_cast<int64_t>(a.x_row_bytes);
-    float out[kTokenTile];
-    for (int64_t r = a.row_begin; r < a.row_end; ++r) {
-      const char* wr = w + r * static_cast<int64_t>(a.w_row_bytes);
-      switch (nt) {
-        case 4: Dot::template run<4>(wr, xp, a.n_in, out); break;
-        case 3: Dot::template run<3>(wr, xp, a.n_in, out); break;
-        case 2: Dot::template run<2>(wr, xp, a.n_in, out); break;
-        default: Dot::template run<1>(wr, xp, a.n_in, out); break;
-      }
-      for (int t = 0; t < nt; ++t) a.y[(t0 + t) * a.ldy + r] = out[t];
-    }
-  }
-}
-
 // Prompt batches of F16/BF16 weights: kernels/matmul_packed_half.h (f32 panels of 4 x 4 rows, 6-token
 // tiles: 24 of the 32 q registers accumulate) with these widening functions (FCVTL / 16-bit shift).
 template <float32x4_t (*Widen)(const uint16_t*), float (*ToF32)(uint16_t)>
@@ -232,6 +208,7 @@ MatmulKernels make_table() {
   k.gemm_q5_1 = gemm_q5_1_neon;
   k.gemm_iq4_nl = gemm_iq4_nl_neon;
   set_kquant_kernels_neon(k);
+  set_lowbit_kernels_neon(k);
   return k;
 }
 

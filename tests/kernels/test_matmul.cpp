@@ -116,7 +116,8 @@ void compare(const Problem& p, Isa isa, ThreadPool& pool, const std::vector<floa
 
 const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
                              TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
-                             TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+                             TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                             TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_XS};
 
 TEST(Matmul, ScalarMatchesDequantizedDot) {
   // The scalar twin itself against a plain double dot of dequantized weights and converted activations.
@@ -189,8 +190,7 @@ TEST(Matmul, TokenBlocksAndManyRowChunks) {
   const std::vector<Isa> isas = simd_isas();
   ThreadPool pool(2);
   for (TensorType wt : {TensorType::Q4_0, TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q5_1,
-                        TensorType::IQ4_NL, TensorType::Q4_K,
-                        TensorType::Q6_K}) {
+                        TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q6_K, TensorType::Q3_K}) {
     const Problem p = make_problem(wt, is_kquant(wt) ? 256 : 64, sanitized() ? 131 : 263, sanitized() ? 70 : 133, 99);
     const std::vector<float> ref = run(Isa::Scalar, pool, p);
     for (Isa isa : isas) compare(p, isa, pool, ref);
