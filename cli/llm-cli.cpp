@@ -1,5 +1,6 @@
 // llm-cli: generate text with a GGUF model, llama.cpp-style flags.
 //   llm-cli -m model.gguf -p "Once upon a time" -n 64 [-t 2] [--temp 0] [-c 2048] [--cache-type f16]
+//   llm-cli -m model.gguf -cnv [-sys "You are ..."] [--chat-template-file T.jinja]   (conversation)
 // The prompt (unless --no-echo) and the continuation go to stdout as they are produced; load time,
 // prompt and generation speed, ISA and threads go to stderr. Errors: one line, exit code 1.
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "cli/common_args.h"
+#include "cli/common_chat.h"
 #include "gguf/tensor_type.h"
 #include "kernels/isa.h"
 #include "kernels/thread_pool.h"
@@ -53,7 +55,8 @@ int main(int argc, char** argv) {
   using namespace kestrel;
   std::string model_path, prompt, prompt_file, cache_type = "f16", logits_out;
   int n_predict = -1, n_threads = 0, n_ctx = 0, n_batch = 512;
-  bool no_mmap = false, no_echo = false, info = false;
+  bool no_mmap = false, no_echo = false, info = false, chat = false;
+  std::string system_prompt, chat_template_file;
   SamplerParams sp;
   cli::ArgParser args(kProg, "Generate text with a GGUF model.");
   args.add_string("-m,--model", &model_path, "model file (GGUF)");
@@ -76,6 +79,10 @@ int main(int argc, char** argv) {
   args.add_string("--logits-out", &logits_out,
                   "write the logits of every prompt position (float32, [n_prompt][n_vocab]) to this file");
   args.add_flag("--info", &info, "print the model's configuration and exit");
+  args.add_flag("-cnv,--conversation,--chat", &chat,
+                "conversation mode: the model's chat template, user turns from stdin (/clear, /exit, Ctrl-C stops a reply)");
+  args.add_string("-sys,--system-prompt", &system_prompt, "system message for conversation mode");
+  args.add_string("--chat-template-file", &chat_template_file, "Jinja chat template to use instead of the model's");
   if (Status st = args.parse(argc, argv); !st) return cli::fail(kProg, st.message());
   if (args.help_requested()) {
     std::fputs(args.usage().c_str(), stdout);
@@ -105,10 +112,25 @@ int main(int argc, char** argv) {
     print_info(m, model_path);
     return 0;
   }
-  if (prompt.empty()) return cli::fail(kProg, "empty prompt (give one with -p TEXT or -f FILE)");
-
   const ModelConfig& cfg = m.config();
   if (n_ctx == 0) n_ctx = std::min(4096, cfg.n_ctx_train);
+  if (chat) {
+    // As in llama-cli, a prompt given in conversation mode is the system message.
+    if (system_prompt.empty()) system_prompt = prompt;
+    auto tmpl = ChatTemplate::from_model(m, chat_template_file);
+    if (!tmpl) return cli::fail(kProg, tmpl.error());
+    SessionParams chat_params;
+    chat_params.n_ctx = n_ctx;
+    chat_params.n_threads = n_threads;
+    chat_params.cache_type = *ct;
+    chat_params.n_batch = n_batch;
+    auto chat_session = Session::create(m, chat_params);
+    if (!chat_session) return cli::fail(kProg, chat_session.error());
+    return cli::run_chat_cli(kProg, m, **chat_session, *tmpl, system_prompt, sp, n_predict);
+  }
+  if (!system_prompt.empty() || !chat_template_file.empty())
+    return cli::fail(kProg, "-sys and --chat-template-file need conversation mode (-cnv)");
+  if (prompt.empty()) return cli::fail(kProg, "empty prompt (give one with -p TEXT or -f FILE)");
   if (n_ctx > cfg.n_ctx_train)  // llama.cpp warns and proceeds
     std::fprintf(stderr, "%s: warning: context size %d exceeds the model's training context %d\n", kProg, n_ctx,
                  cfg.n_ctx_train);

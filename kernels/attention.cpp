@@ -8,6 +8,8 @@
 // the softmax probabilities to F16 before multiplying them with an F16 V; we keep them in F32 (the
 // online softmax never forms the final probabilities), which is more accurate and differs from
 // llama.cpp by about one F16 rounding of each probability.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,6 +32,16 @@ Status check_attention_args(const AttentionArgs& a) {
     return err("n_head " + std::to_string(a.n_head) + " is not a multiple of n_head_kv " +
                std::to_string(a.n_head_kv));
   if (a.pos0 < 0) return err("pos0 must not be negative");
+  if (a.window < 0 || a.ring < 0) return err("window and ring must not be negative");
+  if (!(a.softcap >= 0.0f) || !std::isfinite(a.softcap)) return err("softcap must be >= 0 and finite");
+  if (a.ring > 0 && a.n_tokens > 0) {
+    // Every position from the first query's oldest key to the last new token must still be in the ring.
+    const int64_t oldest = a.window > 0 ? std::max<int64_t>(0, a.pos0 - a.window + 1) : 0;
+    const int64_t span = a.pos0 + a.n_tokens - oldest;
+    if (span > a.ring)
+      return err("ring of " + std::to_string(a.ring) + " rows cannot hold the " + std::to_string(span) +
+                 " positions this batch reads");
+  }
   // out is written head by head while q is still being read: they must not overlap.
   const size_t bytes = static_cast<size_t>(a.n_tokens * a.n_head * a.head_dim) * sizeof(float);
   const uintptr_t q = reinterpret_cast<uintptr_t>(a.q);
@@ -64,7 +76,11 @@ void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a) {
       ha.k = static_cast<const char*>(a.k_cache) + kv_offset * elem;
       ha.v = static_cast<const char*>(a.v_cache) + kv_offset * elem;
       ha.stride = stride;
-      ha.n_pos = a.pos0 + t + 1;
+      const int64_t p = a.pos0 + t;
+      ha.first = a.window > 0 ? std::max<int64_t>(0, p - a.window + 1) : 0;
+      ha.n_pos = p + 1 - ha.first;
+      ha.ring = a.ring;
+      ha.softcap = a.softcap;
       ha.head_dim = a.head_dim;
       ha.n_q = chunk;
       ha.scale = a.scale;

@@ -49,14 +49,24 @@ void attend_head(const AttendHeadArgs& a) {
 
   // Block by block; within a block every query head of the group uses the same K and V rows, which
   // are in L1 after the first head, so the cache is streamed from memory once per group.
+  // Positions first .. first+n_pos-1 live in cache rows (first + j) % ring (ring 0: row = position);
+  // a block never crosses the end of a ring, so each block is contiguous rows.
   float s[kBlock];
-  for (int64_t j0 = 0; j0 < a.n_pos; j0 += kBlock) {
-    const int nb = static_cast<int>(a.n_pos - j0 < kBlock ? a.n_pos - j0 : kBlock);
+  const float inv_cap = a.softcap > 0.0f ? 1.0f / a.softcap : 0.0f;
+  for (int64_t j0 = 0; j0 < a.n_pos;) {
+    const int64_t row0 = a.ring > 0 ? (a.first + j0) % a.ring : a.first + j0;
+    int64_t len = a.n_pos - j0 < kBlock ? a.n_pos - j0 : kBlock;
+    if (a.ring > 0 && a.ring - row0 < len) len = a.ring - row0;
+    const int nb = static_cast<int>(len);
     for (int64_t g = 0; g < nq; ++g) {
       const float* qg = q + g * hd;
       float* acc = a.out + g * hd;
-      if constexpr (kF16) P::dot_rows_f16(qg, k + j0 * a.stride, a.stride, nb, hd, s);
-      else P::dot_rows_f32(qg, k + j0 * a.stride, a.stride, nb, hd, s);
+      if constexpr (kF16) P::dot_rows_f16(qg, k + row0 * a.stride, a.stride, nb, hd, s);
+      else P::dot_rows_f32(qg, k + row0 * a.stride, a.stride, nb, hd, s);
+      // Soft-capping (Gemma 2) acts on the raw K.q before the scale, as llama.cpp's graph does:
+      // cap * tanh(s * (1/cap)).
+      if (a.softcap > 0.0f)
+        for (int j = 0; j < nb; ++j) s[j] = a.softcap * __builtin_tanhf(s[j] * inv_cap);
       float bmax = -INFINITY;
       for (int j = 0; j < nb; ++j) {
         s[j] *= a.scale;
@@ -73,9 +83,10 @@ void attend_head(const AttendHeadArgs& a) {
       l[g] += P::exp_sub_sum(s, nb, m[g]);
       // The whole block's weighted V rows at once: SIMD variants keep a slice of acc in registers
       // across the block's rows instead of loading and storing it once per row.
-      if constexpr (kF16) P::axpy_rows_f16(acc, s, v + j0 * a.stride, a.stride, nb, hd);
-      else P::axpy_rows_f32(acc, s, v + j0 * a.stride, a.stride, nb, hd);
+      if constexpr (kF16) P::axpy_rows_f16(acc, s, v + row0 * a.stride, a.stride, nb, hd);
+      else P::axpy_rows_f32(acc, s, v + row0 * a.stride, a.stride, nb, hd);
     }
+    j0 += len;
   }
   for (int64_t g = 0; g < nq; ++g) P::scale(a.out + g * hd, 1.0f / l[g], hd);
 }

@@ -56,23 +56,28 @@ void mul(const float* a, const float* b, float* out, int64_t n);
 void scale(float* x, float s, int64_t n);
 
 // Causal grouped-query attention of n_tokens new queries over a KV cache that already holds their keys
-// and values. Query t sits at position pos0 + t and attends to cache positions [0, pos0 + t].
-// Online softmax over the cache, threads split over (token, head).
+// and values. Query t sits at position p = pos0 + t and attends to cache positions [0, p], or with a
+// sliding window of w positions to [max(0, p - w + 1), p] (llama.cpp's standard SWA mask: a key at
+// distance >= w is masked). Online softmax over the cache, threads split over (token, head).
 struct AttentionArgs {
   const float* q = nullptr;         // [n_tokens][n_head][head_dim]
-  const void* k_cache = nullptr;    // [n_ctx][n_head_kv][head_dim] of cache_type
+  const void* k_cache = nullptr;    // [rows][n_head_kv][head_dim] of cache_type
   const void* v_cache = nullptr;    // same layout as k_cache
   TensorType cache_type = TensorType::F32;  // F32 or F16
   int64_t n_tokens = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
   int64_t pos0 = 0;
+  int64_t window = 0;               // > 0: sliding window of this many positions (the query's own included)
+  int64_t ring = 0;                 // > 0: the cache is a ring buffer of `ring` rows (position p in row
+                                    // p % ring); it must hold every position the batch reads
   float scale = 0;                  // usually 1/sqrt(head_dim)
+  float softcap = 0;                // > 0: scores = softcap * tanh(K.q / softcap), then * scale (Gemma 2)
   float* out = nullptr;             // [n_tokens][n_head][head_dim]
 };
 // With an F16 cache q is rounded to F16 before K.q (as llama.cpp does with flash attention off);
 // dots and the weighted sum of V accumulate in F32.
 void attention(ThreadPool& pool, const AttentionArgs& a);
 // The argument checks attention() relies on, as an error value (pointers, sizes, n_head % n_head_kv,
-// cache type). attention() stops the process with this message if they fail.
+// cache type, a ring large enough for the batch). attention() stops the process with this message if they fail.
 Status check_attention_args(const AttentionArgs& a);
 
 // Explicit-ISA variants for tests/benchmarks. An ISA that is not supported here runs the scalar twin.

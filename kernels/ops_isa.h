@@ -13,18 +13,23 @@
 namespace kestrel::kernels {
 
 // One query token and n_q consecutive query heads that share one KV head: the online softmax of each
-// query against positions [0, n_pos) of that KV head. q and out hold n_q * head_dim floats (head g at
-// g * head_dim). k and v point at position 0 of the KV head; consecutive positions are `stride`
-// elements apart (n_head_kv * head_dim). scratch holds attend_scratch_floats(n_q, head_dim) floats.
+// query against positions [first, first + n_pos) of that KV head. q and out hold n_q * head_dim floats
+// (head g at g * head_dim). k and v point at cache row 0 of the KV head; consecutive rows are `stride`
+// elements apart (n_head_kv * head_dim). Position p is in row p (ring == 0) or p % ring (a ring buffer
+// of `ring` rows, sliding-window layers). softcap > 0: scores become softcap * tanh(K.q / softcap)
+// before `scale`. scratch holds attend_scratch_floats(n_q, head_dim) floats.
 struct AttendHeadArgs {
   const float* q;
   const void* k;
   const void* v;
   int64_t stride;
+  int64_t first;
   int64_t n_pos;
+  int64_t ring;
   int64_t head_dim;
   int64_t n_q;
   float scale;
+  float softcap;
   float* out;
   float* scratch;
 };

@@ -30,6 +30,93 @@ Status optional_int(const GGUFFile& f, const std::string& key, int64_t dflt, int
   return bounded(key, *v, lo, hi, out);
 }
 
+Status positive_float(const GGUFFile& f, const std::string& key, float dflt, float* out) {
+  auto v = f.get_float_or(key, dflt);
+  if (!v) return Status::error(v.error());
+  if (!(*v > 0) || !std::isfinite(*v)) return Status::error("metadata " + key + " must be a positive number");
+  *out = *v;
+  return Status::ok();
+}
+
+// RoPE scaling as llama.cpp reads it (llama_model::load_hparams + llama_context's cparams): the type
+// defaults to "linear" with factor 1 (no scaling); "none" ignores any factor; "yarn" extrapolates with
+// ext_factor 1 and an attention factor that cancels ggml's own YaRN magnitude correction; LongRoPE comes
+// as rope_factors_long/short tensors (bound in weights.cpp), with rope.scaling.attn_factor.
+Status read_rope_scaling(const GGUFFile& f, const std::string& p, ModelConfig& c) {
+  auto scaling = f.get_string_or(p + "rope.scaling.type", "linear");
+  if (!scaling) return Status::error(scaling.error());
+  if (*scaling != "none" && *scaling != "linear" && *scaling != "yarn" && *scaling != "longrope")
+    return Status::error("metadata " + p + "rope.scaling.type = '" + *scaling +
+                         "' is not supported (none, linear, yarn, longrope)");
+  float factor = 0.0f;
+  const std::string factor_key = f.find(p + "rope.scaling.factor") ? p + "rope.scaling.factor" : p + "rope.scale_linear";
+  auto fac = f.get_float_or(factor_key, 0.0f);
+  if (!fac) return Status::error(fac.error());
+  factor = *fac;
+  if (!(factor >= 0) || !std::isfinite(factor))
+    return Status::error("metadata " + factor_key + " must be a non-negative number");
+  c.rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
+  if (*scaling == "none") c.rope_freq_scale = 1.0f;
+  c.rope_scaling = (*scaling == "linear" && c.rope_freq_scale == 1.0f) ? "none" : *scaling;
+  KESTREL_RETURN_IF_ERROR(optional_int(f, p + "rope.scaling.original_context_length", c.n_ctx_train, 1, kMaxCtx,
+                                       &c.n_ctx_orig));
+  float attn_factor = 1.0f;
+  KESTREL_RETURN_IF_ERROR(positive_float(f, p + "rope.scaling.attn_factor", 1.0f, &attn_factor));
+  c.yarn_ext_factor = *scaling == "yarn" ? 1.0f : 0.0f;
+  c.yarn_attn_factor = 1.0f;
+  if (c.yarn_ext_factor != 0.0f) {
+    const float s = 1.0f / c.rope_freq_scale;
+    const float mscale = s <= 1.0f ? 1.0f : 0.1f * std::log(s) + 1.0f;
+    c.yarn_attn_factor = mscale / (1.0f + 0.1f * std::log(s));
+  }
+  c.yarn_attn_factor *= attn_factor;
+  return Status::ok();
+}
+
+// Sliding window, per-layer pattern, local RoPE, query scale and soft-caps, as each architecture's
+// llama.cpp loader reads them (the ArchSpec says which apply).
+Status read_attention_extras(const GGUFFile& f, const std::string& p, const ArchSpec& arch, ModelConfig& c) {
+  c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  for (int layers : arch.attn_scale_embd_per_head_layers)
+    if (c.n_layer == layers) c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.n_embd / c.n_head));
+  if (arch.swa) {
+    KESTREL_RETURN_IF_ERROR(optional_int(f, p + "attention.sliding_window", arch.swa_window, 0, kMaxCtx, &c.n_swa));
+    if (c.n_swa > 0) {
+      c.swa_layers.assign(c.n_layer, 0);
+      const Value* pat = f.find(p + "attention.sliding_window_pattern");
+      if (pat && pat->type == ValueType::ARRAY) {  // one bool per layer: true = sliding window
+        if (pat->items.size() != static_cast<size_t>(c.n_layer) || pat->elem_type != ValueType::BOOL)
+          return Status::error("metadata " + p + "attention.sliding_window_pattern must be " +
+                               std::to_string(c.n_layer) + " bools");
+        for (int il = 0; il < c.n_layer; ++il) c.swa_layers[il] = pat->items[il].b ? 1 : 0;
+      } else {
+        int n_pattern = arch.swa_pattern;
+        KESTREL_RETURN_IF_ERROR(optional_int(f, p + "attention.sliding_window_pattern", arch.swa_pattern, 0, kMaxLayers,
+                                             &n_pattern));
+        // llama.cpp's set_swa_pattern: layer il is local unless it is the last of each group of n.
+        for (int il = 0; il < c.n_layer; ++il)
+          c.swa_layers[il] = (n_pattern == 0 || il % n_pattern < n_pattern - 1) ? 1 : 0;
+      }
+      const float base_default = arch.swa_rope_base > 0 ? arch.swa_rope_base : c.rope_freq_base;
+      KESTREL_RETURN_IF_ERROR(positive_float(f, p + "rope.freq_base_swa", base_default, &c.rope_freq_base_swa));
+      c.rope_freq_scale_swa = arch.swa_rope_scale_global ? c.rope_freq_scale : 1.0f;
+    }
+  }
+  if (arch.attn_softcap_ok) {
+    auto v = f.get_float_or(p + "attn_logit_softcapping", 0.0f);
+    if (!v) return Status::error(v.error());
+    if (!(*v >= 0) || !std::isfinite(*v)) return Status::error("metadata " + p + "attn_logit_softcapping must be >= 0");
+    c.attn_softcap = *v;
+  }
+  if (arch.final_softcap_ok) {
+    auto v = f.get_float_or(p + "final_logit_softcapping", 0.0f);
+    if (!v) return Status::error(v.error());
+    if (!(*v >= 0) || !std::isfinite(*v)) return Status::error("metadata " + p + "final_logit_softcapping must be >= 0");
+    c.final_softcap = *v;
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<ModelConfig> read_config(const GGUFFile& f) {
@@ -71,32 +158,16 @@ Result<ModelConfig> read_config(const GGUFFile& f) {
     return Status::error("metadata " + p + "rope.freq_base must be a positive number");
   c.rope_freq_base = *base;
 
-  auto eps = f.get_float(p + "attention.layer_norm_rms_epsilon");
+  // LayerNorm architectures (GPT-2, StarCoder2) store attention.layer_norm_epsilon instead.
+  const std::string eps_key =
+      p + (arch->norm == NormKind::LayerNorm ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon");
+  auto eps = f.get_float(eps_key);
   if (!eps) return Status::error(eps.error());
-  if (!(*eps >= 0) || !std::isfinite(*eps))
-    return Status::error("metadata " + p + "attention.layer_norm_rms_epsilon must be >= 0");
+  if (!(*eps >= 0) || !std::isfinite(*eps)) return Status::error("metadata " + eps_key + " must be >= 0");
   c.rms_eps = *eps;
-
-  // RoPE scaling: "linear" divides positions by the factor; Llama 3.1's "llama3" scaling comes as the
-  // rope_freqs.weight tensor instead of metadata in GGUF files. Anything else would change the numbers.
-  auto scaling = f.get_string_or(p + "rope.scaling.type", "none");
-  if (!scaling) return Status::error(scaling.error());
-  float factor = 1.0f;
-  if (*scaling == "linear") {
-    auto fac = f.get_float_or(p + "rope.scaling.factor", 1.0f);
-    if (!fac) return Status::error(fac.error());
-    factor = *fac;
-  } else if (*scaling != "none") {
-    return Status::error("metadata " + p + "rope.scaling.type = '" + *scaling + "' is not supported (none, linear)");
-  } else if (f.find(p + "rope.scale_linear")) {  // older files
-    auto fac = f.get_float(p + "rope.scale_linear");
-    if (!fac) return Status::error(fac.error());
-    factor = *fac;
-  }
-  if (!(factor > 0) || !std::isfinite(factor))
-    return Status::error("metadata " + p + "rope.scaling.factor must be a positive number");
-  c.rope_freq_scale = 1.0f / factor;
   c.rope_mode = arch->rope_mode;
+  KESTREL_RETURN_IF_ERROR(read_rope_scaling(f, p, c));
+  KESTREL_RETURN_IF_ERROR(read_attention_extras(f, p, *arch, c));
 
   // Vocabulary size: <arch>.vocab_size, else the length of the token list.
   if (f.find(p + "vocab_size")) {

@@ -30,20 +30,47 @@ void for_rows(kernels::ThreadPool& pool, int n, Fn&& fn) {
   });
 }
 
+const float* f32(const TensorView* t) { return t ? static_cast<const float*>(t->data) : nullptr; }
+
 void add_bias(kernels::ThreadPool& pool, const TensorView* b, float* y, int n, int64_t width) {
   if (!b) return;
-  const float* bias = static_cast<const float*>(b->data);
+  const float* bias = f32(b);
   for_rows(pool, n, [&](int t) { kernels::add(y + t * width, bias, y + t * width, width); });
 }
 
-void norm_rows(kernels::ThreadPool& pool, const float* x, const TensorView& w, float* out, int n, int64_t width,
-               float eps) {
-  const float* g = static_cast<const float*>(w.data);
-  for_rows(pool, n, [&](int t) { kernels::rmsnorm(x + t * width, g, out + t * width, width, eps); });
+// The norm of an architecture over rows of `width`: RMSNorm (weight) or LayerNorm (weight, bias).
+void norm_rows(kernels::ThreadPool& pool, NormKind kind, const float* x, const TensorView& w, const TensorView* b,
+               float* out, int n, int64_t width, float eps) {
+  const float* g = f32(&w);
+  const float* bias = f32(b);
+  if (kind == NormKind::RmsNorm) {
+    for_rows(pool, n, [&](int t) {
+      kernels::rmsnorm(x + t * width, g, out + t * width, width, eps);
+      if (bias) kernels::add(out + t * width, bias, out + t * width, width);
+    });
+  } else {
+    for_rows(pool, n, [&](int t) { kernels::layernorm(x + t * width, g, bias, out + t * width, width, eps); });
+  }
+}
+
+// Per-head RMSNorm of n rows of n_heads * head_dim (Q/K norm), in place.
+void head_norm_rows(kernels::ThreadPool& pool, float* x, const TensorView& w, int n, int64_t n_heads, int64_t head_dim,
+                    float eps) {
+  const float* g = f32(&w);
+  for_rows(pool, n, [&](int t) {
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* xh = x + (t * n_heads + h) * head_dim;
+      kernels::rmsnorm(xh, g, xh, head_dim, eps);
+    }
+  });
 }
 
 void add_rows(kernels::ThreadPool& pool, float* x, const float* y, int n, int64_t width) {
   for_rows(pool, n, [&](int t) { kernels::add(x + t * width, y + t * width, x + t * width, width); });
+}
+
+void scale_rows(kernels::ThreadPool& pool, float* x, float s, int n, int64_t width) {
+  for_rows(pool, n, [&](int t) { kernels::scale(x + t * width, s, width); });
 }
 
 // Keeps rows rows[0..n_rows) of a [..][width] buffer, packed to the front (rows ascending).
@@ -54,17 +81,24 @@ void compact_rows(float* buf, const int32_t* rows, int n_rows, int64_t width) {
 
 }  // namespace
 
-kernels::RopeParams rope_params(const ModelConfig& cfg, const ModelWeights& w) {
+kernels::RopeParams rope_params(const ModelConfig& cfg, const ModelWeights& w, int n_ctx, bool swa) {
   kernels::RopeParams p;
   p.n_rot = cfg.n_rot;
-  p.freq_base = cfg.rope_freq_base;
-  p.freq_scale = cfg.rope_freq_scale;
+  p.freq_base = swa ? cfg.rope_freq_base_swa : cfg.rope_freq_base;
+  p.freq_scale = swa ? cfg.rope_freq_scale_swa : cfg.rope_freq_scale;
   p.freq_factors = w.rope_freqs ? static_cast<const float*>(w.rope_freqs->data) : nullptr;
+  // LongRoPE: llama.cpp picks the long factors when the context exceeds the original one.
+  if (w.rope_long) p.freq_factors = f32(n_ctx > cfg.n_ctx_orig ? w.rope_long : w.rope_short);
   p.mode = cfg.rope_mode;
+  p.ext_factor = cfg.yarn_ext_factor;
+  p.attn_factor = cfg.yarn_attn_factor;
+  p.beta_fast = cfg.yarn_beta_fast;
+  p.beta_slow = cfg.yarn_beta_slow;
+  p.n_ctx_orig = cfg.n_ctx_orig;
   return p;
 }
 
-Forward::Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeights& w, int n_batch)
+Forward::Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeights& w, int n_batch, int n_ctx)
     : cfg_(cfg), arch_(arch), w_(w), n_batch_(n_batch) {
   const size_t B = static_cast<size_t>(n_batch);
   x_.allocate(B * cfg.n_embd);
@@ -74,27 +108,52 @@ Forward::Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeight
   attn_.allocate(B * cfg.n_embd_q());
   k_.allocate(B * cfg.n_embd_kv());
   v_.allocate(B * cfg.n_embd_kv());
+  if (arch.fused_qkv || arch.fused_qkv_ok) qkv_.allocate(B * (cfg.n_embd_q() + 2 * cfg.n_embd_kv()));
   if (cfg.n_expert == 0) {
     gate_.allocate(B * cfg.n_ff);
-    up_.allocate(B * cfg.n_ff);
+    up_.allocate(B * cfg.n_ff * (arch.fused_gate_up ? 2 : 1));
   }
-  rope_ = rope_params(cfg, w);
+  if (w.pos_embd) pos_ids_.resize(B);
+  rope_ = rope_params(cfg, w, n_ctx, false);
+  rope_swa_ = rope_params(cfg, w, n_ctx, true);
 }
 
 void Forward::attention_block(kernels::ThreadPool& pool, KvCache& cache, int il, int n, int64_t pos0) {
   const LayerWeights& l = w_.layers[il];
   const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q(), KV = cfg_.n_embd_kv();
-  norm_rows(pool, x_.data(), *l.attn_norm, cur_.data(), n, E, cfg_.rms_eps);
-  project(pool, *l.wq, cur_.data(), n, q_.data());
-  project(pool, *l.wk, cur_.data(), n, k_.data());
-  project(pool, *l.wv, cur_.data(), n, v_.data());
-  add_bias(pool, l.bq, q_.data(), n, Q);
-  add_bias(pool, l.bk, k_.data(), n, KV);
-  add_bias(pool, l.bv, v_.data(), n, KV);
-  for_rows(pool, n, [&](int t) {
-    kernels::rope(q_.data() + t * Q, cfg_.n_head, cfg_.head_dim, pos0 + t, rope_);
-    kernels::rope(k_.data() + t * KV, cfg_.n_head_kv, cfg_.head_dim, pos0 + t, rope_);
-  });
+  norm_rows(pool, arch_.norm, x_.data(), *l.attn_norm, l.attn_norm_b, cur_.data(), n, E, cfg_.rms_eps);
+  if (l.wqkv) {
+    // Fused projection: each row is [q | k | v].
+    const int64_t W = Q + 2 * KV;
+    project(pool, *l.wqkv, cur_.data(), n, qkv_.data());
+    add_bias(pool, l.bqkv, qkv_.data(), n, W);
+    for_rows(pool, n, [&](int t) {
+      const float* r = qkv_.data() + t * W;
+      std::memcpy(q_.data() + t * Q, r, Q * sizeof(float));
+      std::memcpy(k_.data() + t * KV, r + Q, KV * sizeof(float));
+      std::memcpy(v_.data() + t * KV, r + Q + KV, KV * sizeof(float));
+    });
+  } else {
+    project(pool, *l.wq, cur_.data(), n, q_.data());
+    project(pool, *l.wk, cur_.data(), n, k_.data());
+    project(pool, *l.wv, cur_.data(), n, v_.data());
+    add_bias(pool, l.bq, q_.data(), n, Q);
+    add_bias(pool, l.bk, k_.data(), n, KV);
+    add_bias(pool, l.bv, v_.data(), n, KV);
+  }
+  if (l.q_norm) {
+    head_norm_rows(pool, q_.data(), *l.q_norm, n, cfg_.n_head, cfg_.head_dim, cfg_.rms_eps);
+    head_norm_rows(pool, k_.data(), *l.k_norm, n, cfg_.n_head_kv, cfg_.head_dim, cfg_.rms_eps);
+  }
+  const bool swa = cfg_.is_swa(il);
+  if (arch_.rope) {
+    const kernels::RopeParams& rp = swa ? rope_swa_ : rope_;
+    for_rows(pool, n, [&](int t) {
+      kernels::rope(q_.data() + t * Q, cfg_.n_head, cfg_.head_dim, pos0 + t, rp);
+      kernels::rope(k_.data() + t * KV, cfg_.n_head_kv, cfg_.head_dim, pos0 + t, rp);
+    });
+  }
+  if (arch_.q_prescale) scale_rows(pool, q_.data(), cfg_.attn_scale, n, Q);
   cache.store(il, pos0, n, k_.data(), v_.data());
 
   kernels::AttentionArgs a;
@@ -107,7 +166,10 @@ void Forward::attention_block(kernels::ThreadPool& pool, KvCache& cache, int il,
   a.n_head_kv = cfg_.n_head_kv;
   a.head_dim = cfg_.head_dim;
   a.pos0 = pos0;
-  a.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
+  a.window = swa ? cfg_.n_swa : 0;
+  a.ring = cache.ring(il);
+  a.scale = arch_.q_prescale ? 1.0f : cfg_.attn_scale;
+  a.softcap = cfg_.attn_softcap;
   a.out = attn_.data();
   kernels::attention(pool, a);
 }
@@ -115,20 +177,39 @@ void Forward::attention_block(kernels::ThreadPool& pool, KvCache& cache, int il,
 void Forward::ffn_block(kernels::ThreadPool& pool, int il, int n) {
   const LayerWeights& l = w_.layers[il];
   const int64_t E = cfg_.n_embd, F = cfg_.n_ff;
-  norm_rows(pool, x_.data(), *l.ffn_norm, cur_.data(), n, E, cfg_.rms_eps);
+  norm_rows(pool, arch_.norm, x_.data(), *l.ffn_norm, l.ffn_norm_b, cur_.data(), n, E, cfg_.rms_eps);
   if (cfg_.n_expert > 0) {
     run_layer_experts(pool, l.moe, cfg_, cur_.data(), n, proj_.data(), moe_scratch_);
   } else {
-    project(pool, *l.ffn_up, cur_.data(), n, up_.data());
-    if (arch_.ffn == FfnKind::SwiGlu) {
-      project(pool, *l.ffn_gate, cur_.data(), n, gate_.data());
-      // In place into up_: an element-wise op reads each element before writing it.
-      for_rows(pool, n, [&](int t) { kernels::swiglu(gate_.data() + t * F, up_.data() + t * F, up_.data() + t * F, F); });
+    // hidden: the n x F activations that go into ffn_down.
+    float* hidden = up_.data();
+    if (arch_.fused_gate_up) {
+      // One projection gives [gate | up] per row (Phi-3); the product goes to gate_.
+      project(pool, *l.ffn_up, cur_.data(), n, up_.data());
+      add_bias(pool, l.ffn_up_b, up_.data(), n, 2 * F);
+      hidden = gate_.data();
+      for_rows(pool, n, [&](int t) {
+        const float* r = up_.data() + t * 2 * F;
+        kernels::swiglu(r, r + F, hidden + t * F, F);
+      });
     } else {
-      for_rows(pool, n, [&](int t) { kernels::gelu(up_.data() + t * F, F); });
+      project(pool, *l.ffn_up, cur_.data(), n, up_.data());
+      add_bias(pool, l.ffn_up_b, up_.data(), n, F);
+      if (arch_.ffn == FfnKind::Gelu) {
+        for_rows(pool, n, [&](int t) { kernels::gelu(up_.data() + t * F, F); });
+      } else {
+        project(pool, *l.ffn_gate, cur_.data(), n, gate_.data());
+        // In place into up_: an element-wise op reads each element before writing it.
+        if (arch_.ffn == FfnKind::SwiGlu)
+          for_rows(pool, n, [&](int t) { kernels::swiglu(gate_.data() + t * F, up_.data() + t * F, up_.data() + t * F, F); });
+        else
+          for_rows(pool, n, [&](int t) { kernels::geglu(gate_.data() + t * F, up_.data() + t * F, up_.data() + t * F, F); });
+      }
     }
-    project(pool, *l.ffn_down, up_.data(), n, proj_.data());
+    project(pool, *l.ffn_down, hidden, n, proj_.data());
+    add_bias(pool, l.ffn_down_b, proj_.data(), n, E);
   }
+  if (l.ffn_post_norm) norm_rows(pool, arch_.norm, proj_.data(), *l.ffn_post_norm, nullptr, proj_.data(), n, E, cfg_.rms_eps);
   add_rows(pool, x_.data(), proj_.data(), n, E);
 }
 
@@ -136,6 +217,13 @@ void Forward::eval(kernels::ThreadPool& pool, KvCache& cache, const int32_t* ids
                    const int32_t* out_rows, int n_out, float* logits) {
   const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q();
   kernels::get_rows(w_.tok_embd->type, w_.tok_embd->data, E, ids, n, x_.data());
+  if (arch_.embd_scale) scale_rows(pool, x_.data(), std::sqrt(static_cast<float>(E)), n, E);
+  if (w_.pos_embd) {
+    // Learned absolute positions (GPT-2): the caller keeps pos0 + n within the training context.
+    for (int t = 0; t < n; ++t) pos_ids_[t] = static_cast<int32_t>(pos0 + t);
+    kernels::get_rows(w_.pos_embd->type, w_.pos_embd->data, E, pos_ids_.data(), n, proj_.data());
+    add_rows(pool, x_.data(), proj_.data(), n, E);
+  }
   for (int il = 0; il < cfg_.n_layer; ++il) {
     attention_block(pool, cache, il, n, pos0);
     if (il == cfg_.n_layer - 1 && n_out == 0) return;  // the K/V are cached; no logits wanted
@@ -146,13 +234,21 @@ void Forward::eval(kernels::ThreadPool& pool, KvCache& cache, const int32_t* ids
       compact_rows(x_.data(), out_rows, n_out, E);
       n = n_out;
     }
-    project(pool, *w_.layers[il].wo, attn_.data(), n, proj_.data());
+    const LayerWeights& l = w_.layers[il];
+    project(pool, *l.wo, attn_.data(), n, proj_.data());
+    add_bias(pool, l.bo, proj_.data(), n, E);
+    if (l.attn_post_norm)
+      norm_rows(pool, arch_.norm, proj_.data(), *l.attn_post_norm, nullptr, proj_.data(), n, E, cfg_.rms_eps);
     add_rows(pool, x_.data(), proj_.data(), n, E);
     ffn_block(pool, il, n);
   }
   // After the last layer x_ holds exactly the n_out wanted rows (or all rows when n_out == n).
-  norm_rows(pool, x_.data(), *w_.output_norm, cur_.data(), n_out, E, cfg_.rms_eps);
+  norm_rows(pool, arch_.norm, x_.data(), *w_.output_norm, w_.output_norm_b, cur_.data(), n_out, E, cfg_.rms_eps);
   project(pool, *w_.output, cur_.data(), n_out, logits);
+  if (cfg_.final_softcap > 0) {
+    const int64_t V = cfg_.n_vocab;
+    for_rows(pool, n_out, [&](int t) { kernels::softcap(logits + t * V, cfg_.final_softcap, V); });
+  }
 }
 
 }  // namespace kestrel

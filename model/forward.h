@@ -27,12 +27,13 @@ class ScratchBuffer {
   std::unique_ptr<float[]> p_;
 };
 
-// RoPE settings of a model (freq factors point into the weights).
-kernels::RopeParams rope_params(const ModelConfig& cfg, const ModelWeights& w);
+// RoPE settings of a model's global (swa = false) or sliding-window layers for a session of n_ctx
+// positions (which picks Phi-3's LongRoPE factors); freq factors point into the weights.
+kernels::RopeParams rope_params(const ModelConfig& cfg, const ModelWeights& w, int n_ctx, bool swa = false);
 
 class Forward {
  public:
-  Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeights& w, int n_batch);
+  Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeights& w, int n_batch, int n_ctx);
 
   // Evaluates n (<= n_batch) tokens at positions pos0 .. pos0+n-1 (their K/V go into the cache) and writes
   // the logits of the rows listed in out_rows (ascending, each < n) to logits[i * n_vocab].
@@ -50,15 +51,17 @@ class Forward {
   const ArchSpec& arch_;
   const ModelWeights& w_;
   int n_batch_;
-  kernels::RopeParams rope_;
+  kernels::RopeParams rope_, rope_swa_;  // global and sliding-window layers
+  std::vector<int32_t> pos_ids_;          // positions of a batch (learned position embeddings)
   // Scratch, [n_batch][width] each.
   ScratchBuffer x_;     // residual stream, n_embd
   ScratchBuffer cur_;   // normed input of a block, n_embd
+  ScratchBuffer qkv_;   // fused Q/K/V projection output, n_embd_q + 2 n_embd_kv
   ScratchBuffer q_;     // n_embd_q
   ScratchBuffer k_, v_; // n_embd_kv
   ScratchBuffer attn_;  // attention output, n_embd_q
   ScratchBuffer proj_;  // block output before the residual add, n_embd
-  ScratchBuffer gate_, up_;  // n_ff
+  ScratchBuffer gate_, up_;  // n_ff (up_: 2 n_ff with a fused gate/up projection)
   MoeScratch moe_scratch_;
 };
 

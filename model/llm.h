@@ -35,14 +35,33 @@ struct ModelConfig {
   int head_dim_v = 0;          // attention.value_length (= head_dim for every supported model)
   int n_rot = 0;               // rope.dimension_count
   float rope_freq_base = 10000.0f;
-  float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor for linear scaling
-  float rms_eps = 1e-5f;
+  float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor (linear and YaRN scaling)
+  float rms_eps = 1e-5f;         // the norm's epsilon: RMSNorm, or LayerNorm (attention.layer_norm_epsilon)
   kernels::RopeMode rope_mode = kernels::RopeMode::Normal;
+  // RoPE scaling as llama.cpp derives it from the metadata: "none", "linear", "yarn" (ext_factor 1,
+  // attention factor from the scale) or LongRoPE (rope_factors_long/short.weight, picked by the session's
+  // context against n_ctx_orig).
+  std::string rope_scaling = "none";
+  int n_ctx_orig = 0;            // rope.scaling.original_context_length (default: context_length)
+  float yarn_ext_factor = 0.0f;
+  float yarn_attn_factor = 1.0f;  // multiplies cos/sin (YaRN mscale, rope.scaling.attn_factor)
+  float yarn_beta_fast = 32.0f, yarn_beta_slow = 1.0f;
+  bool has_rope_factors = false;  // rope_factors_long/short.weight present (Phi-3 LongRoPE)
+  // Sliding-window attention (Gemma 2/3): layers with swa_layers[il] != 0 attend to the last n_swa
+  // positions only, with their own RoPE base and scale, and keep only those positions in the KV cache.
+  int n_swa = 0;
+  std::vector<uint8_t> swa_layers;
+  float rope_freq_base_swa = 10000.0f;
+  float rope_freq_scale_swa = 1.0f;
+  float attn_scale = 0.0f;       // query scale of K.q (1/sqrt(head_dim) unless the architecture says otherwise)
+  float attn_softcap = 0.0f;     // > 0: attention scores soft-capped (Gemma 2 attn_logit_softcapping)
+  float final_softcap = 0.0f;    // > 0: logits soft-capped (final_logit_softcapping)
   int n_expert = 0;            // Mixtral: expert_count; 0 for dense models
   int n_expert_used = 0;
   bool has_rope_freqs = false;  // rope_freqs.weight present (Llama 3.1/3.2 per-frequency divisors)
   bool tied_embeddings = false; // no output.weight: the output projection reuses token_embd.weight
 
+  bool is_swa(int il) const { return n_swa > 0 && il < static_cast<int>(swa_layers.size()) && swa_layers[il] != 0; }
   int n_embd_q() const { return n_head * head_dim; }
   int n_embd_kv() const { return n_head_kv * head_dim; }
 };
@@ -86,6 +105,9 @@ class Session {
   virtual int n_past() const = 0;
   virtual int n_ctx() const = 0;
   virtual void reset() = 0;  // forget the KV cache
+  // Keeps the first n cached positions and forgets the rest (no-op when n >= n_past()), e.g. to reuse a
+  // conversation's common prefix and evaluate only what changed. The logits of the last eval are dropped.
+  virtual void truncate(int n) = 0;
   virtual kernels::ThreadPool& pool() = 0;
 };
 

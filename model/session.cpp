@@ -17,7 +17,7 @@ class SessionImpl final : public Session {
   SessionImpl(const LoadedModel& m, KvCache cache, int n_batch, int n_threads)
       : cfg_(m.config()),
         cache_(std::move(cache)),
-        fwd_(m.config(), m.arch(), m.bound(), n_batch),
+        fwd_(m.config(), m.arch(), m.bound(), n_batch, cache_.n_ctx()),
         pool_(n_threads),
         rows_(n_batch),
         logits_(std::make_shared<std::vector<float>>(static_cast<size_t>(cfg_.n_vocab))) {}
@@ -72,6 +72,13 @@ class SessionImpl final : public Session {
     n_past_ = 0;
     n_logits_ = 0;
   }
+  void truncate(int n) override {
+    if (n < 0) n = 0;
+    if (n < n_past_) {
+      n_past_ = n;  // positions past n are simply overwritten by the next eval
+      n_logits_ = 0;
+    }
+  }
   kernels::ThreadPool& pool() override { return pool_; }
 
  private:
@@ -96,9 +103,18 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, const Sessi
   if (params.n_threads < 0) return Status::error("thread count must be >= 0 (0: all cores)");
   if (params.n_threads > 1024) return Status::error("thread count " + std::to_string(params.n_threads) + " is too large");
   const int n_ctx = params.n_ctx > 0 ? params.n_ctx : cfg.n_ctx_train;
-  auto cache = KvCache::create(cfg.n_layer, n_ctx, cfg.n_embd_kv(), params.cache_type);
-  if (!cache) return Status::error(cache.error());
   const int n_batch = std::min(params.n_batch, n_ctx);
+  // Learned position embeddings (GPT-2) have rows for the training context only.
+  if (m->bound().pos_embd && n_ctx > cfg.n_ctx_train)
+    return Status::error("context size " + std::to_string(n_ctx) + " exceeds the model's " +
+                         std::to_string(cfg.n_ctx_train) + " learned positions");
+  // Sliding-window layers keep a ring of the window plus one batch (every position a batch's queries
+  // read); global layers keep n_ctx positions.
+  std::vector<int> rows(cfg.n_layer, n_ctx);
+  for (int il = 0; il < cfg.n_layer; ++il)
+    if (cfg.is_swa(il)) rows[il] = static_cast<int>(std::min<int64_t>(n_ctx, int64_t{cfg.n_swa} + n_batch - 1));
+  auto cache = KvCache::create(cfg.n_layer, n_ctx, cfg.n_embd_kv(), params.cache_type, rows);
+  if (!cache) return Status::error(cache.error());
   const int n_threads = params.n_threads > 0 ? params.n_threads : kernels::ThreadPool::hardware_threads();
   return std::unique_ptr<Session>(new SessionImpl(*m, std::move(*cache), n_batch, n_threads));
 }

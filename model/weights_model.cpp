@@ -25,8 +25,9 @@ Result<std::unique_ptr<Model>> LoadedModel::open(const std::string& path, const 
   auto w = bind_weights(*m->ws_, *m->arch_, m->cfg_);
   if (!w) return Status::error(path + ": " + w.error());
   m->w_ = std::move(*w);
-  if (Status st = kernels::check_rope_params(m->cfg_.head_dim, rope_params(m->cfg_, m->w_)); !st)
-    return Status::error(path + ": " + st.message());
+  for (bool swa : {false, true})
+    if (Status st = kernels::check_rope_params(m->cfg_.head_dim, rope_params(m->cfg_, m->w_, m->cfg_.n_ctx_train, swa)); !st)
+      return Status::error(path + ": " + st.message());
   auto tok = Tokenizer::from_gguf(m->ws_->file());
   if (!tok) return Status::error(path + ": " + tok.error());
   m->tok_ = std::move(*tok);

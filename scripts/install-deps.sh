@@ -7,6 +7,9 @@ PKGS=(
   libxsimd-dev libcpuinfo-dev            # SIMD helpers, CPU feature detection
   libgtest-dev libgmock-dev googletest   # tests (googletest also ships the sources for the aarch64 build)
   libbenchmark-dev                       # microbenchmarks
+  nlohmann-json3-dev                     # JSON values for chat templates (jinja/, model/chat.h, llm-template)
+  python3-jinja2                         # test oracle: chat templates rendered as Hugging Face does
+  tmux                                   # drives llm-cli -cnv in a real terminal in the chat tests
   clang libclang-rt-14-dev               # libFuzzer target
   g++-aarch64-linux-gnu qemu-user        # NEON kernels: cross-compiled, tested under qemu-aarch64
   python3 python3-matplotlib             # benchmark tables and plots

