@@ -74,6 +74,21 @@ std::vector<uint8_t> make_weights(TensorType t, int64_t n_in, int64_t n_out) {
       }
       break;
     }
+    case TensorType::Q4_1:
+    case TensorType::Q5_0:
+    case TensorType::Q5_1:
+    case TensorType::IQ4_NL: {
+      // Random quant bytes, then scale 0.01 (and minimum -0.08 for the types that have one).
+      const TypeLayout* l = type_layout(t);
+      for (uint8_t& byte : w) byte = static_cast<uint8_t>(next() >> 24);
+      const uint16_t d = fp32_to_fp16(0.01f), m = fp32_to_fp16(-0.08f);
+      const bool has_min = t == TensorType::Q4_1 || t == TensorType::Q5_1;
+      for (size_t off = 0; off < w.size(); off += l->block_bytes) {
+        std::memcpy(&w[off], &d, 2);
+        if (has_min) std::memcpy(&w[off + 2], &m, 2);
+      }
+      break;
+    }
     case TensorType::Q4_K:
     case TensorType::Q5_K:
     case TensorType::Q6_K: {
@@ -145,17 +160,31 @@ void add(TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool full = false;
+  bool full = false, q32 = false;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--full") == 0) full = true;
+    else if (std::strcmp(argv[i], "--q32") == 0) q32 = true;
     else args.push_back(argv[i]);
   }
   int n = static_cast<int>(args.size());
-  const TensorType types[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
-                              TensorType::Q4_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
-                              TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_XS};
-  if (full) {
+  const TensorType types[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
+                              TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL,
+                              TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q2_K,
+                              TensorType::Q3_K, TensorType::IQ4_XS};
+  if (q32) {
+    // The other 32-value block types beside Q4_0/Q8_0: decode on 4096x14336 (memory bound) and a
+    // 512-token prompt batch on 2048x2048 (compute bound), best ISA and AVX2, 1 and 2 threads.
+    for (Isa isa : {best_isa(), Isa::Avx2}) {
+      if (!isa_supported(isa) || (isa == Isa::Avx2 && best_isa() == Isa::Avx2)) continue;
+      for (int th : {1, 2})
+        for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_1, TensorType::Q5_0,
+                             TensorType::Q5_1, TensorType::IQ4_NL}) {
+          add(t, isa, {4096, 14336}, 1, th);
+          add(t, isa, {2048, 2048}, 512, th);
+        }
+    }
+  } else if (full) {
     const Shape shapes[] = {{2048, 2048}, {2048, 8192}, {8192, 2048}, {4096, 14336}, {2048, 128256}};
     for (TensorType t : types)
       for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {

@@ -60,12 +60,7 @@ void ChatConversation::clear() {
 Result<std::vector<int32_t>> ChatConversation::render_tokens(bool add_generation_prompt) const {
   auto prompt = tmpl_.apply(messages_, add_generation_prompt);
   if (!prompt) return prompt.status();
-  const Tokenizer& tok = model_.tokenizer();
-  // The template writes bos_token itself; like llama.cpp, add one only when the vocab wants it and the
-  // rendered text does not already start with it.
-  std::vector<int32_t> ids = tok.encode(*prompt, false, true);
-  if (tok.add_bos() && tok.bos() >= 0 && (ids.empty() || ids[0] != tok.bos())) ids.insert(ids.begin(), tok.bos());
-  return ids;
+  return chat_prompt_tokens(model_.tokenizer(), *prompt);
 }
 
 Result<TurnStats> ChatConversation::user_turn(const std::string& text,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/common_args.h"
+#include "cli/common_mixture.h"
 #include "cli/common_format.h"
 #include "cli/common_json.h"
 #include "cli/common_stats.h"
@@ -111,6 +112,16 @@ class Runner {
   std::mt19937 rng_;
 };
 
+kestrel::cli::Mixture model_mixture(const kestrel::Model& m) {
+  std::vector<kestrel::cli::TensorStat> stats;
+  for (const kestrel::TensorView& t : m.weights().tensors()) {
+    uint64_t n = 1;
+    for (int64_t d : t.ne) n *= static_cast<uint64_t>(d);
+    stats.push_back({t.type, n, t.bytes});
+  }
+  return kestrel::cli::mixture_of(m.weights().file(), stats);
+}
+
 std::string model_desc(const kestrel::Model& m) {
   return m.config().arch + " " + cli::format_count_short(m.n_params()) + " " + m.type_name();
 }
@@ -170,6 +181,10 @@ class Printer {
     std::printf("    \"model\": %s,\n", json::quote(model_desc(m)).c_str());
     std::printf("    \"model_type\": %s,\n", json::quote(model_desc(m)).c_str());
     std::printf("    \"type\": %s,\n", json::quote(m.type_name()).c_str());
+    const kestrel::cli::Mixture mix = model_mixture(m);
+    std::printf("    \"file_type\": %s,\n", json::quote(mix.file_type).c_str());
+    std::printf("    \"mixture\": %s,\n", json::quote(mix.summary()).c_str());
+    std::printf("    \"bpw\": %.4f,\n", mix.bpw());
     std::printf("    \"model_size\": %llu,\n", static_cast<unsigned long long>(m.weights().total_bytes()));
     std::printf("    \"model_n_params\": %llu,\n", static_cast<unsigned long long>(m.n_params()));
     std::printf("    \"backend\": \"CPU\",\n");
@@ -251,6 +266,7 @@ int main(int argc, char** argv) {
       out.end();
       return cli::fail(kProgram, model.error());
     }
+    std::fprintf(stderr, "%s: %s: %s\n", kProgram, path.c_str(), model_mixture(**model).summary().c_str());
     Runner runner(**model, n_batch);
     for (const auto& t : tests) {
       auto r = runner.run(t, reps, !no_warmup);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/common_args.h"
+#include "cli/common_mixture.h"
 #include "gguf/gguf_file.h"
 #include "gguf/value_format.h"
 
@@ -76,6 +77,9 @@ int main(int argc, char** argv) {
   }
 
   std::printf("\ntotal parameters: %" PRIu64 "\ntotal tensor bytes: %" PRIu64 "\n", params, total_bytes);
+  std::vector<kestrel::cli::TensorStat> stats;
+  for (const TensorInfo& t : f.tensors()) stats.push_back({t.type, t.n_elements(), t.bytes});
+  std::printf("mixture: %s\n", kestrel::cli::mixture_of(f, stats).summary().c_str());
   std::printf("bytes per type:\n");
   for (const auto& [type, tt] : per_type)
     std::printf("  %-8s %6" PRIu64 " tensors %14" PRIu64 " elements %14" PRIu64 " bytes\n", type.c_str(), tt.tensors,

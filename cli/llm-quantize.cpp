@@ -1,15 +1,17 @@
-// llm-quantize IN.gguf OUT.gguf TYPE [--pure] [-t N]: converts a model's weights to f32, f16, bf16,
-// q8_0 or q4_0. Each tensor that changes type is dequantized to F32 with the source type's to_float and
-// re-encoded with the target's reference from_float (ggml's rounding), so quantizing an F32 model gives
-// the same bytes as llama.cpp's quantizer. Which tensor gets which type follows llama.cpp's rules
-// (cli/common_quant_plan.h). Metadata is copied; general.file_type and general.quantization_version are
-// set as llama.cpp sets them.
+// llm-quantize IN.gguf OUT.gguf TYPE [--pure] [--output-tensor-type T] [--token-embedding-type T]
+// [--leave-output-tensor] [-t N]: converts a model to one of llama.cpp's file types (Q4_K_M, Q5_0, F16,
+// ...). Each tensor that changes type is dequantized to F32 with the source type's to_float and
+// re-encoded with the target's reference from_float (ggml's rounding), so quantizing an F32/F16 model
+// gives the same bytes as llama.cpp's quantizer. Which tensor gets which type follows llama.cpp's
+// mixture rules (cli/common_quant_plan.h); tensors are written in llama.cpp's order. Metadata is
+// copied; general.file_type and general.quantization_version are set as llama.cpp sets them.
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/common_args.h"
@@ -36,7 +38,9 @@ Status convert_tensor(const kestrel::TensorView& t, TensorType to, kestrel::kern
                       std::vector<uint8_t>* out) {
   const auto* src = kestrel::kernels::type_traits(t.type);
   const auto* dst = kestrel::kernels::type_traits(to);
-  if (!src) return Status::error("tensor " + t.name + ": unsupported input type " + type_str(t.type) + " (Kestrel can convert from " + kestrel::kernels::computable_type_names() + ")");
+  if (!src || !kestrel::kernels::is_computable(t.type))
+    return Status::error("tensor " + t.name + ": unsupported input type " + type_str(t.type) + " (Kestrel can convert from " +
+                         kestrel::kernels::computable_type_names() + ")");
   if (!dst) return Status::error("tensor " + t.name + ": cannot write type " + type_str(to));
   const int64_t row_len = t.ne.empty() ? 0 : t.ne[0];
   const int64_t n_rows = t.n_rows();
@@ -82,11 +86,17 @@ class Progress {
 
 int main(int argc, char** argv) {
   std::vector<std::string> pos;
-  bool pure = false;
+  cli::QuantOptions opt;
+  std::string output_type, token_embd_type;
   int n_threads = 0;
-  cli::ArgParser args(kProgram, "Converts a GGUF model's weights to TYPE: f32, f16, bf16, q8_0 or q4_0 (llama.cpp's rules and rounding).");
+  std::string targets;
+  for (const auto& t : cli::quant_targets()) targets += (targets.empty() ? "" : ", ") + std::string(t.name);
+  cli::ArgParser args(kProgram, "Converts a GGUF model to a llama.cpp file type, with llama.cpp's per-tensor mixture rules and rounding. TYPE: " + targets + ".");
   args.set_positional(&pos, "IN.gguf OUT.gguf TYPE");
-  args.add_flag("--pure", &pure, "every 2-D weight gets TYPE (no llama.cpp mixture rules for output/attn_v)");
+  args.add_flag("--pure", &opt.pure, "every quantizable tensor gets TYPE's default type (no mixture rules)");
+  args.add_string("--output-tensor-type", &output_type, "type of output.weight (e.g. q8_0, f16)");
+  args.add_string("--token-embedding-type", &token_embd_type, "type of token_embd.weight");
+  args.add_flag("--leave-output-tensor", &opt.leave_output, "copy output.weight unchanged");
   args.add_int("-t,--threads", &n_threads, "threads (default: all cores)");
   if (Status st = args.parse(argc, argv); !st) return cli::fail(kProgram, st.message());
   if (args.help_requested()) {
@@ -96,7 +106,14 @@ int main(int argc, char** argv) {
   if (pos.size() != 3) return cli::fail(kProgram, "expected IN.gguf OUT.gguf TYPE (see --help)");
   const std::string &in_path = pos[0], &out_path = pos[1];
   auto target = cli::find_quant_target(pos[2]);
-  if (!target) return cli::fail(kProgram, "unknown type '" + pos[2] + "': expected f32, f16, bf16, q8_0 or q4_0");
+  if (!target) return cli::fail(kProgram, "unknown type '" + pos[2] + "': expected one of " + targets);
+  for (auto [flag, text, out] : {std::tuple{"--output-tensor-type", &output_type, &opt.output_type},
+                                 std::tuple{"--token-embedding-type", &token_embd_type, &opt.token_embd_type}}) {
+    if (text->empty()) continue;
+    auto t = kestrel::type_from_name(*text);
+    if (!t) return cli::fail(kProgram, std::string(flag) + ": unknown tensor type '" + *text + "'");
+    *out = *t;
+  }
   std::error_code ec;
   if (std::filesystem::equivalent(in_path, out_path, ec))
     return cli::fail(kProgram, "output " + out_path + " is the input file; choose another name");
@@ -104,11 +121,23 @@ int main(int argc, char** argv) {
   auto store = kestrel::WeightStore::open(in_path, kestrel::LoadMode::Mmap);
   if (!store) return cli::fail(kProgram, store.error());
   const kestrel::GGUFFile& file = (*store)->file();
+  const auto& tensors = (*store)->tensors();
+  std::vector<std::string> names;
+  for (const auto& t : tensors) names.push_back(t.name);
 
-  cli::ModelFacts facts;
-  facts.has_output = (*store)->find("output.weight") != nullptr;
-  if (auto arch = file.get_string_or("general.architecture", ""); arch && !arch->empty())
-    if (auto ne = file.get_int_or(*arch + ".expert_count", 0); ne) facts.n_expert = static_cast<int>(*ne);
+  // Plan every tensor first, so a file type needing a type Kestrel cannot write fails before writing.
+  const std::vector<size_t> order = cli::plan_order(names);
+  cli::QuantPlanner planner(*target, cli::model_facts(file, names), opt);
+  std::vector<cli::TensorChoice> choices(tensors.size());
+  for (size_t i : order) {
+    const kestrel::TensorView& t = tensors[i];
+    choices[i] = planner.choose(t.name, t.ne, t.type);
+    if (!choices[i].error.empty()) return cli::fail(kProgram, choices[i].error);
+    const auto* tr = kestrel::kernels::type_traits(choices[i].type);
+    if (!choices[i].keep_as_is && (tr == nullptr || tr->from_float == nullptr || tr->activation_only))
+      return cli::fail(kProgram, std::string(target->name) + " needs type " + type_str(choices[i].type) + " (first for " + t.name +
+                                     "), which Kestrel cannot write yet");
+  }
 
   kestrel::GGUFWriter writer;
   for (const auto& kv : file.metadata()) {
@@ -117,18 +146,18 @@ int main(int argc, char** argv) {
     writer.set(kv.key, kv.value);
   }
   writer.set_u32("general.quantization_version", 2);
-  writer.set_u32("general.file_type", target->ftype);
+  writer.set_u32("general.file_type", target->ftype_id());
 
   kestrel::kernels::ThreadPool pool(n_threads);
-  const auto& tensors = (*store)->tensors();
   Progress progress(tensors.size());
   uint64_t in_bytes = 0, out_bytes = 0;
   std::vector<std::pair<std::string, std::vector<std::string>>> notes;  // note -> tensors, in first-seen order
   bool requantized = false;
   std::vector<uint8_t> buf;
-  for (size_t i = 0; i < tensors.size(); ++i) {
+  size_t done = 0;
+  for (size_t i : order) {
     const kestrel::TensorView& t = tensors[i];
-    cli::TensorChoice c = cli::choose_tensor_type(t.name, t.ne, t.type, target->type, pure, facts);
+    const cli::TensorChoice& c = choices[i];
     std::string line = t.name + " " + kestrel::format_shape(t.ne) + " " + type_str(t.type);
     Status st;
     if (c.keep_as_is) {
@@ -152,15 +181,15 @@ int main(int argc, char** argv) {
       else it->second.push_back(t.name);
     }
     in_bytes += t.bytes;
-    progress.step(i + 1, line);
+    progress.step(++done, line);
   }
   if (Status st = writer.write(out_path); !st) return cli::fail(kProgram, st.message());
 
   if (requantized)
     std::fprintf(stderr, "%s: note: the input was already quantized; re-quantizing loses more accuracy than quantizing from f32/f16\n", kProgram);
-  for (const auto& [note, names] : notes) {
-    std::string who = names.front();
-    if (names.size() > 1) who += " and " + std::to_string(names.size() - 1) + " more";
+  for (const auto& [note, who_list] : notes) {
+    std::string who = who_list.front();
+    if (who_list.size() > 1) who += " and " + std::to_string(who_list.size() - 1) + " more";
     std::fprintf(stderr, "%s: note: %s: %s\n", kProgram, who.c_str(), note.c_str());
   }
   std::fprintf(stderr, "%s: %s (%s) -> %s (%s, %s)\n", kProgram, in_path.c_str(), cli::format_bytes(in_bytes).c_str(),

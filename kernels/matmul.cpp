@@ -11,6 +11,7 @@
 
 #include "kernels/matmul_isa.h"
 #include "kernels/quant.h"
+#include "kernels/quant_q32.h"
 #include "kernels/quant_k.h"
 #include "kernels/type_traits.h"
 
@@ -38,6 +39,10 @@ GemmFn gemm_slot(const MatmulKernels* k, TensorType wt) {
     case TensorType::BF16: return k->gemm_bf16;
     case TensorType::Q8_0: return k->gemm_q8_0;
     case TensorType::Q4_0: return k->gemm_q4_0;
+    case TensorType::Q4_1: return k->gemm_q4_1;
+    case TensorType::Q5_0: return k->gemm_q5_0;
+    case TensorType::Q5_1: return k->gemm_q5_1;
+    case TensorType::IQ4_NL: return k->gemm_iq4_nl;
     case TensorType::Q4_K: return k->gemm_q4_K;
     case TensorType::Q5_K: return k->gemm_q5_K;
     case TensorType::Q6_K: return k->gemm_q6_K;
@@ -54,12 +59,25 @@ ConvertRowFn convert_slot(const MatmulKernels* k, TensorType wt) {
     case TensorType::F16: return k->fp32_to_fp16_row;
     case TensorType::BF16: return k->fp32_to_bf16_row;
     case TensorType::Q8_0:
-    case TensorType::Q4_0: return k->quantize_row_q8_0;
+    case TensorType::Q4_0:
+    case TensorType::Q5_0:
+    case TensorType::IQ4_NL: return k->quantize_row_q8_0;
+    case TensorType::Q4_1:
+    case TensorType::Q5_1: return k->quantize_row_q8_1;
     default: break;
   }
   switch (type_traits(wt)->vec_dot_type) {
     case TensorType::Q8_K: return k->quantize_row_q8_K;
     default: return nullptr;
+  }
+}
+
+// Weight types whose kernels take integer dot products against quantized activations.
+bool is_block_quant(TensorType wt) {
+  switch (wt) {
+    case TensorType::Q8_0: case TensorType::Q4_0: case TensorType::Q4_1: case TensorType::Q5_0:
+    case TensorType::Q5_1: case TensorType::IQ4_NL: return true;
+    default: return false;
   }
 }
 
@@ -70,7 +88,11 @@ size_t act_row_bytes(TensorType wt, int64_t n_in) {
     case TensorType::F16:
     case TensorType::BF16: return round_up(static_cast<size_t>(n_in) * 2, 64);
     case TensorType::Q8_0:
-    case TensorType::Q4_0: return round_up(static_cast<size_t>(n_in / kQK) * sizeof(BlockQ8_0), 64);
+    case TensorType::Q4_0:
+    case TensorType::Q5_0:
+    case TensorType::IQ4_NL: return round_up(static_cast<size_t>(n_in / kQK) * sizeof(BlockQ8_0), 64);
+    case TensorType::Q4_1:
+    case TensorType::Q5_1: return round_up(static_cast<size_t>(n_in / kQK) * sizeof(BlockQ8_1), 64);
     default: break;
   }
   switch (type_traits(wt)->vec_dot_type) {
@@ -105,7 +127,7 @@ thread_local Scratch t_scratch;
 // kernels repack weight panels per job, so they take up to 512 tokens per job to amortize the packing.
 // The AVX-512 F32 kernel packs weight panels too (matmul_avx512.cpp), so it also takes long token blocks.
 int64_t token_block(Isa isa, TensorType wt, size_t x_row_bytes, int64_t n_tokens) {
-  if (wt == TensorType::Q8_0 || wt == TensorType::Q4_0) return std::min<int64_t>(n_tokens, 512);
+  if (is_block_quant(wt)) return std::min<int64_t>(n_tokens, 512);
   // K-quants: the AVX-512 kernels repack weight panels per job (like Q8_0/Q4_0) and take long token
   // blocks; the dot-product kernels of the other ISAs read Q8_K activations (~1.14 bytes/value) once
   // per row, so a block of 64 tokens (300 KiB at n_in = 4096) stays in L2 while the rows stream past.

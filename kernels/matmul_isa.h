@@ -10,9 +10,11 @@
 //   weights F32  -> activations F32 (used in place, no conversion)
 //   weights F16  -> activations F16  (round-to-nearest-even, same bits as fp32_to_fp16)
 //   weights BF16 -> activations BF16 (same bits as fp32_to_bf16)
-//   weights Q8_0, Q4_0 -> activations Q8_0 blocks (f16 d + 32 x int8), same bytes as the reference
-//                          quantize_row_q8_0 (type_traits(Q8_0)->from_float)
-//   weights Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS -> activations Q8_K blocks (f32 d + 256 x int8
+//   weights Q8_0, Q4_0, Q5_0, IQ4_NL -> activations Q8_0 blocks (f16 d + 32 x int8), same bytes as the
+//                          reference quantize_row_q8_0 (type_traits(Q8_0)->from_float)
+//   weights Q4_1, Q5_1 -> activations Q8_1 blocks (Q8_0 plus f16 s = d * sum(q)), same bytes as
+//                          quantize_row_q8_1_ref (type_traits(Q8_1)->from_float)
+//   weights Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS (every K-quant) -> activations Q8_K blocks (f32 d + 256 x int8
 //                          + 16 int16 sums of 16), same bytes as quantize_row_q8_K_ref; rows are padded
 //                          to 64 bytes like the others (x_row_bytes = round_up(292 * n_in / 256, 64))
 // An ISA's converters must produce bit-identical output to the scalar ones (tests check this).
@@ -37,7 +39,7 @@ using ConvertRowFn = void (*)(const float* x, void* dst, int64_t n);
 // aligned when matmul.cpp converted them (x_row_bytes is a multiple of 64), but F32 activations used in
 // place have only float alignment. Kernels must accept any n_tokens >= 1 and any row range (including
 // a tail that is not a multiple of their register tile) and must not write outside the rectangle.
-// n_in is a multiple of 32 for Q8_0/Q4_0, of 256 for K-quants; any n_in >= 1 for F32/F16/BF16.
+// n_in is a multiple of 32 for the 32-value block types, of 256 for K-quants; any n_in >= 1 for F32/F16/BF16.
 struct GemmArgs {
   const void* w;
   size_t w_row_bytes;
@@ -62,6 +64,7 @@ struct MatmulKernels {
   ConvertRowFn quantize_row_q8_0;  // f32 -> Q8_0 blocks
   ConvertRowFn fp32_to_fp16_row;   // f32 -> f16 (RNE)
   ConvertRowFn fp32_to_bf16_row;   // f32 -> bf16 (RNE, NaN kept quiet)
+  ConvertRowFn quantize_row_q8_1;  // f32 -> Q8_1 blocks
 
   // Tile kernels, one per weight type.
   GemmFn gemm_f32;
@@ -69,6 +72,11 @@ struct MatmulKernels {
   GemmFn gemm_bf16;
   GemmFn gemm_q8_0;
   GemmFn gemm_q4_0;
+  // The other 32-value block types (kernels/quant_q32.h; per-ISA code in */matmul_q32_*.cpp).
+  GemmFn gemm_q4_1;
+  GemmFn gemm_q5_0;
+  GemmFn gemm_q5_1;
+  GemmFn gemm_iq4_nl;
 
   // K-quant family (kernels/<isa>/matmul_kquants_<isa>.cpp fills these through set_kquant_kernels_*).
   ConvertRowFn quantize_row_q8_K;  // f32 -> Q8_K blocks (n a multiple of 256)

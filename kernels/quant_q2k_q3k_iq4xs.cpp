@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "kernels/quant_q32.h"
 #include "kernels/type_traits.h"
 
 namespace kestrel::kernels {
@@ -27,19 +28,6 @@ int nearest_int(float v) {
   int32_t i;
   std::memcpy(&i, &t, sizeof i);
   return (i & 0x007FFFFF) - 0x00400000;
-}
-
-// Index of the grid value nearest to x in the sorted grid `val` (ties go to the upper value).
-int best_index(int n, const int8_t* val, float x) {
-  if (x <= val[0]) return 0;
-  if (x >= val[n - 1]) return n - 1;
-  int lo = 0, hi = n - 1;
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    if (x < val[mid]) hi = mid;
-    else lo = mid;
-  }
-  return x - val[hi - 1] < val[hi] - x ? hi - 1 : hi;
 }
 
 // Scale and (non-positive) offset for n values on levels 0..nmax, minimizing the weighted absolute
@@ -282,53 +270,15 @@ void quantize_row_q3_K_ref(const float* x, BlockQ3_K* y, int64_t n) {
 }
 
 void quantize_row_iq4_xs_ref(const float* x, BlockIQ4_XS* y, int64_t n) {
-  constexpr int kTries = 7;
-  const int8_t* values = kIq4nlValues;
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
     BlockIQ4_XS& o = y[b];
     uint8_t L[kQK_K];
-    float scales[8], w[32];
+    float scales[8];
     std::memset(o.qs, 0, sizeof o.qs);
     float max_scale = 0, amax_scale = 0;
     for (int ib = 0; ib < 8; ++ib) {
-      const float* xb = x + 32 * ib;
-      for (int j = 0; j < 32; ++j) w[j] = xb[j] * xb[j];
-      float amax = 0, max = 0;
-      for (int j = 0; j < 32; ++j) {
-        const float ax = std::fabs(xb[j]);
-        if (ax > amax) {
-          amax = ax;
-          max = xb[j];
-        }
-      }
-      if (amax < kGroupMaxEps) {
-        scales[ib] = 0;
-        continue;
-      }
-      float d = -max / values[0];
-      float id = 1 / d;
-      float sumqx = 0, sumq2 = 0;
-      for (int j = 0; j < 32; ++j) {
-        const float q = values[best_index(16, values, id * xb[j])];
-        sumqx += w[j] * q * xb[j];
-        sumq2 += w[j] * q * q;
-      }
-      d = sumq2 > 0 ? sumqx / sumq2 : 0.0f;
-      float best = d * sumqx;
-      for (int itry = -kTries; itry <= kTries; ++itry) {
-        id = (itry + values[0]) / max;
-        sumqx = sumq2 = 0;
-        for (int j = 0; j < 32; ++j) {
-          const float q = values[best_index(16, values, id * xb[j])];
-          sumqx += w[j] * q * xb[j];
-          sumq2 += w[j] * q * q;
-        }
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-          d = sumqx / sumq2;
-          best = d * sumqx;
-        }
-      }
-      scales[ib] = d;
+      // Each sub-block is fitted exactly as an IQ4_NL block (kernels/quant_q32.cpp).
+      const float d = scales[ib] = iq4_nl_block_scale(x + 32 * ib);
       if (std::fabs(d) > amax_scale) {
         amax_scale = std::fabs(d);
         max_scale = d;
@@ -343,7 +293,7 @@ void quantize_row_iq4_xs_ref(const float* x, BlockIQ4_XS* y, int64_t n) {
       const int l = std::clamp(nearest_int(id * scales[ib]), -32, 31);
       const float dl = d * l;
       const float idl = dl != 0.0f ? 1 / dl : 0.0f;
-      for (int j = 0; j < 32; ++j) L[32 * ib + j] = static_cast<uint8_t>(best_index(16, values, idl * x[32 * ib + j]));
+      for (int j = 0; j < 32; ++j) L[32 * ib + j] = static_cast<uint8_t>(iq4_nl_nearest(idl * x[32 * ib + j]));
       const int ls = l + 32;
       if (ib % 2 == 0) o.scales_l[ib / 2] = static_cast<uint8_t>(ls & 0xF);
       else o.scales_l[ib / 2] = static_cast<uint8_t>(o.scales_l[ib / 2] | ((ls & 0xF) << 4));

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/quant.h"
+#include "kernels/quant_q32.h"
 #include "kernels/quant_k.h"
 #include "kernels/quant_q2k_q3k_iq4xs.h"
 
@@ -47,12 +48,28 @@ void iq4_xs_from_float(const float* src, void* dst, int64_t n) { quantize_row_iq
 void q8_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q8_K(static_cast<const BlockQ8_K*>(src), dst, n); }
 void q8_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q8_K_ref(src, static_cast<BlockQ8_K*>(dst), n); }
 
+// The 32-value block types of kernels/quant_q32.h: to_float / from_float straight from their blocks.
+template <class Block, void (*Deq)(const Block*, float*, int64_t)>
+void block_to_float(const void* src, float* dst, int64_t n) { Deq(static_cast<const Block*>(src), dst, n); }
+template <class Block, void (*Quant)(const float*, Block*, int64_t)>
+void block_from_float(const float* src, void* dst, int64_t n) { Quant(src, static_cast<Block*>(dst), n); }
+template <class Block, void (*Deq)(const Block*, float*, int64_t), void (*Quant)(const float*, Block*, int64_t)>
+constexpr TypeTraits block_traits(TensorType t, TensorType vec_dot, bool activation_only = false) {
+  return {t, kQK, sizeof(Block), block_to_float<Block, Deq>, block_from_float<Block, Quant>, vec_dot, activation_only};
+}
+
 const TypeTraits kTraits[] = {
     {TensorType::F32, 1, 4, f32_to_float, f32_from_float, TensorType::F32},
     {TensorType::F16, 1, 2, f16_to_float, f16_from_float, TensorType::F16},
     {TensorType::BF16, 1, 2, bf16_to_float, bf16_from_float, TensorType::BF16},
     {TensorType::Q8_0, kQK, sizeof(BlockQ8_0), q8_0_to_float, q8_0_from_float, TensorType::Q8_0},
     {TensorType::Q4_0, kQK, sizeof(BlockQ4_0), q4_0_to_float, q4_0_from_float, TensorType::Q8_0},
+    block_traits<BlockQ4_1, dequantize_row_q4_1, quantize_row_q4_1_ref>(TensorType::Q4_1, TensorType::Q8_1),
+    block_traits<BlockQ5_0, dequantize_row_q5_0, quantize_row_q5_0_ref>(TensorType::Q5_0, TensorType::Q8_0),
+    block_traits<BlockQ5_1, dequantize_row_q5_1, quantize_row_q5_1_ref>(TensorType::Q5_1, TensorType::Q8_1),
+    block_traits<BlockIQ4_NL, dequantize_row_iq4_nl, quantize_row_iq4_nl_ref>(TensorType::IQ4_NL, TensorType::Q8_0),
+    // Q8_1 is an activation format (vec_dot_type of Q4_1/Q5_1); llama.cpp never stores weights in it.
+    block_traits<BlockQ8_1, dequantize_row_q8_1, quantize_row_q8_1_ref>(TensorType::Q8_1, TensorType::Q8_1, true),
     {TensorType::Q4_K, kQK_K, sizeof(BlockQ4_K), q4_K_to_float, q4_K_from_float, TensorType::Q8_K},
     {TensorType::Q5_K, kQK_K, sizeof(BlockQ5_K), q5_K_to_float, q5_K_from_float, TensorType::Q8_K},
     {TensorType::Q6_K, kQK_K, sizeof(BlockQ6_K), q6_K_to_float, q6_K_from_float, TensorType::Q8_K},

@@ -78,4 +78,10 @@ Result<std::string> ChatTemplate::apply(const nlohmann::json& messages, bool add
   return apply(nlohmann::ordered_json(messages), add_generation_prompt, nlohmann::ordered_json(extra));
 }
 
+std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, const std::string& prompt) {
+  std::vector<int32_t> ids = tok.encode(prompt, false, true);
+  if (tok.add_bos() && tok.bos() >= 0 && (ids.empty() || ids[0] != tok.bos())) ids.insert(ids.begin(), tok.bos());
+  return ids;
+}
+
 }  // namespace kestrel

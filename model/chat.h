@@ -56,4 +56,9 @@ class ChatTemplate {
   std::time_t now_ = 0;
 };
 
+// Token ids of a rendered chat prompt (llm-cli -cnv, the Python module): special tokens parsed; the
+// template writes bos_token itself, so, like llama.cpp, BOS is added only when the vocab wants one and the
+// text does not already start with it.
+std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, const std::string& prompt);
+
 }  // namespace kestrel

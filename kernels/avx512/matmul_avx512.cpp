@@ -25,8 +25,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/avx512/gemm_packed_avx512.h"
+#include "kernels/avx512/gemm_tile_avx512.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/matmul_packed_half.h"
+#include "kernels/matmul_q32.h"
 #include "kernels/quant.h"
 #include "kernels/type_traits.h"
 
@@ -35,30 +38,9 @@ namespace {
 
 // ---------------------------------------------------------------- activation converters
 
-// roundf (half away from zero), exactly: truncate, then step away from zero when |fraction| >= 0.5.
-// v - trunc(v) is exact for |v| < 2^23, so this agrees with roundf bit for bit.
-__m512 round_half_away(__m512 v) {
-  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m512 frac = _mm512_sub_ps(v, t);
-  const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(frac), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
-  return _mm512_mask_add_ps(t, up, t, one);
-}
-
 void quantize_row_q8_0_avx512(const float* x, void* dst, int64_t n) {
   BlockQ8_0* y = static_cast<BlockQ8_0*>(dst);
-  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
-    const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[b].d = fp32_to_fp16(d);
-    const __m512 vid = _mm512_set1_ps(id);
-    const __m512i q0 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v0, vid)));
-    const __m512i q1 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v1, vid)));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), _mm512_cvtepi32_epi8(q0));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
-  }
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) y[b].d = fp32_to_fp16(quantize_block_q8(x, y[b].qs));
 }
 
 void fp32_to_fp16_row_avx512(const float* x, void* dst, int64_t n) {
@@ -93,19 +75,6 @@ void fp32_to_bf16_row_avx512(const float* x, void* dst, int64_t n) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm512_cvtepi32_epi16(r));
   }
   for (; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
-}
-
-// ---------------------------------------------------------------- helpers
-
-float h2f(const void* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
-// [a x8, b x8]
-__m512 two_scales(float a, float b) {
-  return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(a), _mm512_set1_ps(b));
 }
 
 // ---------------------------------------------------------------- per-type step policies
@@ -174,21 +143,6 @@ struct PolicyBF16Dot {
     return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(w), reinterpret_cast<__m512bh>(x));
   }
 };
-
-// Two Q8_0 activation blocks (b, b+1): 64 int8 values and their scales. `two` = false zeroes block b+1.
-template <bool kTwo>
-void load_q8_pair(const char* row, int64_t b, __m512i* q, __m512* d) {
-  const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
-  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[0].qs));
-  if constexpr (kTwo) {
-    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[1].qs));
-    *q = _mm512_mask_broadcast_i64x4(_mm512_zextsi256_si512(lo), 0xF0, hi);
-    *d = two_scales(h2f(&blk[0].d), h2f(&blk[1].d));
-  } else {
-    *q = _mm512_zextsi256_si512(lo);
-    *d = two_scales(h2f(&blk[0].d), 0.0f);
-  }
-}
 
 struct PolicyQ4_0 {
   static constexpr int kStep = 64;
@@ -272,110 +226,10 @@ struct PolicyQ8_0 {
   }
 };
 
-// ---------------------------------------------------------------- tiles
-
-template <class P, int R, int T>
-void tile(const GemmArgs& a, int64_t r0, int64_t t0) {
-  const char* wr[R];
-  const char* xr[T];
-  for (int r = 0; r < R; ++r) wr[r] = static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes;
-  for (int t = 0; t < T; ++t) xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes;
-  __m512 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-
-  const int64_t steps = a.n_in / P::kStep;
-  const int rem = static_cast<int>(a.n_in % P::kStep);
-  constexpr int64_t kStepBytes = P::kStepBytes;
-  for (int64_t s = 0; s < steps; ++s) {
-    // Prefetch the next row tile's bytes at this position (see q4_rows4_tile): overlaps DRAM with math.
-    for (int r = 0; r < R; ++r) _mm_prefetch(wr[r] + s * kStepBytes + R * static_cast<int64_t>(a.w_row_bytes), _MM_HINT_T0);
-    typename P::W w[R];
-    for (int r = 0; r < R; ++r) w[r] = P::load_w(wr[r], s);
-    for (int t = 0; t < T; ++t) {
-      const typename P::X x = P::load_x(xr[t], s);
-      for (int r = 0; r < R; ++r) acc[r][t] = P::madd(acc[r][t], w[r], x);
-    }
-  }
-  if (rem != 0) {
-    typename P::W w[R];
-    for (int r = 0; r < R; ++r) w[r] = P::load_w_tail(wr[r], steps, rem);
-    for (int t = 0; t < T; ++t) {
-      const typename P::X x = P::load_x_tail(xr[t], steps, rem);
-      for (int r = 0; r < R; ++r) acc[r][t] = P::madd(acc[r][t], w[r], x);
-    }
-  }
-  for (int t = 0; t < T; ++t)
-    for (int r = 0; r < R; ++r) a.y[(t0 + t) * a.ldy + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
-}
-
-template <class P, int R, int T>
-void tile_rows_of(const GemmArgs& a, int64_t r0, int64_t t0, int tt) {
-  switch (tt) {
-    case 1: tile<P, R, 1>(a, r0, t0); break;
-    case 2: if constexpr (T >= 2) tile<P, R, 2>(a, r0, t0); break;
-    case 3: if constexpr (T >= 3) tile<P, R, 3>(a, r0, t0); break;
-    case 4: if constexpr (T >= 4) tile<P, R, 4>(a, r0, t0); break;
-  }
-}
-
-// Row tiles outer, token tiles inner: R weight rows stay in L1 while the token block's activations
-// (sized by matmul.cpp to fit L2) stream past them.
-template <class P, int R, int T>
-void gemm(const GemmArgs& a) {
-  static_assert(T >= 1 && T <= 4, "token tile 1..4");
-  int64_t r0 = a.row_begin;
-  for (; r0 + R <= a.row_end; r0 += R)
-    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += T)
-      tile_rows_of<P, R, T>(a, r0, t0, static_cast<int>(a.n_tokens - t0 < T ? a.n_tokens - t0 : T));
-  for (; r0 < a.row_end; ++r0)
-    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += T)
-      tile_rows_of<P, 1, T>(a, r0, t0, static_cast<int>(a.n_tokens - t0 < T ? a.n_tokens - t0 : T));
-}
-
-// ---------------------------------------------------------------- packed integer GEMM (prompt batches)
-//
-// For n_tokens >= kPackedMinTokens the Q8_0/Q4_0 kernels switch to an outer-product form: a panel of
-// 32 weight rows is repacked (once per job, reused by every token) so that one zmm holds the same 4
-// consecutive values of 16 different rows, as unsigned bytes u = w + off (off = 8 for Q4_0, whose
-// nibbles already are w + 8; off = 128 for Q8_0). Four activation bytes are broadcast to all lanes, so
-// a VPDPBUSD advances 16 rows' dot products by 4 values, and after 8 of them every lane holds its row's
-// integer block sum. The offset is removed by starting the block's chain at -off * sum(x_block), a
-// per-(token, block) constant precomputed once per job. The per-block float work (convert, scale,
-// accumulate) is then one instruction each per 16 rows instead of per row.
-constexpr int64_t kPackedMinTokens = 8;
-constexpr int kPanelRows = 32;                            // two zmm groups of 16 rows
-constexpr size_t kPanelWeightBytes = 2 * 8 * 16 * 4;      // [group][k][row][4 bytes]
-constexpr size_t kPanelBlockBytes = kPanelWeightBytes + 2 * 16 * sizeof(float);  // + [group][row] scales
-constexpr int kPackedTokens = 6;                          // token tile: 2 groups x 6 tokens x 2 = 24 zmm
-
-// Grow-only 64-byte aligned per-thread buffer.
-struct AlignedBuffer {
-  void* p = nullptr;
-  size_t cap = 0;
-  ~AlignedBuffer() { std::free(p); }
-  void* get(size_t bytes) {
-    if (bytes > cap) {
-      std::free(p);
-      cap = (bytes + bytes / 4 + 63) / 64 * 64;
-      p = std::aligned_alloc(64, cap);
-      if (p == nullptr) std::abort();
-    }
-    return p;
-  }
-};
-thread_local AlignedBuffer t_panel, t_tables;
-// What t_tables currently holds (see gemm_packed).
-struct TablesKey {
-  uint64_t call_id = 0;
-  const void* x = nullptr;
-  int32_t off = 0;
-  int64_t n_tokens = 0, nb = 0;
-};
-thread_local TablesKey t_tables_key;
+// ---------------------------------------------------------------- packed integer GEMM (gemm_packed_avx512.h)
 
 // Unpacks one weight block to 32 unsigned bytes u = w + off.
-void unpack_block_q4_0(const char* row, int64_t b, uint8_t* out, float* d) {
+void unpack_block_q4_0(const char* row, int64_t b, uint8_t* out, float* d, float*) {
   const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
   const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
   const __m128i m = _mm_set1_epi8(0x0F);
@@ -383,123 +237,11 @@ void unpack_block_q4_0(const char* row, int64_t b, uint8_t* out, float* d) {
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm_and_si128(_mm_srli_epi16(q, 4), m));
   *d = h2f(&blk->d);
 }
-void unpack_block_q8_0(const char* row, int64_t b, uint8_t* out, float* d) {
+void unpack_block_q8_0(const char* row, int64_t b, uint8_t* out, float* d, float*) {
   const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
   const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80))));
   *d = h2f(&blk->d);
-}
-
-// Panel of rows [r0, r0 + rows), rows <= 32; missing rows get scale 0 so they contribute nothing.
-template <void (*Unpack)(const char*, int64_t, uint8_t*, float*)>
-void pack_panel(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel) {
-  alignas(64) uint8_t tmp[kPanelRows][32];
-  for (int64_t b = 0; b < nb; ++b) {
-    uint8_t* pb = panel + b * kPanelBlockBytes;
-    float* scales = reinterpret_cast<float*>(pb + kPanelWeightBytes);
-    for (int r = 0; r < kPanelRows; ++r) {
-      if (r < rows) {
-        Unpack(static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes, b, tmp[r], &scales[r]);
-      } else {
-        std::memset(tmp[r], 0, 32);
-        scales[r] = 0.0f;
-      }
-    }
-    uint32_t* dst = reinterpret_cast<uint32_t*>(pb);
-    for (int g = 0; g < 2; ++g)
-      for (int k = 0; k < 8; ++k)
-        for (int l = 0; l < 16; ++l) std::memcpy(&dst[(g * 8 + k) * 16 + l], &tmp[g * 16 + l][4 * k], 4);
-  }
-}
-
-// Per (block, token) of the job: -off * sum(x) and the activation scale, laid out [b][t].
-void build_token_tables(const GemmArgs& a, int64_t nb, int32_t off, int32_t* corr, float* dx) {
-  for (int64_t t = 0; t < a.n_tokens; ++t) {
-    const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(a.x) + t * a.x_row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      // sum of 32 int8: SAD of (x + 128) against zero, minus 32 * 128.
-      const __m256i q = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].qs)),
-                                         _mm256_set1_epi8(static_cast<char>(0x80)));
-      const __m256i sad = _mm256_sad_epu8(q, _mm256_setzero_si256());
-      const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
-      const int32_t sum = static_cast<int32_t>(_mm_cvtsi128_si32(s2) + _mm_extract_epi32(s2, 2)) - 32 * 128;
-      corr[b * a.n_tokens + t] = -off * sum;
-      dx[b * a.n_tokens + t] = h2f(&blk[b].d);
-    }
-  }
-}
-
-template <int T>
-void packed_tile(const GemmArgs& a, const uint8_t* panel, int64_t nb, const int32_t* corr, const float* dx,
-                 int64_t r0, int rows, int64_t t0) {
-  const char* xr[T];
-  for (int t = 0; t < T; ++t) xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes + offsetof(BlockQ8_0, qs);
-  __m512 acc[2][T];
-  for (int g = 0; g < 2; ++g)
-    for (int t = 0; t < T; ++t) acc[g][t] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* pb = panel + b * kPanelBlockBytes;
-    const int32_t* cb = corr + b * a.n_tokens + t0;
-    const float* db = dx + b * a.n_tokens + t0;
-    __m512i is0[T], is1[T];
-    for (int t = 0; t < T; ++t) is0[t] = is1[t] = _mm512_set1_epi32(cb[t]);
-    for (int k = 0; k < 8; ++k) {
-      const __m512i w0 = _mm512_load_si512(pb + k * 64);
-      const __m512i w1 = _mm512_load_si512(pb + (8 + k) * 64);
-      for (int t = 0; t < T; ++t) {
-        int32_t x4;
-        std::memcpy(&x4, xr[t] + b * static_cast<int64_t>(sizeof(BlockQ8_0)) + 4 * k, 4);
-        const __m512i xb = _mm512_set1_epi32(x4);
-        is0[t] = _mm512_dpbusd_epi32(is0[t], w0, xb);
-        is1[t] = _mm512_dpbusd_epi32(is1[t], w1, xb);
-      }
-    }
-    const __m512 d0 = _mm512_load_ps(pb + kPanelWeightBytes);
-    const __m512 d1 = _mm512_load_ps(pb + kPanelWeightBytes + 64);
-    for (int t = 0; t < T; ++t) {
-      const __m512 dxt = _mm512_set1_ps(db[t]);
-      acc[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is0[t]), _mm512_mul_ps(d0, dxt), acc[0][t]);
-      acc[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is1[t]), _mm512_mul_ps(d1, dxt), acc[1][t]);
-    }
-  }
-  const __mmask16 m0 = rows >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << rows) - 1);
-  const __mmask16 m1 = rows >= 32 ? 0xFFFF : rows <= 16 ? 0 : static_cast<__mmask16>((1u << (rows - 16)) - 1);
-  for (int t = 0; t < T; ++t) {
-    float* yt = a.y + (t0 + t) * a.ldy + r0;
-    _mm512_mask_storeu_ps(yt, m0, acc[0][t]);
-    _mm512_mask_storeu_ps(yt + 16, m1, acc[1][t]);
-  }
-}
-
-template <void (*Unpack)(const char*, int64_t, uint8_t*, float*)>
-void gemm_packed(const GemmArgs& a, int32_t off) {
-  const int64_t nb = a.n_in / kQK;
-  uint8_t* panel = static_cast<uint8_t*>(t_panel.get(static_cast<size_t>(nb) * kPanelBlockBytes));
-  char* tables = static_cast<char*>(t_tables.get(static_cast<size_t>(nb * a.n_tokens) * 8));
-  int32_t* corr = reinterpret_cast<int32_t*>(tables);
-  float* dx = reinterpret_cast<float*>(tables + static_cast<size_t>(nb * a.n_tokens) * 4);
-  // The tables depend only on the activations: build them once per (call, token block) per thread.
-  TablesKey& k = t_tables_key;
-  if (a.call_id == 0 || a.call_id != k.call_id || a.x != k.x || off != k.off || a.n_tokens != k.n_tokens ||
-      nb != k.nb) {
-    build_token_tables(a, nb, off, corr, dx);
-    k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
-  }
-  for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
-    const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
-    pack_panel<Unpack>(a, r0, rows, nb, panel);
-    int64_t t0 = 0;
-    for (; t0 + kPackedTokens <= a.n_tokens; t0 += kPackedTokens)
-      packed_tile<kPackedTokens>(a, panel, nb, corr, dx, r0, rows, t0);
-    switch (a.n_tokens - t0) {
-      case 1: packed_tile<1>(a, panel, nb, corr, dx, r0, rows, t0); break;
-      case 2: packed_tile<2>(a, panel, nb, corr, dx, r0, rows, t0); break;
-      case 3: packed_tile<3>(a, panel, nb, corr, dx, r0, rows, t0); break;
-      case 4: packed_tile<4>(a, panel, nb, corr, dx, r0, rows, t0); break;
-      case 5: packed_tile<5>(a, panel, nb, corr, dx, r0, rows, t0); break;
-      default: break;
-    }
-  }
 }
 
 // ---------------------------------------------------------------- Q4_0 decode (few tokens)
@@ -588,11 +330,11 @@ void gemm_q4_0_few_tokens(const GemmArgs& a) {
 }
 
 void gemm_q8_0_avx512(const GemmArgs& a) {
-  if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_block_q8_0>(a, 128);
+  if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_block_q8_0, ActQ8_0, false>(a, 128);
   else gemm<PolicyQ8_0, 4, 4>(a);
 }
 void gemm_q4_0_avx512(const GemmArgs& a) {
-  if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_block_q4_0>(a, 8);
+  if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_block_q4_0, ActQ8_0, false>(a, 8);
   else gemm_q4_0_few_tokens(a);
 }
 
@@ -714,6 +456,11 @@ MatmulKernels make_table() {
   k.gemm_bf16 = cpu_has_avx512_bf16() ? gemm_bf16_dot_avx512 : gemm_bf16_convert_avx512;
   k.gemm_q8_0 = gemm_q8_0_avx512;
   k.gemm_q4_0 = gemm_q4_0_avx512;
+  k.quantize_row_q8_1 = quantize_row_q8_1_avx512;
+  k.gemm_q4_1 = gemm_q4_1_avx512;
+  k.gemm_q5_0 = gemm_q5_0_avx512;
+  k.gemm_q5_1 = gemm_q5_1_avx512;
+  k.gemm_iq4_nl = gemm_iq4_nl_avx512;
   set_kquant_kernels_avx512(k);
   set_lowbit_kernels_avx512(k);
   return k;

@@ -14,42 +14,21 @@
 
 #include "kernels/matmul_isa.h"
 #include "kernels/matmul_packed_half.h"
+#include "kernels/matmul_q32.h"
+#include "kernels/neon/gemm_rows_neon.h"
 #include "kernels/quant.h"
 #include "kernels/type_traits.h"
 
 namespace kestrel::kernels {
 namespace {
 
-constexpr int kTokenTile = 4;
-
-inline float load_f16_scale(const char* p) {
-  __fp16 h;
-  std::memcpy(&h, p, sizeof h);  // block scales sit at any byte offset in a GGUF row
-  return static_cast<float>(h);
-}
-
 // ---- activation converters ----
 
 void quantize_row_q8_0_neon(const float* x, void* dst, int64_t n) {
   BlockQ8_0* y = static_cast<BlockQ8_0*>(dst);
   for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
-    float32x4_t v[8];
-    float32x4_t amax = vdupq_n_f32(0.0f);
-    for (int j = 0; j < 8; ++j) {
-      v[j] = vld1q_f32(x + 4 * j);
-      amax = vmaxq_f32(amax, vabsq_f32(v[j]));
-    }
-    // Same float operations as quantize_row_q8_0_ref: d = amax / 127, q = round-half-away(x * (1/d)).
-    const float d = vmaxvq_f32(amax) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y[b].d = fp32_to_fp16(d);
     int8_t q[kQK];
-    for (int j = 0; j < 8; j += 2) {
-      const int32x4_t q0 = vcvtaq_s32_f32(vmulq_n_f32(v[j], id));
-      const int32x4_t q1 = vcvtaq_s32_f32(vmulq_n_f32(v[j + 1], id));
-      const int16x8_t q01 = vcombine_s16(vmovn_s32(q0), vmovn_s32(q1));
-      vst1_s8(q + 4 * j, vmovn_s16(q01));
-    }
+    y[b].d = fp32_to_fp16(quantize_block_q8(x, q));
     std::memcpy(y[b].qs, q, kQK);
   }
 }
@@ -187,30 +166,6 @@ struct DotQuant {
   }
 };
 
-// Runs Dot over the GemmArgs rectangle: token tiles of up to 4 rows outside, weight rows inside (the
-// tile's activations stay in L1 while the weight rows stream past).
-template <class Dot>
-void gemm(const GemmArgs& a) {
-  const char* w = static_cast<const char*>(a.w);
-  const char* x = static_cast<const char*>(a.x);
-  for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTokenTile) {
-    const int nt = static_cast<int>(a.n_tokens - t0 < kTokenTile ? a.n_tokens - t0 : kTokenTile);
-    const char* xp[kTokenTile];
-    for (int t = 0; t < nt; ++t) xp[t] = x + (t0 + t) * static_cast<int64_t>(a.x_row_bytes);
-    float out[kTokenTile];
-    for (int64_t r = a.row_begin; r < a.row_end; ++r) {
-      const char* wr = w + r * static_cast<int64_t>(a.w_row_bytes);
-      switch (nt) {
-        case 4: Dot::template run<4>(wr, xp, a.n_in, out); break;
-        case 3: Dot::template run<3>(wr, xp, a.n_in, out); break;
-        case 2: Dot::template run<2>(wr, xp, a.n_in, out); break;
-        default: Dot::template run<1>(wr, xp, a.n_in, out); break;
-      }
-      for (int t = 0; t < nt; ++t) a.y[(t0 + t) * a.ldy + r] = out[t];
-    }
-  }
-}
-
 // Prompt batches of F16/BF16 weights: kernels/matmul_packed_half.h (f32 panels of 4 x 4 rows, 6-token
 // tiles: 24 of the 32 q registers accumulate) with these widening functions (FCVTL / 16-bit shift).
 template <float32x4_t (*Widen)(const uint16_t*), float (*ToF32)(uint16_t)>
@@ -247,6 +202,11 @@ MatmulKernels make_table() {
   k.gemm_bf16 = gemm_half<DotBF16, PackedBF16Neon>;
   k.gemm_q8_0 = gemm<DotQuant<WeightsQ8_0>>;
   k.gemm_q4_0 = gemm<DotQuant<WeightsQ4_0>>;
+  k.quantize_row_q8_1 = quantize_row_q8_1_neon;
+  k.gemm_q4_1 = gemm_q4_1_neon;
+  k.gemm_q5_0 = gemm_q5_0_neon;
+  k.gemm_q5_1 = gemm_q5_1_neon;
+  k.gemm_iq4_nl = gemm_iq4_nl_neon;
   set_kquant_kernels_neon(k);
   set_lowbit_kernels_neon(k);
   return k;

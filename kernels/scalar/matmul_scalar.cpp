@@ -5,7 +5,9 @@
 #include <cstring>
 
 #include "kernels/matmul_isa.h"
+#include "kernels/matmul_q32.h"
 #include "kernels/quant.h"
+#include "kernels/quant_q32.h"
 #include "kernels/type_traits.h"
 
 namespace kestrel::kernels {
@@ -19,6 +21,9 @@ void fp32_to_fp16_row_scalar(const float* x, void* dst, int64_t n) {
 }
 void fp32_to_bf16_row_scalar(const float* x, void* dst, int64_t n) {
   fp32_to_bf16_row_ref(x, static_cast<uint16_t*>(dst), n);
+}
+void quantize_row_q8_1_scalar(const float* x, void* dst, int64_t n) {
+  quantize_row_q8_1_ref(x, static_cast<BlockQ8_1*>(dst), n);
 }
 
 const char* wrow(const GemmArgs& a, int64_t r) { return static_cast<const char*>(a.w) + r * a.w_row_bytes; }
@@ -96,6 +101,10 @@ void gemm_f16_scalar(const GemmArgs& a) { for_each_output(a, dot_f16); }
 void gemm_bf16_scalar(const GemmArgs& a) { for_each_output(a, dot_bf16); }
 void gemm_q8_0_scalar(const GemmArgs& a) { for_each_output(a, dot_q8_0); }
 void gemm_q4_0_scalar(const GemmArgs& a) { for_each_output(a, dot_q4_0); }
+void gemm_q4_1_scalar(const GemmArgs& a) { for_each_output(a, dot_q4_1_scalar); }
+void gemm_q5_0_scalar(const GemmArgs& a) { for_each_output(a, dot_q5_0_scalar); }
+void gemm_q5_1_scalar(const GemmArgs& a) { for_each_output(a, dot_q5_1_scalar); }
+void gemm_iq4_nl_scalar(const GemmArgs& a) { for_each_output(a, dot_iq4_nl_scalar); }
 
 MatmulKernels make_table() {
   MatmulKernels k{};
@@ -108,6 +117,11 @@ MatmulKernels make_table() {
   k.gemm_bf16 = gemm_bf16_scalar;
   k.gemm_q8_0 = gemm_q8_0_scalar;
   k.gemm_q4_0 = gemm_q4_0_scalar;
+  k.quantize_row_q8_1 = quantize_row_q8_1_scalar;
+  k.gemm_q4_1 = gemm_q4_1_scalar;
+  k.gemm_q5_0 = gemm_q5_0_scalar;
+  k.gemm_q5_1 = gemm_q5_1_scalar;
+  k.gemm_iq4_nl = gemm_iq4_nl_scalar;
   set_kquant_kernels_scalar(k);
   set_lowbit_kernels_scalar(k);
   return k;

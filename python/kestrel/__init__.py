@@ -26,7 +26,15 @@ from ._core import (
 )
 from ._core import Model as _CoreModel
 
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("kestrel")
+except Exception:  # run from a build tree without an installed distribution
+    __version__ = "unknown"
+
 __all__ = [
+    "__version__",
     "Model",
     "Generation",
     "Error",
@@ -136,6 +144,106 @@ class Model(_CoreModel):
             "created": created,
             "model": name,
             "choices": [choice(prefix + text, gen.finish_reason)],
+            "usage": {
+                "prompt_tokens": gen.n_prompt_tokens,
+                "completion_tokens": n_completion,
+                "total_tokens": gen.n_prompt_tokens + n_completion,
+            },
+        }
+
+    def create_chat_completion(
+        self,
+        messages: List[Dict[str, Any]],
+        temperature: float = 0.2,
+        top_p: float = 0.95,
+        top_k: int = 40,
+        min_p: float = 0.05,
+        stream: bool = False,
+        stop: Stop = None,
+        seed: Optional[int] = None,
+        max_tokens: Optional[int] = None,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        repeat_penalty: float = 1.0,
+        model: Optional[str] = None,
+        tools: Optional[List[Dict[str, Any]]] = None,
+        tool_choice: Any = None,
+        functions: Optional[List[Dict[str, Any]]] = None,
+        function_call: Any = None,
+        response_format: Optional[Dict[str, Any]] = None,
+        logprobs: Optional[bool] = None,
+        top_logprobs: Optional[int] = None,
+        chat_template_kwargs: Optional[Dict[str, Any]] = None,
+    ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
+        """An OpenAI-style chat completion, shaped like llama-cpp-python's ``Llama.create_chat_completion``:
+        ``{"id", "object": "chat.completion", "created", "model", "choices": [{"index", "message": {"role":
+        "assistant", "content"}, "logprobs", "finish_reason"}], "usage"}``, or with stream=True an iterator of
+        ``chat.completion.chunk`` dicts (a role delta, content deltas, then an empty delta with the
+        finish_reason). The prompt is the model's chat template over `messages` (see apply_chat_template;
+        chat_template_kwargs become extra template variables); the reply ends at the template's stop tokens.
+        Tool calls, grammars/response formats and logprobs are not supported: they raise ArgumentError."""
+        _unsupported(
+            tools=(tools, None),
+            tool_choice=(tool_choice, None),
+            functions=(functions, None),
+            function_call=(function_call, None),
+            response_format=(response_format, None),
+            logprobs=(logprobs, None),
+            top_logprobs=(top_logprobs, None),
+            frequency_penalty=(frequency_penalty, 0.0),
+            presence_penalty=(presence_penalty, 0.0),
+        )
+        prompt = self.apply_chat_template(messages, add_generation_prompt=True, **(chat_template_kwargs or {}))
+        gen = self.generation(
+            self.chat_prompt_tokens(prompt),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            min_p=min_p,
+            repeat_penalty=repeat_penalty,
+            seed=seed,
+            stop=stop,
+            stop_tokens=self.chat_stop_tokens,
+        )
+        cid = "chatcmpl-" + str(uuid.uuid4())
+        created = int(time.time())
+        name = self._model_name(model)
+
+        if stream:
+
+            def chunk(delta: Dict[str, Any], finish_reason: Optional[str]) -> Dict[str, Any]:
+                return {
+                    "id": cid,
+                    "model": name,
+                    "created": created,
+                    "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+                }
+
+            def chunks() -> Iterator[Dict[str, Any]]:
+                yield chunk({"role": "assistant"}, None)
+                for piece in gen:
+                    yield chunk({"content": piece}, None)
+                yield chunk({}, gen.finish_reason)
+
+            return chunks()
+
+        text = gen.read_all()
+        n_completion = len(gen.tokens)
+        return {
+            "id": cid,
+            "object": "chat.completion",
+            "created": created,
+            "model": name,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "logprobs": None,
+                    "finish_reason": gen.finish_reason,
+                }
+            ],
             "usage": {
                 "prompt_tokens": gen.n_prompt_tokens,
                 "completion_tokens": n_completion,

@@ -49,7 +49,8 @@ std::optional<uint64_t> seed_arg(const py::object& seed) {
 }
 
 GenerateArgs generate_args(std::optional<int> max_tokens, float temperature, int top_k, float top_p, float min_p,
-                           float repeat_penalty, int repeat_last_n, const py::object& seed, py::object stop) {
+                           float repeat_penalty, int repeat_last_n, const py::object& seed, py::object stop,
+                           const std::optional<std::vector<int32_t>>& stop_tokens) {
   GenerateArgs a;
   a.max_tokens = max_tokens;
   a.temperature = temperature;
@@ -60,6 +61,7 @@ GenerateArgs generate_args(std::optional<int> max_tokens, float temperature, int
   a.repeat_last_n = repeat_last_n;
   a.seed = seed_arg(seed);
   a.stop = std::move(stop);
+  if (stop_tokens) a.stop_tokens = *stop_tokens;
   return a;
 }
 
@@ -70,6 +72,7 @@ max_tokens: None or <= 0 runs until an end-of-generation token or a full context
 temperature (<= 0: greedy), top_k (<= 0: off), top_p (1: off), min_p (0: off), repeat_penalty (1: off),
 repeat_last_n (-1: whole context), seed (None or -1: random): llama.cpp's sampler and defaults.
 stop: a str or list of str; the text ends before the first one and never shows any part of it.
+stop_tokens: token ids that end the generation besides the vocab's end-of-generation tokens.
 stream=False returns the text; stream=True returns a Generation, an iterator of text pieces that never
 split a UTF-8 character. The GIL is released while computing; Ctrl-C interrupts between tokens.)";
 
@@ -122,12 +125,14 @@ text pieces or all at once with read_all(). Another generate/eval/reset on the s
 
   py::class_<PyModel>(m, "Model", R"(A GGUF model and one session (KV cache) over it.
 
-Model(path, n_ctx=0, n_threads=0, use_mmap=True, n_batch=512, cache_type='f16')
-n_ctx 0: min(4096, the model's training context); n_threads 0: all cores; cache_type 'f16' or 'f32'.
+Model(path, n_ctx=0, n_threads=0, use_mmap=True, n_batch=512, cache_type='f16', chat_template_file=None)
+n_ctx 0: min(4096, the model's training context); n_threads 0: all cores; cache_type 'f16' or 'f32';
+chat_template_file: a .jinja file used instead of the model's tokenizer.chat_template.
 Raises kestrel.LoadError with the engine's one-line message when the file cannot be used.
 Use it as a context manager, or call close(), to free the weights and the KV cache early.)")
-      .def(py::init<const py::object&, int, int, bool, int, const std::string&>(), "path"_a, "n_ctx"_a = 0,
-           "n_threads"_a = 0, "use_mmap"_a = true, "n_batch"_a = 512, "cache_type"_a = "f16")
+      .def(py::init<const py::object&, int, int, bool, int, const std::string&, const py::object&>(), "path"_a,
+           "n_ctx"_a = 0, "n_threads"_a = 0, "use_mmap"_a = true, "n_batch"_a = 512, "cache_type"_a = "f16",
+           "chat_template_file"_a = py::none())
       .def("tokenize", &PyModel::tokenize, "text"_a, "add_special"_a = true, "parse_special"_a = false,
            "Token ids of `text` (str or UTF-8 bytes). add_special: BOS/EOS as the vocab asks; parse_special: "
            "recognise special token texts such as '<|eot_id|>'.")
@@ -145,26 +150,29 @@ Use it as a context manager, or call close(), to free the weights and the KV cac
       .def("reset", &PyModel::reset, "Forgets the KV cache (n_past = 0).")
       .def("generation",
            [](PyModel& self, py::object prompt, std::optional<int> max_tokens, float temperature, int top_k,
-              float top_p, float min_p, float repeat_penalty, int repeat_last_n, py::object seed, py::object stop) {
+              float top_p, float min_p, float repeat_penalty, int repeat_last_n, py::object seed, py::object stop,
+              std::optional<std::vector<int32_t>> stop_tokens) {
              return self.generation(prompt, generate_args(max_tokens, temperature, top_k, top_p, min_p,
-                                                          repeat_penalty, repeat_last_n, seed, std::move(stop)));
+                                                          repeat_penalty, repeat_last_n, seed, std::move(stop),
+                                                          stop_tokens));
            },
            "prompt"_a, py::kw_only(), "max_tokens"_a = py::none(), "temperature"_a = 0.8f, "top_k"_a = 40,
            "top_p"_a = 0.95f, "min_p"_a = 0.05f, "repeat_penalty"_a = 1.0f, "repeat_last_n"_a = 64,
-           "seed"_a = py::none(), "stop"_a = py::none(),
+           "seed"_a = py::none(), "stop"_a = py::none(), "stop_tokens"_a = py::none(),
            "Like generate(stream=True), returning the Generation (finish_reason, tokens, ...).")
       .def("generate",
            [](PyModel& self, py::object prompt, std::optional<int> max_tokens, float temperature, int top_k,
               float top_p, float min_p, float repeat_penalty, int repeat_last_n, py::object seed, py::object stop,
-              bool stream) {
+              std::optional<std::vector<int32_t>> stop_tokens, bool stream) {
              return self.generate(prompt,
                                   generate_args(max_tokens, temperature, top_k, top_p, min_p, repeat_penalty,
-                                                repeat_last_n, seed, std::move(stop)),
+                                                repeat_last_n, seed, std::move(stop), stop_tokens),
                                   stream);
            },
            "prompt"_a, py::kw_only(), "max_tokens"_a = py::none(), "temperature"_a = 0.8f, "top_k"_a = 40,
            "top_p"_a = 0.95f, "min_p"_a = 0.05f, "repeat_penalty"_a = 1.0f, "repeat_last_n"_a = 64,
-           "seed"_a = py::none(), "stop"_a = py::none(), "stream"_a = false, kGenerateDoc)
+           "seed"_a = py::none(), "stop"_a = py::none(), "stop_tokens"_a = py::none(), "stream"_a = false,
+           kGenerateDoc)
       .def_property_readonly("metadata", &PyModel::metadata,
                              "The GGUF metadata as a dict (ints, floats, bools, strs, lists).")
       .def_property_readonly("n_ctx", &PyModel::n_ctx, "The session's context size.")
@@ -175,6 +183,20 @@ Use it as a context manager, or call close(), to free the weights and the KV cac
       .def("token_bos", &PyModel::token_bos, "BOS id (-1 when the vocab has none).")
       .def("token_eos", &PyModel::token_eos, "EOS id (-1 when the vocab has none).")
       .def("token_eot", &PyModel::token_eot, "EOT id (-1 when the vocab has none).")
+      .def("apply_chat_template",
+           [](PyModel& self, py::object messages, bool add_generation_prompt, py::kwargs kwargs) {
+             return self.apply_chat_template(messages, add_generation_prompt, kwargs);
+           },
+           "messages"_a, "add_generation_prompt"_a = true,
+           "Renders messages ([{'role': ..., 'content': ...}, ...]) with the model's chat template (its "
+           "tokenizer.chat_template, chat_template_file, or ChatML when it has none). Keyword arguments become "
+           "template variables (e.g. tools=[...]). Raises TemplateError.")
+      .def("chat_prompt_tokens", &PyModel::chat_prompt_tokens, "prompt"_a,
+           "Token ids of a rendered chat prompt: special tokens parsed, BOS added only when the vocab wants one "
+           "and the template did not write it.")
+      .def_property_readonly("chat_stop_tokens", &PyModel::chat_stop_tokens,
+                             "Token ids that end a chat reply (EOS, EOT, <|im_end|>, <|eot_id|>, ...).")
+      .def_property_readonly("chat_template", &PyModel::chat_template_source, "The chat template's source text.")
       .def("close", &PyModel::close,
            "Frees the weights and the KV cache (once no streaming generation or logits view uses them); later "
            "calls raise kestrel.Error.")

@@ -17,16 +17,16 @@ void check_finite(const char* name, float v) {
   if (!std::isfinite(v)) throw ArgumentError(std::string(name) + " must be a finite number");
 }
 
-std::string path_string(const py::object& path) {
+std::string path_string(const py::object& path, const char* what) {
   py::object os = py::module_::import("os");
   py::object p;
   try {
     p = os.attr("fspath")(path);
   } catch (py::error_already_set&) {
-    throw ArgumentError("the model path must be a str or os.PathLike, not " +
+    throw ArgumentError(std::string(what) + " must be a str or os.PathLike, not " +
                         std::string(py::str(path.get_type().attr("__name__"))));
   }
-  if (!py::isinstance<py::str>(p)) throw ArgumentError("the model path must be a str (bytes paths are not supported)");
+  if (!py::isinstance<py::str>(p)) throw ArgumentError(std::string(what) + " must be a str (bytes paths are not supported)");
   return p.cast<std::string>();
 }
 
@@ -49,6 +49,7 @@ GenerateParams GenerateArgs::params() const {
   gp.sampling.repeat_penalty = repeat_penalty;
   gp.sampling.repeat_last_n = repeat_last_n;
   gp.sampling.seed = seed ? *seed : 0xFFFFFFFFu;
+  gp.stop_tokens = stop_tokens;
   if (stop.is_none()) return gp;
   if (py::isinstance<py::str>(stop)) {
     gp.stop.push_back(stop.cast<std::string>());
@@ -64,9 +65,10 @@ GenerateParams GenerateArgs::params() const {
 }
 
 PyModel::PyModel(const py::object& path_obj, int n_ctx, int n_threads, bool use_mmap, int n_batch,
-                 const std::string& cache_type)
+                 const std::string& cache_type, const py::object& chat_template_file)
     : eng_(std::make_shared<Engine>()) {
-  eng_->path = path_string(path_obj);
+  eng_->path = path_string(path_obj, "the model path");
+  if (!chat_template_file.is_none()) chat_template_file_ = path_string(chat_template_file, "chat_template_file");
   if (n_ctx < 0) throw ArgumentError("n_ctx must be >= 0 (0: min(4096, the model's training context))");
   if (n_threads < 0) throw ArgumentError("n_threads must be >= 0 (0: all cores)");
   if (n_batch < 1) throw ArgumentError("n_batch must be >= 1");

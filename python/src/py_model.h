@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "model/chat.h"
 #include "model/generate.h"
 #include "python/src/engine.h"
 #include "python/src/generation.h"
@@ -26,13 +27,14 @@ struct GenerateArgs {
   int repeat_last_n = 64;
   std::optional<uint64_t> seed;
   pybind11::object stop;  // None, a str, or a list of str
+  std::vector<int32_t> stop_tokens;  // extra end-of-generation ids (a chat template's)
   GenerateParams params() const;  // throws ArgumentError
 };
 
 class PyModel {
  public:
   PyModel(const pybind11::object& path, int n_ctx, int n_threads, bool use_mmap, int n_batch,
-          const std::string& cache_type);
+          const std::string& cache_type, const pybind11::object& chat_template_file);
 
   std::vector<int32_t> tokenize(const pybind11::object& text, bool add_special, bool parse_special);
   pybind11::str detokenize(const std::vector<int32_t>& ids, bool remove_special, bool unparse_special);
@@ -55,9 +57,20 @@ class PyModel {
   int token_eot();
   std::string path() const { return eng_->path; }
 
+  // Chat (py_chat.cpp): the model's template (tokenizer.chat_template, the override file, or ChatML).
+  std::string apply_chat_template(const pybind11::object& messages, bool add_generation_prompt,
+                                  const pybind11::dict& extra);
+  std::vector<int32_t> chat_prompt_tokens(const std::string& prompt);
+  std::vector<int32_t> chat_stop_tokens();
+  std::string chat_template_source();
+
  private:
+  const ChatTemplate& chat_template();  // made on first use; TemplateError when it does not parse
+
   std::shared_ptr<Engine> eng_;
   pybind11::object metadata_;  // built on first use
+  std::string chat_template_file_;
+  std::optional<ChatTemplate> chat_template_;  // guarded by the GIL
 };
 
 }  // namespace kestrel::binding

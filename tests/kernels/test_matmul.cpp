@@ -84,11 +84,14 @@ std::vector<float> run(Isa isa, ThreadPool& pool, const Problem& p) {
 //    but rounding errors of random-signed terms grow like sqrt(n_in); 1.2e-7 * (n_in/4 + 32) * m is
 //    >= 10x the typical error at every tested n_in and smaller than one dropped product (~m / n_in
 //    for n_in <= 1024).
+//  - Q4_1/Q5_1 add d*q*x and m*x per block as separate terms that can cancel (w = d*q + m near 0), so
+//    their terms are up to ~|d*q*x| + |m*x| <= 3 * |w*x| + 2 * |m*x|: their bound is 4x as large.
 bool is_kquant(TensorType wt) { return type_traits(wt)->vec_dot_type == TensorType::Q8_K; }
-bool is_quant(TensorType wt) { return wt == TensorType::Q8_0 || wt == TensorType::Q4_0 || is_kquant(wt); }
+bool is_block_type(TensorType wt) { return type_traits(wt)->block_size == 32; }  // the 32-value blocks
 
 double tolerance(TensorType wt, int64_t n_in, double m) {
-  if (wt == TensorType::Q8_0 || wt == TensorType::Q4_0) return 2e-6 * (n_in / 32.0 + 8) * m + 1e-30;
+  if (wt == TensorType::Q4_1 || wt == TensorType::Q5_1) return 8e-6 * (n_in / 32.0 + 8) * m + 1e-30;
+  if (is_block_type(wt)) return 2e-6 * (n_in / 32.0 + 8) * m + 1e-30;
   // K-quants: exact integer sums per super-block, then d * isum - dmin * msum in f32: two terms of size
   // up to ~2m (the min term cancels part of the scale term), rounded per super-block and summed in
   // any order over n_in/256 super-blocks.
@@ -112,7 +115,8 @@ void compare(const Problem& p, Isa isa, ThreadPool& pool, const std::vector<floa
 }
 
 const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
-                             TensorType::Q4_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                             TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+                             TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
                              TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_XS};
 
 TEST(Matmul, ScalarMatchesDequantizedDot) {
@@ -134,6 +138,19 @@ TEST(Matmul, ScalarMatchesDequantizedDot) {
           s += double(p.w_deq[r * p.n_in + i]) * xd[i];
           m += std::fabs(double(p.w_deq[r * p.n_in + i]) * xd[i]);
         }
+        if (tr->vec_dot_type == TensorType::Q8_1) {
+          // ggml's formula uses the stored s = fp16(d_x * sum q_x) for the minimum's term, not
+          // sum(x_deq): replace m_w * sum(x_deq) by m_w * s per block.
+          const size_t row_bytes = *bytes_for(wt, p.n_in);
+          for (int64_t b = 0; b < p.n_in / 32; ++b) {
+            uint16_t mh, sh;
+            std::memcpy(&mh, p.w.data() + r * row_bytes + b * tr->block_bytes + 2, 2);
+            std::memcpy(&sh, xc.data() + b * 36 + 2, 2);
+            double sum_x = 0;
+            for (int j = 0; j < 32; ++j) sum_x += xd[b * 32 + j];
+            s += double(fp16_to_fp32(mh)) * (double(fp16_to_fp32(sh)) - sum_x);
+          }
+        }
         EXPECT_NEAR(y[t * p.ldy + r], s, 1e-6 * m) << type_name(wt);
       }
     }
@@ -151,7 +168,7 @@ TEST(Matmul, EveryIsaMatchesScalar) {
   if (small) quant_n_in.pop_back(), float_n_in.pop_back(), kquant_n_in.pop_back();
   uint32_t seed = 1;
   for (TensorType wt : kTypes) {
-    for (int64_t n_in : is_kquant(wt) ? kquant_n_in : is_quant(wt) ? quant_n_in : float_n_in) {
+    for (int64_t n_in : is_kquant(wt) ? kquant_n_in : is_block_type(wt) ? quant_n_in : float_n_in) {
       for (int64_t n_out : {1, 3, 17, 67}) {
         for (int64_t n_tokens : {1, 2, 3, 5, 16, 17}) {
           if (n_in > 1024 && (n_out == 67 || n_tokens == 16)) continue;  // keep the large case quick
@@ -172,8 +189,8 @@ TEST(Matmul, TokenBlocksAndManyRowChunks) {
   // More tokens than one token block and enough rows for many jobs per thread.
   const std::vector<Isa> isas = simd_isas();
   ThreadPool pool(2);
-  for (TensorType wt : {TensorType::Q4_0, TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q4_K,
-                        TensorType::Q6_K, TensorType::Q3_K}) {
+  for (TensorType wt : {TensorType::Q4_0, TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q5_1,
+                        TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q6_K, TensorType::Q3_K}) {
     const Problem p = make_problem(wt, is_kquant(wt) ? 256 : 64, sanitized() ? 131 : 263, sanitized() ? 70 : 133, 99);
     const std::vector<float> ref = run(Isa::Scalar, pool, p);
     for (Isa isa : isas) compare(p, isa, pool, ref);
@@ -236,6 +253,17 @@ TEST(Matmul, ConvertersMatchScalar) {
     k->quantize_row_q8_0(x.data(), a.data(), 32 * 5);  // the first five blocks: no inf/NaN
     s->quantize_row_q8_0(x.data(), b.data(), 32 * 5);
     EXPECT_EQ(0, std::memcmp(a.data(), b.data(), 34 * 5)) << k->name << " quantize_row_q8_0";
+    std::vector<uint8_t> c(n / 32 * 36), d(n / 32 * 36);
+    k->quantize_row_q8_1(x.data(), c.data(), 32 * 5);
+    s->quantize_row_q8_1(x.data(), d.data(), 32 * 5);
+    EXPECT_EQ(0, std::memcmp(c.data(), d.data(), 36 * 5)) << k->name << " quantize_row_q8_1";
+    // Random blocks with odd sums (s = d * sum must round the same way).
+    std::vector<float> r(32 * 64);
+    for (float& v : r) v = nd(rng);
+    std::vector<uint8_t> e(64 * 36), f(64 * 36);
+    k->quantize_row_q8_1(r.data(), e.data(), 32 * 64);
+    s->quantize_row_q8_1(r.data(), f.data(), 32 * 64);
+    EXPECT_EQ(e, f) << k->name << " quantize_row_q8_1 (random)";
     for (int64_t len : {int64_t(1), int64_t(7), int64_t(17), n - 3, n}) {
       std::vector<uint16_t> h1(len), h2(len);
       k->fp32_to_fp16_row(x.data(), h1.data(), len);
@@ -283,6 +311,8 @@ TEST(Matmul, Q8KConvertersMatchScalar) {
 
 TEST(Matmul, CheckRejectsBadShapes) {
   EXPECT_FALSE(matmul_check(TensorType::Q4_0, 33, 4, 1, 4).is_ok());
+  EXPECT_FALSE(matmul_check(TensorType::Q8_1, 256, 4, 1, 4).is_ok());  // an activation format only
+  EXPECT_FALSE(matmul_check(TensorType::IQ4_NL, 48, 4, 1, 4).is_ok());
   EXPECT_FALSE(matmul_check(TensorType::Q4_K, 32, 4, 1, 4).is_ok());   // K-quant rows: 256s
   EXPECT_TRUE(matmul_check(TensorType::Q4_K, 512, 4, 1, 4).is_ok());
   EXPECT_FALSE(matmul_check(TensorType::Q8_K, 256, 4, 1, 4).is_ok());  // activations only

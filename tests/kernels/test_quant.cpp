@@ -248,12 +248,19 @@ TEST(TypeTraits, Table) {
   EXPECT_EQ(type_traits(TensorType::F16)->vec_dot_type, TensorType::F16);
   EXPECT_EQ(type_traits(TensorType::BF16)->vec_dot_type, TensorType::BF16);
   EXPECT_EQ(type_traits(TensorType::F32)->block_size, 1u);
+  EXPECT_EQ(type_traits(TensorType::Q4_1)->vec_dot_type, TensorType::Q8_1);
+  EXPECT_EQ(type_traits(TensorType::Q5_1)->vec_dot_type, TensorType::Q8_1);
+  EXPECT_EQ(type_traits(TensorType::Q5_0)->vec_dot_type, TensorType::Q8_0);
+  EXPECT_EQ(type_traits(TensorType::IQ4_NL)->vec_dot_type, TensorType::Q8_0);
+  EXPECT_EQ(type_traits(TensorType::Q5_1)->block_bytes, 24u);
   EXPECT_EQ(type_traits(TensorType::Q4_K)->vec_dot_type, TensorType::Q8_K);
   EXPECT_EQ(type_traits(TensorType::Q6_K)->block_bytes, 210u);
   EXPECT_EQ(type_traits(TensorType::Q8_K)->block_bytes, 292u);
   EXPECT_TRUE(is_computable(TensorType::Q5_K));
   EXPECT_FALSE(is_computable(TensorType::Q8_K));  // activation format only
   EXPECT_FALSE(is_computable(TensorType::IQ2_XS));
+  EXPECT_TRUE(is_computable(TensorType::IQ4_NL));
+  EXPECT_FALSE(is_computable(TensorType::Q8_1));  // an activation format
 }
 
 // ---------------------------------------------------------------- against llama.cpp's bytes
@@ -340,7 +347,9 @@ TEST(QuantBytes, RandomTensorsMatchLlrefQuantize) {
   auto src = GGUFFile::open(in);
   ASSERT_TRUE(src.is_ok()) << src.error();
   for (auto [name, type] : {std::pair{"q8_0", TensorType::Q8_0}, std::pair{"q4_0", TensorType::Q4_0},
-                            std::pair{"f16", TensorType::F16}, std::pair{"bf16", TensorType::BF16}}) {
+                            std::pair{"f16", TensorType::F16}, std::pair{"bf16", TensorType::BF16},
+                            std::pair{"q4_1", TensorType::Q4_1}, std::pair{"q5_0", TensorType::Q5_0},
+                            std::pair{"q5_1", TensorType::Q5_1}, std::pair{"iq4_nl", TensorType::IQ4_NL}}) {
     const std::string out = tmp + "/random-" + name + ".gguf";
     const std::string cmd = test::llref_path() + " quantize " + in + " " + out + " " + name + " --pure > /dev/null 2>&1";
     ASSERT_EQ(test::run_command(cmd), 0) << cmd;

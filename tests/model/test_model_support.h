@@ -98,6 +98,18 @@ inline int argmax(const float* x, int n) {
   return best;
 }
 
+// Parses the first line of `llref tokenize` output: "[1,2,3]".
+inline std::vector<int32_t> parse_id_list(const std::string& out) {
+  std::vector<int32_t> ids;
+  std::string line = out.substr(0, out.find('\n'));
+  for (char& c : line)
+    if (c == '[' || c == ']' || c == ',') c = ' ';
+  std::istringstream ss(line);
+  int32_t x;
+  while (ss >> x) ids.push_back(x);
+  return ids;
+}
+
 inline bool sanitized() { return std::getenv("KESTREL_SANITIZED") != nullptr; }
 
 // Greedy continuation of ids for n tokens (one token per eval after the prompt batch).

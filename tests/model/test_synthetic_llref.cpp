@@ -47,18 +47,6 @@ float rms_tolerance(TensorType t) { return t == TensorType::F32 ? 1e-5f : t == T
 
 const char* kPrompt = "Once upon a time, there was a little girl named Lily. She liked to play with her friend in the park.";
 
-// Parses the first line of `llref tokenize` output: "[1,2,3]".
-std::vector<int32_t> parse_id_list(const std::string& out) {
-  std::vector<int32_t> ids;
-  std::string line = out.substr(0, out.find('\n'));
-  for (char& c : line)
-    if (c == '[' || c == ']' || c == ',') c = ' ';
-  std::istringstream ss(line);
-  int32_t x;
-  while (ss >> x) ids.push_back(x);
-  return ids;
-}
-
 TEST(SyntheticVsLlamaCpp, LogitsAtEveryPromptPosition) {
   KESTREL_REQUIRE_LLREF();
   ASSERT_TRUE(kernels::init_isa_from_env());

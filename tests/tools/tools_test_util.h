@@ -6,8 +6,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
+#include <cstring>
+#include <set>
 #include <string>
 
+#include "gguf/gguf_file.h"
 #include "tests/common/test_paths.h"
 
 namespace kestrel::test {
@@ -73,6 +76,56 @@ inline void expect_one_line_error(const RunResult& r, const std::string& program
   const std::string line = r.err.substr(at);
   EXPECT_EQ(line.find('\n'), line.size() - 1) << "error message should be one line at the end: " << r.err;
   EXPECT_NE(line.find(needle), std::string::npos) << "expected '" << needle << "' in: " << line;
+}
+
+// ---- llm-quantize vs llama.cpp (test_quantize*.cpp)
+
+inline bool same_value(const Value& a, const Value& b) {
+  if (a.type != b.type || a.u != b.u || a.i != b.i || a.b != b.b || a.str != b.str) return false;
+  if (!(a.f == b.f || (a.f != a.f && b.f != b.f))) return false;
+  if (a.items.size() != b.items.size()) return false;
+  for (size_t i = 0; i < a.items.size(); ++i)
+    if (!same_value(a.items[i], b.items[i])) return false;
+  return true;
+}
+
+// Every tensor of `ref` exists in `ours` with the same shape, type and bytes, except the names in
+// `other_type` which must have a different type (documented deviations). Metadata must match too.
+inline void expect_same_model(const std::string& ours, const std::string& ref, const std::set<std::string>& other_type = {}) {
+  auto a = GGUFFile::open(ours);
+  auto b = GGUFFile::open(ref);
+  ASSERT_TRUE(a) << a.error();
+  ASSERT_TRUE(b) << b.error();
+  ASSERT_EQ((*a)->tensors().size(), (*b)->tensors().size());
+  int compared = 0;
+  for (const TensorInfo& rt : (*b)->tensors()) {
+    const TensorInfo* ot = (*a)->find_tensor(rt.name);
+    ASSERT_NE(ot, nullptr) << rt.name;
+    EXPECT_EQ(ot->ne, rt.ne) << rt.name;
+    if (other_type.count(rt.name)) {
+      EXPECT_NE(ot->type, rt.type) << rt.name;
+      continue;
+    }
+    ASSERT_EQ(type_name(ot->type), type_name(rt.type)) << rt.name;
+    ASSERT_EQ(ot->bytes, rt.bytes) << rt.name;
+    EXPECT_EQ(std::memcmp((*a)->tensor_data(*ot), (*b)->tensor_data(rt), rt.bytes), 0) << "bytes differ: " << rt.name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 0);
+  for (const KeyValue& kv : (*b)->metadata()) {
+    const Value* mine = (*a)->find(kv.key);
+    ASSERT_NE(mine, nullptr) << "missing key " << kv.key;
+    EXPECT_TRUE(same_value(*mine, kv.value)) << "key " << kv.key;
+  }
+}
+
+inline RunResult quantize(const std::string& in, const std::string& out, const std::string& type, bool pure) {
+  return run(program("llm-quantize") + " " + shell_quote(in) + " " + shell_quote(out) + " " + type + (pure ? " --pure" : "") + " -t 2");
+}
+
+inline void llref_quantize(const std::string& in, const std::string& out, const std::string& type, bool pure) {
+  RunResult r = run(shell_quote(llref_path()) + " quantize " + shell_quote(in) + " " + shell_quote(out) + " " + type + (pure ? " --pure" : ""));
+  ASSERT_EQ(r.rc, 0) << r.err;
 }
 
 }  // namespace kestrel::test
