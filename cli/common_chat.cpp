@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -84,6 +85,7 @@ Result<TurnStats> ChatConversation::user_turn(const std::string& text,
   while (p < cached_.size() && p < ids->size() && cached_[p] == (*ids)[p]) ++p;
   if (p == ids->size()) --p;
   session_.truncate(static_cast<int>(p));
+  p = std::min(p, static_cast<size_t>(session_.n_past()));  // a sliding-window ring may keep less than asked
   cached_.resize(p);
   std::vector<int32_t> suffix(ids->begin() + static_cast<long>(p), ids->end());
   const auto t0 = std::chrono::steady_clock::now();

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "cli/common_json.h"
 #include "cli/common_stats.h"
 
 namespace kestrel::cli {
@@ -137,27 +138,18 @@ std::string format_kld_summary(const KldSummary& s) {
 }
 
 std::string kld_summary_json(const KldSummary& s) {
-  std::string o = "{";
-  char b[96];
-  bool first = true;
-  auto f = [&](const char* k, double v) {
-    std::snprintf(b, sizeof b, "%s\"%s\": %.9g", first ? "" : ", ", k, v);
-    o += b;
-    first = false;
-  };
-  f("n", static_cast<double>(s.n));
-  f("ppl", s.ppl); f("ppl_err", s.ppl_err);
-  f("ppl_base", s.ppl_base); f("ppl_base_err", s.ppl_base_err);
-  f("ln_ratio", s.ln_ratio); f("ln_ratio_err", s.ln_ratio_err);
-  f("ppl_ratio", s.ppl_ratio); f("ppl_ratio_err", s.ppl_ratio_err);
-  f("cor_logprob", s.cor_logprob);
-  f("kld_mean", s.kld_mean); f("kld_err", s.kld_err);
-  f("kld_max", s.kld_max); f("kld_p999", s.kld_p999); f("kld_p99", s.kld_p99); f("kld_p95", s.kld_p95);
-  f("kld_p90", s.kld_p90); f("kld_median", s.kld_median); f("kld_p10", s.kld_p10); f("kld_p5", s.kld_p5);
-  f("kld_p1", s.kld_p1); f("kld_min", s.kld_min);
-  f("dp_mean", s.dp_mean); f("dp_err", s.dp_err); f("dp_rms", s.dp_rms);
-  f("same_top", s.same_top); f("same_top_err", s.same_top_err);
-  return o + "}";
+  json::Json o;
+  o["n"] = s.n;
+  const std::pair<const char*, double> fields[] = {
+      {"ppl", s.ppl}, {"ppl_err", s.ppl_err}, {"ppl_base", s.ppl_base}, {"ppl_base_err", s.ppl_base_err},
+      {"ln_ratio", s.ln_ratio}, {"ln_ratio_err", s.ln_ratio_err}, {"ppl_ratio", s.ppl_ratio},
+      {"ppl_ratio_err", s.ppl_ratio_err}, {"cor_logprob", s.cor_logprob}, {"kld_mean", s.kld_mean},
+      {"kld_err", s.kld_err}, {"kld_max", s.kld_max}, {"kld_p999", s.kld_p999}, {"kld_p99", s.kld_p99},
+      {"kld_p95", s.kld_p95}, {"kld_p90", s.kld_p90}, {"kld_median", s.kld_median}, {"kld_p10", s.kld_p10},
+      {"kld_p5", s.kld_p5}, {"kld_p1", s.kld_p1}, {"kld_min", s.kld_min}, {"dp_mean", s.dp_mean},
+      {"dp_err", s.dp_err}, {"dp_rms", s.dp_rms}, {"same_top", s.same_top}, {"same_top_err", s.same_top_err}};
+  for (const auto& [k, v] : fields) o[k] = v;
+  return json::dump(o);
 }
 
 }  // namespace kestrel::cli

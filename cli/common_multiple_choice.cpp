@@ -27,25 +27,23 @@ Result<std::vector<ChoiceTask>> parse_choice_tasks(const std::string& text, cons
     auto v = json::parse(raw);
     if (!v) return line_error(path, line_no, "invalid JSON " + v.error());
     if (!v->is_object()) return line_error(path, line_no, "expected a JSON object per line");
-    const json::Value* ctx = v->get("context");
-    const json::Value* ends = v->get("endings");
-    const json::Value* label = v->get("label");
-    if (!ctx || !ctx->is_string()) return line_error(path, line_no, "\"context\" must be a string");
-    if (!ends || !ends->is_array() || ends->items.size() < 2)
+    const json::Json& o = *v;
+    if (!o.contains("context") || !o["context"].is_string()) return line_error(path, line_no, "\"context\" must be a string");
+    if (!o.contains("endings") || !o["endings"].is_array() || o["endings"].size() < 2)
       return line_error(path, line_no, "\"endings\" must be an array of at least two strings");
-    if (!label || !label->is_int()) return line_error(path, line_no, "\"label\" must be an integer");
+    if (!o.contains("label") || !json::is_int(o["label"])) return line_error(path, line_no, "\"label\" must be an integer");
     ChoiceTask t;
     t.line = line_no;
-    t.context = ctx->str;
-    for (const auto& e : ends->items) {
+    t.context = o["context"].get<std::string>();
+    for (const auto& e : o["endings"]) {
       if (!e.is_string()) return line_error(path, line_no, "\"endings\" must be an array of at least two strings");
-      if (e.str.empty()) return line_error(path, line_no, "an ending is empty");
-      t.endings.push_back(e.str);
+      if (e.get<std::string>().empty()) return line_error(path, line_no, "an ending is empty");
+      t.endings.push_back(e.get<std::string>());
     }
-    if (label->number < 0 || label->number >= static_cast<double>(t.endings.size()))
-      return line_error(path, line_no, "\"label\" " + std::to_string(static_cast<long long>(label->number)) +
-                                           " is not an index into \"endings\"");
-    t.label = static_cast<int>(label->number);
+    const int64_t label = o["label"].get<int64_t>();
+    if (label < 0 || label >= static_cast<int64_t>(t.endings.size()))
+      return line_error(path, line_no, "\"label\" " + std::to_string(label) + " is not an index into \"endings\"");
+    t.label = static_cast<int>(label);
     tasks.push_back(std::move(t));
   }
   if (tasks.empty()) return Status::error(path + ": no tasks (expected JSONL lines {\"context\", \"endings\", \"label\"})");

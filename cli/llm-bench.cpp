@@ -6,6 +6,7 @@
 // ± the sample standard deviation. -o md prints a table, -o json an array of objects (llama-bench's
 // field names where they exist).
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <random>
@@ -133,16 +134,6 @@ std::string iso_time_now() {
   return buf;
 }
 
-std::string json_array(const std::vector<double>& v, const char* fmt) {
-  std::string s = "[";
-  char buf[64];
-  for (size_t i = 0; i < v.size(); ++i) {
-    std::snprintf(buf, sizeof buf, fmt, v[i]);
-    s += (i ? ", " : "") + std::string(buf);
-  }
-  return s + "]";
-}
-
 class Printer {
  public:
   Printer(bool json, std::string isa) : json_(json), isa_(std::move(isa)) {}
@@ -174,34 +165,39 @@ class Printer {
       std::fflush(stdout);
       return;
     }
-    namespace json = cli::json;
-    std::printf("%s  {\n", first_ ? "" : ",\n");
-    first_ = false;
-    std::printf("    \"model_filename\": %s,\n", json::quote(path).c_str());
-    std::printf("    \"model\": %s,\n", json::quote(model_desc(m)).c_str());
-    std::printf("    \"model_type\": %s,\n", json::quote(model_desc(m)).c_str());
-    std::printf("    \"type\": %s,\n", json::quote(m.type_name()).c_str());
+    // One object per test, keys in llama-bench's order.
+    cli::json::Json o;
+    o["model_filename"] = path;
+    o["model"] = model_desc(m);
+    o["model_type"] = model_desc(m);
+    o["type"] = m.type_name();
     const kestrel::cli::Mixture mix = model_mixture(m);
-    std::printf("    \"file_type\": %s,\n", json::quote(mix.file_type).c_str());
-    std::printf("    \"mixture\": %s,\n", json::quote(mix.summary()).c_str());
-    std::printf("    \"bpw\": %.4f,\n", mix.bpw());
-    std::printf("    \"model_size\": %llu,\n", static_cast<unsigned long long>(m.weights().total_bytes()));
-    std::printf("    \"model_n_params\": %llu,\n", static_cast<unsigned long long>(m.n_params()));
-    std::printf("    \"backend\": \"CPU\",\n");
-    std::printf("    \"isa\": %s,\n", json::quote(isa_).c_str());
-    std::printf("    \"n_threads\": %d,\n", t.n_threads);
-    std::printf("    \"n_batch\": %d,\n", n_batch);
-    std::printf("    \"test\": %s,\n", json::quote(t.name()).c_str());
-    std::printf("    \"n_prompt\": %d,\n", t.n_prompt);
-    std::printf("    \"n_gen\": %d,\n", t.n_gen);
-    std::printf("    \"test_time\": %s,\n", json::quote(iso_time_now()).c_str());
-    std::printf("    \"avg_ns\": %.0f,\n", cli::mean_of(r.samples_ns));
-    std::printf("    \"stddev_ns\": %.0f,\n", cli::stddev_of(r.samples_ns));
-    std::printf("    \"avg_ts\": %.6f,\n", avg_ts);
-    std::printf("    \"stddev_ts\": %.6f,\n", sd_ts);
-    std::printf("    \"samples_ns\": %s,\n", json_array(r.samples_ns, "%.0f").c_str());
-    std::printf("    \"samples_ts\": %s\n", json_array(r.samples_ts, "%.6f").c_str());
-    std::printf("  }");
+    o["file_type"] = mix.file_type;
+    o["mixture"] = mix.summary();
+    o["bpw"] = std::round(mix.bpw() * 1e4) / 1e4;
+    o["model_size"] = m.weights().total_bytes();
+    o["model_n_params"] = m.n_params();
+    o["backend"] = "CPU";
+    o["isa"] = isa_;
+    o["n_threads"] = t.n_threads;
+    o["n_batch"] = n_batch;
+    o["test"] = t.name();
+    o["n_prompt"] = t.n_prompt;
+    o["n_gen"] = t.n_gen;
+    o["test_time"] = iso_time_now();
+    o["avg_ns"] = static_cast<int64_t>(std::llround(cli::mean_of(r.samples_ns)));
+    o["stddev_ns"] = static_cast<int64_t>(std::llround(cli::stddev_of(r.samples_ns)));
+    o["avg_ts"] = avg_ts;
+    o["stddev_ts"] = sd_ts;
+    cli::json::Json ns = cli::json::Json::array();
+    for (double v : r.samples_ns) ns.push_back(static_cast<int64_t>(std::llround(v)));
+    o["samples_ns"] = ns;
+    o["samples_ts"] = r.samples_ts;
+    // Rows are printed as they finish (a long run shows progress), so the array is written by hand.
+    std::string text = cli::json::dump(o, 2), indented = "  ";
+    for (char c : text) indented += c == '\n' ? std::string("\n  ") : std::string(1, c);
+    std::printf("%s%s", first_ ? "" : ",\n", indented.c_str());
+    first_ = false;
     std::fflush(stdout);
   }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli/common_args.h"
+#include "cli/common_json.h"
 #include "cli/common_kld_stats.h"
 #include "cli/common_logprob_file.h"
 #include "cli/common_multiple_choice.h"
@@ -102,10 +103,14 @@ Status run_perplexity(const Options& o, const kestrel::Model& model, kestrel::Se
   const double err = var > 0 ? std::sqrt(var / static_cast<double>(count - 1)) * ppl : 0;
   std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", ppl, err);
   if (base) std::fprintf(stderr, "%s: saved log-probs of %d chunks to %s\n", kProgram, n_chunk, o.kl_base.c_str());
-  char json[256];
-  std::snprintf(json, sizeof json, "{\"ppl\": %.9g, \"ppl_err\": %.9g, \"n_tokens\": %zu, \"n_chunk\": %d, \"n_ctx\": %d, \"scored\": %lld}",
-                ppl, err, tokens.size(), n_chunk, n_ctx, static_cast<long long>(count));
-  return write_stats_json(o.stats_json, json);
+  cli::json::Json stats;
+  stats["ppl"] = ppl;
+  stats["ppl_err"] = err;
+  stats["n_tokens"] = tokens.size();
+  stats["n_chunk"] = n_chunk;
+  stats["n_ctx"] = n_ctx;
+  stats["scored"] = count;
+  return write_stats_json(o.stats_json, cli::json::dump(stats));
 }
 
 // KL divergence of this model's predictions from a saved base run, over the base run's tokens.
@@ -175,10 +180,13 @@ Status run_multiple_choice(const Options& o, const kestrel::Model& model, kestre
   auto err = [n](double p) { return n > 1 ? std::sqrt(p * (1 - p) / static_cast<double>(n - 1)) : 0.0; };
   std::printf("\nFinal result: acc = %.4f%% +/- %.4f%%, acc_norm = %.4f%% +/- %.4f%% over %zu tasks\n", 100 * acc,
               100 * err(acc), 100 * acc_norm, 100 * err(acc_norm), n);
-  char json[256];
-  std::snprintf(json, sizeof json, "{\"tasks\": %zu, \"acc\": %.9g, \"acc_err\": %.9g, \"acc_norm\": %.9g, \"acc_norm_err\": %.9g}", n,
-                acc, err(acc), acc_norm, err(acc_norm));
-  return write_stats_json(o.stats_json, json);
+  cli::json::Json stats;
+  stats["tasks"] = n;
+  stats["acc"] = acc;
+  stats["acc_err"] = err(acc);
+  stats["acc_norm"] = acc_norm;
+  stats["acc_norm_err"] = err(acc_norm);
+  return write_stats_json(o.stats_json, cli::json::dump(stats));
 }
 
 // The base run's context size decides the session's in --kl-divergence mode.

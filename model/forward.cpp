@@ -118,7 +118,7 @@ Forward::Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeight
   rope_swa_ = rope_params(cfg, w, n_ctx, true);
 }
 
-void Forward::attention_block(kernels::ThreadPool& pool, KvCache& cache, int il, int n, int64_t pos0) {
+void Forward::attention_block(kernels::ThreadPool& pool, const SeqSpan* spans, int n_spans, int il, int n) {
   const LayerWeights& l = w_.layers[il];
   const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q(), KV = cfg_.n_embd_kv();
   norm_rows(pool, arch_.norm, x_.data(), *l.attn_norm, l.attn_norm_b, cur_.data(), n, E, cfg_.rms_eps);
@@ -146,32 +146,39 @@ void Forward::attention_block(kernels::ThreadPool& pool, KvCache& cache, int il,
     head_norm_rows(pool, k_.data(), *l.k_norm, n, cfg_.n_head_kv, cfg_.head_dim, cfg_.rms_eps);
   }
   const bool swa = cfg_.is_swa(il);
-  if (arch_.rope) {
-    const kernels::RopeParams& rp = swa ? rope_swa_ : rope_;
-    for_rows(pool, n, [&](int t) {
-      kernels::rope(q_.data() + t * Q, cfg_.n_head, cfg_.head_dim, pos0 + t, rp);
-      kernels::rope(k_.data() + t * KV, cfg_.n_head_kv, cfg_.head_dim, pos0 + t, rp);
-    });
-  }
-  if (arch_.q_prescale) scale_rows(pool, q_.data(), cfg_.attn_scale, n, Q);
-  cache.store(il, pos0, n, k_.data(), v_.data());
+  // Everything above ran over all rows of the batch; positions, the cache and attention are per sequence.
+  for (int s = 0; s < n_spans; ++s) {
+    const SeqSpan& sp = spans[s];
+    KvCache& cache = *sp.cache;
+    float* q = q_.data() + sp.row0 * Q;
+    float* k = k_.data() + sp.row0 * KV;
+    if (arch_.rope) {
+      const kernels::RopeParams& rp = swa ? rope_swa_ : rope_;
+      for_rows(pool, sp.n, [&](int t) {
+        kernels::rope(q + t * Q, cfg_.n_head, cfg_.head_dim, sp.pos0 + t, rp);
+        kernels::rope(k + t * KV, cfg_.n_head_kv, cfg_.head_dim, sp.pos0 + t, rp);
+      });
+    }
+    if (arch_.q_prescale) scale_rows(pool, q, cfg_.attn_scale, sp.n, Q);
+    cache.store(il, sp.pos0, sp.n, k, v_.data() + sp.row0 * KV);
 
-  kernels::AttentionArgs a;
-  a.q = q_.data();
-  a.k_cache = cache.k(il);
-  a.v_cache = cache.v(il);
-  a.cache_type = cache.type();
-  a.n_tokens = n;
-  a.n_head = cfg_.n_head;
-  a.n_head_kv = cfg_.n_head_kv;
-  a.head_dim = cfg_.head_dim;
-  a.pos0 = pos0;
-  a.window = swa ? cfg_.n_swa : 0;
-  a.ring = cache.ring(il);
-  a.scale = arch_.q_prescale ? 1.0f : cfg_.attn_scale;
-  a.softcap = cfg_.attn_softcap;
-  a.out = attn_.data();
-  kernels::attention(pool, a);
+    kernels::AttentionArgs a;
+    a.q = q;
+    a.k_cache = cache.k(il);
+    a.v_cache = cache.v(il);
+    a.cache_type = cache.type();
+    a.n_tokens = sp.n;
+    a.n_head = cfg_.n_head;
+    a.n_head_kv = cfg_.n_head_kv;
+    a.head_dim = cfg_.head_dim;
+    a.pos0 = sp.pos0;
+    a.window = swa ? cfg_.n_swa : 0;
+    a.ring = cache.ring(il);
+    a.scale = arch_.q_prescale ? 1.0f : cfg_.attn_scale;
+    a.softcap = cfg_.attn_softcap;
+    a.out = attn_.data() + sp.row0 * Q;
+    kernels::attention(pool, a);
+  }
 }
 
 void Forward::ffn_block(kernels::ThreadPool& pool, int il, int n) {
@@ -215,17 +222,24 @@ void Forward::ffn_block(kernels::ThreadPool& pool, int il, int n) {
 
 void Forward::eval(kernels::ThreadPool& pool, KvCache& cache, const int32_t* ids, int n, int64_t pos0,
                    const int32_t* out_rows, int n_out, float* logits) {
+  const SeqSpan span{&cache, 0, n, pos0};
+  eval(pool, &span, 1, ids, n, out_rows, n_out, logits);
+}
+
+void Forward::eval(kernels::ThreadPool& pool, const SeqSpan* spans, int n_spans, const int32_t* ids, int n,
+                   const int32_t* out_rows, int n_out, float* logits) {
   const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q();
   kernels::get_rows(w_.tok_embd->type, w_.tok_embd->data, E, ids, n, x_.data());
   if (arch_.embd_scale) scale_rows(pool, x_.data(), std::sqrt(static_cast<float>(E)), n, E);
   if (w_.pos_embd) {
-    // Learned absolute positions (GPT-2): the caller keeps pos0 + n within the training context.
-    for (int t = 0; t < n; ++t) pos_ids_[t] = static_cast<int32_t>(pos0 + t);
+    // Learned absolute positions (GPT-2): the caller keeps every position within the training context.
+    for (int s = 0; s < n_spans; ++s)
+      for (int t = 0; t < spans[s].n; ++t) pos_ids_[spans[s].row0 + t] = static_cast<int32_t>(spans[s].pos0 + t);
     kernels::get_rows(w_.pos_embd->type, w_.pos_embd->data, E, pos_ids_.data(), n, proj_.data());
     add_rows(pool, x_.data(), proj_.data(), n, E);
   }
   for (int il = 0; il < cfg_.n_layer; ++il) {
-    attention_block(pool, cache, il, n, pos0);
+    attention_block(pool, spans, n_spans, il, n);
     if (il == cfg_.n_layer - 1 && n_out == 0) return;  // the K/V are cached; no logits wanted
     if (il == cfg_.n_layer - 1 && n_out < n) {
       // Only the rows whose logits are wanted matter after the last attention: drop the others before

@@ -31,6 +31,17 @@ class ScratchBuffer {
 // positions (which picks Phi-3's LongRoPE factors); freq factors point into the weights.
 kernels::RopeParams rope_params(const ModelConfig& cfg, const ModelWeights& w, int n_ctx, bool swa = false);
 
+// The rows of one sequence in a multi-sequence batch: rows [row0, row0 + n) of the batch are that
+// sequence's next tokens at positions pos0 .. pos0 + n - 1, attending over (and stored into) its cache.
+// Projections and FFNs run over all rows of the batch at once (each weight is read once per step);
+// RoPE, the K/V store and attention run per span.
+struct SeqSpan {
+  KvCache* cache = nullptr;
+  int row0 = 0;
+  int n = 0;
+  int64_t pos0 = 0;
+};
+
 class Forward {
  public:
   Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeights& w, int n_batch, int n_ctx);
@@ -40,11 +51,14 @@ class Forward {
   // The caller has checked ids, n and the context length.
   void eval(kernels::ThreadPool& pool, KvCache& cache, const int32_t* ids, int n, int64_t pos0,
             const int32_t* out_rows, int n_out, float* logits);
+  // The same for a batch of several sequences: spans cover rows 0 .. n-1 in order, without gaps.
+  void eval(kernels::ThreadPool& pool, const SeqSpan* spans, int n_spans, const int32_t* ids, int n,
+            const int32_t* out_rows, int n_out, float* logits);
 
   int n_batch() const { return n_batch_; }
 
  private:
-  void attention_block(kernels::ThreadPool& pool, KvCache& cache, int il, int n, int64_t pos0);
+  void attention_block(kernels::ThreadPool& pool, const SeqSpan* spans, int n_spans, int il, int n);
   void ffn_block(kernels::ThreadPool& pool, int il, int n);
 
   const ModelConfig& cfg_;

@@ -86,6 +86,15 @@ struct SessionParams {
   int n_threads = 0;                           // 0: all cores
   TensorType cache_type = TensorType::F16;     // KV cache: F32 or F16 (llama.cpp's default is F16)
   int n_batch = 512;                           // longest batch evaluated at once (longer inputs are split)
+  int n_seq = 1;                               // independent sequences, each with its own n_ctx positions
+};
+
+// One sequence's next tokens in a multi-sequence batch (Session::eval_batch).
+struct SeqTokens {
+  int seq = 0;
+  const int32_t* tokens = nullptr;
+  int n = 0;
+  bool logits = false;  // keep the logits of this item's last token
 };
 
 class Session {
@@ -104,11 +113,26 @@ class Session {
   virtual int n_logits() const = 0;  // rows logits(i) gives for the last eval (0 before the first)
   virtual int n_past() const = 0;
   virtual int n_ctx() const = 0;
-  virtual void reset() = 0;  // forget the KV cache
-  // Keeps the first n cached positions and forgets the rest (no-op when n >= n_past()), e.g. to reuse a
-  // conversation's common prefix and evaluate only what changed. The logits of the last eval are dropped.
+  virtual void reset() = 0;  // forget the KV cache (of every sequence)
+  // Keeps the first n cached positions of sequence 0 and forgets the rest (no-op when n >= n_past()), e.g.
+  // to reuse a conversation's common prefix and evaluate only what changed. The logits of the last eval
+  // are dropped. It may keep fewer (see truncate(seq, n)): evaluate from n_past() afterwards.
   virtual void truncate(int n) = 0;
   virtual kernels::ThreadPool& pool() = 0;
+
+  // Several sequences (SessionParams::n_seq; eval(), logits() and n_past() above are sequence 0's).
+  // eval_batch evaluates the next tokens of distinct sequences in one forward pass, so every weight is
+  // read once for all of them (decoding is memory-bound). The items' total token count must be
+  // <= n_batch(). item_logits(k) is the last token's logits of items[k] when it asked for them.
+  virtual Status eval_batch(const std::vector<SeqTokens>& items) = 0;
+  virtual const float* item_logits(int k) const = 0;
+  virtual int n_seq() const = 0;
+  virtual int n_batch() const = 0;
+  virtual int n_past(int seq) const = 0;
+  // Keeps the first n positions of a sequence's cache (e.g. the prefix a new request shares with the
+  // previous one) and forgets the rest; n larger than n_past(seq) changes nothing. With sliding-window
+  // layers, a prefix whose window the ring cache has overwritten is dropped entirely (n_past(seq) is then 0).
+  virtual void truncate(int seq, int n) = 0;
 };
 
 }  // namespace kestrel

@@ -41,16 +41,22 @@ int32_t Sampler::sample(const float* logits, int32_t n_vocab) {
   cand_.resize(n_vocab);
   for (int32_t i = 0; i < n_vocab; ++i) cand_[i] = {logits[i], i};
 
-  // Repetition penalty (llama.cpp's): each distinct recent token's logit is divided by the penalty when
-  // positive and multiplied when negative.
-  if (p_.repeat_penalty != 1.0f && !recent_.empty()) {
+  // Penalties (llama.cpp's): each distinct recent token's logit is divided by the repetition penalty
+  // when positive and multiplied when negative, then lowered by count * frequency + presence.
+  const bool penalize = p_.repeat_penalty != 1.0f || p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f;
+  if (penalize && !recent_.empty()) {
     seen_.assign(recent_.begin(), recent_.end());
     std::sort(seen_.begin(), seen_.end());
-    seen_.erase(std::unique(seen_.begin(), seen_.end()), seen_.end());
-    for (int32_t t : seen_) {
+    for (size_t i = 0; i < seen_.size();) {
+      size_t j = i;
+      while (j < seen_.size() && seen_[j] == seen_[i]) ++j;
+      const int32_t t = seen_[i];
+      const float count = static_cast<float>(j - i);
+      i = j;
       if (t < 0 || t >= n_vocab) continue;
       float& l = cand_[t].first;
-      l = l <= 0 ? l * p_.repeat_penalty : l / p_.repeat_penalty;
+      if (p_.repeat_penalty != 1.0f) l = l <= 0 ? l * p_.repeat_penalty : l / p_.repeat_penalty;
+      l -= count * p_.frequency_penalty + p_.presence_penalty;
     }
   }
 

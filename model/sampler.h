@@ -1,6 +1,6 @@
 #pragma once
 // Token sampling with llama.cpp's conventions and default values. temp <= 0 is greedy.
-// Order: repetition penalty -> top-k -> top-p -> min-p -> temperature -> draw.
+// Order: penalties (repetition, frequency, presence) -> top-k -> top-p -> min-p -> temperature -> draw.
 #include <cstdint>
 #include <deque>
 #include <random>
@@ -14,7 +14,9 @@ struct SamplerParams {
   float top_p = 0.95f;       // >= 1: off
   float min_p = 0.05f;       // <= 0: off
   float repeat_penalty = 1.0f;  // 1: off
-  int repeat_last_n = 64;
+  int repeat_last_n = 64;       // window of the penalties (0: no penalties, -1: everything accepted)
+  float frequency_penalty = 0;  // logit -= count in the window * this (OpenAI's frequency_penalty)
+  float presence_penalty = 0;   // logit -= this when the token is in the window at all
   uint64_t seed = 0xFFFFFFFF;   // 0xFFFFFFFF: random seed
 };
 

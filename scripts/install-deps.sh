@@ -13,6 +13,8 @@ PKGS=(
   clang libclang-rt-14-dev               # libFuzzer target
   g++-aarch64-linux-gnu qemu-user        # NEON kernels: cross-compiled, tested under qemu-aarch64
   python3 python3-matplotlib             # benchmark tables and plots
+  libcpp-httplib-dev nlohmann-json3-dev  # llm-server: HTTP and JSON
+  nginx curl                             # llm-server tests: replicas behind a load balancer, curl checks
   python3-dev python3-venv python3-pip pybind11-dev  # the kestrel Python module (pip install .)
   python3-numpy python3-pytest           # its tests (the test venv sees Debian's numpy and pytest)
   nodejs npm                             # ../shared/ref/setup.sh installs llama.cpp (the reference) from npm

@@ -19,6 +19,7 @@ mkdir -p "$LOGS"
 PASSED=0; FAILED=0; STAGE_FAIL=0
 
 bash scripts/install-deps.sh || exit 1
+bash scripts/install-pip-deps.sh
 
 if [ -z "${LLREF:-}" ] && [ -x "$SHARED/ref/setup.sh" ]; then
   if LLREF=$("$SHARED/ref/setup.sh" 2>"$LOGS/llref-setup.log" | tail -1) && [ -x "$LLREF" ]; then

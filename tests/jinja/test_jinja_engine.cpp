@@ -19,6 +19,9 @@ using nlohmann::ordered_json;
 namespace fs = std::filesystem;
 
 const fs::path kRepo = KESTREL_SOURCE_DIR;  // not __FILE__: ccache may make it relative
+// Debian's python3 has python3-jinja2 (the oracle named in scripts/install-deps.sh); a python3 earlier in
+// PATH (pyenv) may carry another jinja2 version.
+const std::string kPython = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 constexpr std::time_t kNow = 1767225600 + 3600 * 10 + 60 * 30;
 
 std::string read_file(const fs::path& p) {
@@ -35,7 +38,7 @@ kestrel::Result<std::string> render(const std::string& src, const ordered_json& 
 }
 
 TEST(JinjaEngine, SnippetsMatchPythonJinja2) {
-  if (kestrel::test::run_command("python3 -c 'import jinja2' 2>/dev/null") != 0)
+  if (kestrel::test::run_command(kPython + " -c 'import jinja2' 2>/dev/null") != 0)
     GTEST_SKIP() << "python3-jinja2 (the oracle) is not installed";
   ordered_json data = ordered_json::parse(read_file(kRepo / "tests/data/jinja_snippets.json"));
   ordered_json templates = ordered_json::object();
@@ -49,7 +52,7 @@ TEST(JinjaEngine, SnippetsMatchPythonJinja2) {
     f << req.dump();
   }
   std::string out;
-  ASSERT_EQ(kestrel::test::run_command("TZ=UTC python3 '" + (kRepo / "scripts/hf_chat_oracle.py").string() + "' < '" + tmp +
+  ASSERT_EQ(kestrel::test::run_command("TZ=UTC " + kPython + " '" + (kRepo / "scripts/hf_chat_oracle.py").string() + "' < '" + tmp +
                                            "/snippets_in.json'",
                                        &out),
             0);

@@ -21,6 +21,9 @@ using nlohmann::ordered_json;
 namespace fs = std::filesystem;
 
 const fs::path kRepo = KESTREL_SOURCE_DIR;  // not __FILE__: ccache may make it relative
+// Debian's python3 has python3-jinja2 (the oracle named in scripts/install-deps.sh); a python3 earlier in
+// PATH (pyenv) may carry another jinja2 version.
+const std::string kPython = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 constexpr std::time_t kNow = 1767225600 + 3600 * 10 + 60 * 30;  // 2026-01-01 10:30 UTC, for strftime_now
 
 std::string bundle_path() {
@@ -38,7 +41,7 @@ std::string read_file(const fs::path& p) {
 
 TEST(JinjaHfTemplates, LlamaCppTemplatesMatchPythonJinja2) {
   if (!fs::exists(bundle_path())) GTEST_SKIP() << "llama.cpp git bundle not found at " << bundle_path();
-  if (kestrel::test::run_command("python3 -c 'import jinja2' 2>/dev/null") != 0)
+  if (kestrel::test::run_command(kPython + " -c 'import jinja2' 2>/dev/null") != 0)
     GTEST_SKIP() << "python3-jinja2 (the oracle) is not installed";
   const std::string tmp = kestrel::test::temp_dir();
   const std::string git = tmp + "/llama.git";
@@ -73,7 +76,7 @@ TEST(JinjaHfTemplates, LlamaCppTemplatesMatchPythonJinja2) {
     f << req.dump();
   }
   std::string oracle_out;
-  ASSERT_EQ(kestrel::test::run_command("TZ=UTC python3 '" + (kRepo / "scripts/hf_chat_oracle.py").string() + "' < '" +
+  ASSERT_EQ(kestrel::test::run_command("TZ=UTC " + kPython + " '" + (kRepo / "scripts/hf_chat_oracle.py").string() + "' < '" +
                                            tmp + "/oracle_in.json'",
                                        &oracle_out),
             0);

@@ -106,6 +106,30 @@ TEST(Sampler, RepetitionPenaltyOverTheLastN) {
   EXPECT_EQ(s.sample(pos.data(), 4), 0);
 }
 
+// OpenAI's penalties as llama.cpp applies them: logit -= count * frequency + presence (count in the window).
+TEST(Sampler, FrequencyAndPresencePenalties) {
+  SamplerParams p = plain(0.0f);
+  p.frequency_penalty = 0.5f;
+  p.repeat_last_n = 8;
+  Sampler f(p);
+  std::vector<float> l = {2.0f, 1.2f, 0.0f};
+  f.accept(0);
+  EXPECT_EQ(f.sample(l.data(), 3), 0);  // 2.0 - 0.5 > 1.2
+  f.accept(0);
+  EXPECT_EQ(f.sample(l.data(), 3), 1);  // 2.0 - 2 * 0.5 < 1.2
+
+  SamplerParams q = plain(0.0f);
+  q.presence_penalty = 0.9f;
+  q.repeat_last_n = 8;
+  Sampler pr(q);
+  pr.accept(0);
+  pr.accept(0);
+  pr.accept(0);
+  EXPECT_EQ(pr.sample(l.data(), 3), 1);  // 2.0 - 0.9 < 1.2, whatever the count
+  std::vector<float> far = {2.5f, 1.2f, 0.0f};
+  EXPECT_EQ(pr.sample(far.data(), 3), 0);  // 2.5 - 0.9 > 1.2: presence does not grow with the count
+}
+
 TEST(Sampler, SeedMakesItReproducible) {
   std::vector<float> l(50);
   for (int i = 0; i < 50; ++i) l[i] = std::sin(i * 1.7f);

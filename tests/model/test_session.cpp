@@ -137,6 +137,29 @@ TEST(Session, ResetAndContextOverflow) {
   EXPECT_FALSE((*big)->eval(some_ids(9)));
 }
 
+// truncate(n) keeps the first n positions: evaluating a different continuation after it gives the logits
+// a fresh session computes for the same tokens (what chat mode's prefix reuse relies on).
+TEST(Session, TruncateKeepsThePrefix) {
+  auto m = load_synthetic("sess_trunc", TensorType::F32);
+  ASSERT_TRUE(m);
+  const int V = m->config().n_vocab;
+  auto s = Session::create(*m, {.n_ctx = 32, .n_threads = 1, .cache_type = TensorType::F32});
+  auto fresh = Session::create(*m, {.n_ctx = 32, .n_threads = 1, .cache_type = TensorType::F32});
+  ASSERT_TRUE(s && fresh);
+  std::vector<int32_t> a = some_ids(12), b = a;
+  for (size_t i = 6; i < b.size(); ++i) b[i] = (b[i] + 3) % V;
+  ASSERT_TRUE((*s)->eval(a));
+  (*s)->truncate(6);
+  EXPECT_EQ((*s)->n_past(), 6);
+  (*s)->truncate(20);  // beyond n_past: nothing changes
+  EXPECT_EQ((*s)->n_past(), 6);
+  ASSERT_TRUE((*s)->eval(std::vector<int32_t>(b.begin() + 6, b.end())));
+  ASSERT_TRUE((*fresh)->eval(b));
+  EXPECT_LE(max_abs_diff((*fresh)->logits(), (*s)->logits(), V), 1e-5f);
+  (*s)->truncate(0);
+  EXPECT_EQ((*s)->n_past(), 0);
+}
+
 TEST(Session, BadInputsAreErrors) {
   auto m = load_synthetic("sess_bad", TensorType::F32);
   ASSERT_TRUE(m);

@@ -25,35 +25,35 @@ TEST(Bench, JsonOutputHasOneObjectPerTest) {
   auto v = json::parse(r.out);
   ASSERT_TRUE(v) << v.error() << "\n" << r.out;
   ASSERT_TRUE(v->is_array());
-  ASSERT_EQ(v->items.size(), 2u * 2u * 3u);  // models x threads x (pp16, pp32, tg4)
+  ASSERT_EQ(v->size(), 2u * 2u * 3u);  // models x threads x (pp16, pp32, tg4)
   std::set<std::string> seen;
-  for (const json::Value& o : v->items) {
+  for (const json::Json& o : *v) {
     ASSERT_TRUE(o.is_object());
     for (const char* k : {"model", "type", "test", "isa", "model_filename"}) {
-      ASSERT_NE(o.get(k), nullptr) << k;
-      EXPECT_TRUE(o.get(k)->is_string()) << k;
+      ASSERT_TRUE(o.contains(k)) << k;
+      EXPECT_TRUE(o[k].is_string()) << k;
     }
     for (const char* k : {"n_threads", "n_prompt", "n_gen", "model_size", "model_n_params", "avg_ns"}) {
-      ASSERT_NE(o.get(k), nullptr) << k;
-      EXPECT_TRUE(o.get(k)->is_int()) << k;
+      ASSERT_TRUE(o.contains(k)) << k;
+      EXPECT_TRUE(json::is_int(o[k])) << k;
     }
-    const json::Value* samples = o.get("samples_ts");
-    ASSERT_NE(samples, nullptr);
-    ASSERT_TRUE(samples->is_array());
-    ASSERT_EQ(samples->items.size(), 2u);  // -r 2
+    ASSERT_TRUE(o.contains("samples_ts"));
+    const json::Json& samples = o["samples_ts"];
+    ASSERT_TRUE(samples.is_array());
+    ASSERT_EQ(samples.size(), 2u);  // -r 2
     double sum = 0;
-    for (const auto& s : samples->items) {
+    for (const auto& s : samples) {
       ASSERT_TRUE(s.is_number());
-      EXPECT_GT(s.number, 0);
-      sum += s.number;
+      EXPECT_GT(s.get<double>(), 0);
+      sum += s.get<double>();
     }
-    EXPECT_NEAR(o.get("avg_ts")->number, sum / 2, 1e-3 * sum);
-    EXPECT_GE(o.get("stddev_ts")->number, 0);
-    const std::string test = o.get("test")->str;
-    const int p = static_cast<int>(o.get("n_prompt")->number), g = static_cast<int>(o.get("n_gen")->number);
+    EXPECT_NEAR(o["avg_ts"].get<double>(), sum / 2, 1e-3 * sum);
+    EXPECT_GE(o["stddev_ts"].get<double>(), 0);
+    const std::string test = o["test"].get<std::string>();
+    const int p = o["n_prompt"].get<int>(), g = o["n_gen"].get<int>();
     EXPECT_EQ(test, p > 0 ? "pp" + std::to_string(p) : "tg" + std::to_string(g));
     EXPECT_TRUE((p == 0) != (g == 0));
-    seen.insert(o.get("type")->str + "/" + test + "/" + std::to_string(static_cast<int>(o.get("n_threads")->number)));
+    seen.insert(o["type"].get<std::string>() + "/" + test + "/" + std::to_string(o["n_threads"].get<int>()));
   }
   EXPECT_EQ(seen.size(), 12u);
   EXPECT_TRUE(seen.count("Q8_0/tg4/2")) << "types: F32 and Q8_0 expected";

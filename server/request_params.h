@@ -1,0 +1,39 @@
+#pragma once
+// Request bodies of /v1/completions and /v1/chat/completions -> GenParams, with every field checked:
+// wrong types, out-of-range values, unknown token ids and prompts longer than a slot's context are
+// errors whose message names the field (the routes answer them with 400).
+#include <string>
+
+#include "gguf/status.h"
+#include "model/tokenizer.h"
+#include "server/json_util.h"
+#include "server/task.h"
+
+namespace kestrel::server {
+
+struct RequestLimits {
+  int n_ctx_slot = 0;         // a prompt must fit in one slot
+  int max_tokens = 1 << 20;   // largest max_tokens accepted
+  int max_stop = 16;          // stop strings per request
+};
+
+struct CompletionRequest {
+  GenParams gen;
+  bool stream = false;
+  bool include_usage = false;   // stream_options.include_usage
+  std::string echo_text;        // completions with echo: the prompt as text
+  std::string model;            // as the client named it (echoed back)
+};
+
+// /v1/completions: prompt (string, token ids, or a one-element array of either), max_tokens
+// (n_predict), sampling fields, stop, seed, penalties, logprobs (0..20), echo, stream.
+Result<CompletionRequest> parse_completion_request(const json& body, const Tokenizer& tok, const RequestLimits& lim);
+
+// The fields chat shares with completions (everything but prompt, echo and logprobs' format), read
+// into r.gen; chat reads logprobs (bool) + top_logprobs itself.
+Status parse_common_fields(const json& body, const Tokenizer& tok, const RequestLimits& lim, CompletionRequest* r);
+
+// Checks the prompt against the vocabulary and the slot's context.
+Status check_prompt(const std::vector<int32_t>& ids, const Tokenizer& tok, const RequestLimits& lim);
+
+}  // namespace kestrel::server

@@ -1,0 +1,119 @@
+#include "server/responses.h"
+
+#include <random>
+
+namespace kestrel::server {
+namespace {
+
+json bytes_of(const std::string& s) {
+  json a = json::array();
+  for (unsigned char c : s) a.push_back(static_cast<int>(c));
+  return a;
+}
+
+json reason_or_null(const std::string& r) { return r.empty() ? json(nullptr) : json(r); }
+
+}  // namespace
+
+std::string new_response_id(const char* prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* hex = "0123456789abcdef";
+  std::string id = prefix;
+  uint64_t v = rng();
+  for (int i = 0; i < 16; ++i, v >>= 4) id += hex[v & 15];
+  return id;
+}
+
+json usage_json(int n_prompt, int n_cached, int n_gen) {
+  return json{{"prompt_tokens", n_prompt},
+              {"completion_tokens", n_gen},
+              {"total_tokens", n_prompt + n_gen},
+              {"prompt_tokens_details", {{"cached_tokens", n_cached}}}};
+}
+
+json completion_logprobs(const std::vector<TokenLogprob>& t, const Tokenizer& tok, size_t text_offset) {
+  json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
+  for (const TokenLogprob& x : t) {
+    const std::string piece = tok.token_to_piece(x.id);
+    tokens.push_back(piece);
+    lps.push_back(x.logprob);
+    json top = json::object();
+    for (const auto& [id, lp] : x.top) top[tok.token_to_piece(id)] = lp;
+    tops.push_back(top);
+    offsets.push_back(text_offset);
+    text_offset += piece.size();
+  }
+  return json{{"tokens", tokens}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+json completion_body(const ResponseMeta& m, const Generation& g, const Tokenizer& tok, bool logprobs) {
+  json choice = {{"index", 0},
+                 {"text", g.text},
+                 {"logprobs", logprobs ? completion_logprobs(g.tokens, tok, 0) : json(nullptr)},
+                 {"finish_reason", reason_or_null(g.finish_reason)}};
+  return json{{"id", m.id},
+              {"object", "text_completion"},
+              {"created", m.created},
+              {"model", m.model},
+              {"choices", json::array({choice})},
+              {"usage", usage_json(g.n_prompt, g.n_cached, g.n_gen)}};
+}
+
+json completion_chunk(const ResponseMeta& m, const std::string& text, const json& logprobs,
+                      const std::string& finish_reason, const json* usage) {
+  json choice = {{"index", 0}, {"text", text}, {"logprobs", logprobs}, {"finish_reason", reason_or_null(finish_reason)}};
+  json c = {{"id", m.id},
+            {"object", "text_completion"},
+            {"created", m.created},
+            {"model", m.model},
+            {"choices", json::array({choice})}};
+  if (usage) c["usage"] = *usage;
+  return c;
+}
+
+json chat_logprobs(const std::vector<TokenLogprob>& t, const Tokenizer& tok) {
+  json content = json::array();
+  for (const TokenLogprob& x : t) {
+    const std::string piece = tok.token_to_piece(x.id);
+    json top = json::array();
+    for (const auto& [id, lp] : x.top) {
+      const std::string p = tok.token_to_piece(id);
+      top.push_back({{"token", p}, {"logprob", lp}, {"bytes", bytes_of(p)}});
+    }
+    content.push_back({{"token", piece}, {"logprob", x.logprob}, {"bytes", bytes_of(piece)}, {"top_logprobs", top}});
+  }
+  return json{{"content", content}};
+}
+
+json chat_body(const ResponseMeta& m, const Generation& g, const Tokenizer& tok, bool logprobs) {
+  json choice = {{"index", 0},
+                 {"message", {{"role", "assistant"}, {"content", g.text}}},
+                 {"logprobs", logprobs ? chat_logprobs(g.tokens, tok) : json(nullptr)},
+                 {"finish_reason", reason_or_null(g.finish_reason)}};
+  return json{{"id", m.id},
+              {"object", "chat.completion"},
+              {"created", m.created},
+              {"model", m.model},
+              {"choices", json::array({choice})},
+              {"usage", usage_json(g.n_prompt, g.n_cached, g.n_gen)}};
+}
+
+json chat_chunk(const ResponseMeta& m, const json& delta, const json& logprobs, const std::string& finish_reason) {
+  json choice = {{"index", 0}, {"delta", delta}, {"logprobs", logprobs}, {"finish_reason", reason_or_null(finish_reason)}};
+  return json{{"id", m.id},
+              {"object", "chat.completion.chunk"},
+              {"created", m.created},
+              {"model", m.model},
+              {"choices", json::array({choice})}};
+}
+
+json chat_usage_chunk(const ResponseMeta& m, const json& usage) {
+  return json{{"id", m.id},
+              {"object", "chat.completion.chunk"},
+              {"created", m.created},
+              {"model", m.model},
+              {"choices", json::array()},
+              {"usage", usage}};
+}
+
+}  // namespace kestrel::server

@@ -1,0 +1,294 @@
+#include "server/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "model/generate.h"
+
+namespace kestrel::server {
+
+struct Scheduler::Slot {
+  int seq = 0;
+  std::vector<int32_t> cached;  // the tokens whose K/V are in the sequence (= session n_past(seq))
+  std::shared_ptr<Task> task;   // null: free
+  size_t n_prompt_done = 0;     // prompt tokens in the cache
+  int n_reused = 0;             // of which were kept from the previous request
+  bool decoding = false;        // prompt done: each step evaluates `pending` and samples the next
+  int32_t pending = -1;
+  int n_gen = 0;
+  std::unique_ptr<Sampler> sampler;
+  std::unique_ptr<TokenStreamer> streamer;
+  std::unique_ptr<StopMatcher> stop;
+  std::vector<TokenLogprob> logprobs;  // tokens whose text has not been sent yet
+  uint64_t last_used = 0;
+};
+
+namespace {
+
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+
+// Log-probability of `id` under softmax(logits) and the n most likely tokens (raw model distribution,
+// as OpenAI's logprobs report it).
+TokenLogprob logprob_of(const float* logits, int V, int32_t id, int n_top, std::vector<int32_t>& idx) {
+  float mx = logits[0];
+  for (int i = 1; i < V; ++i) mx = std::max(mx, logits[i]);
+  double sum = 0;
+  for (int i = 0; i < V; ++i) sum += std::exp(static_cast<double>(logits[i] - mx));
+  const float lse = mx + static_cast<float>(std::log(sum));
+  TokenLogprob lp;
+  lp.id = id;
+  lp.logprob = logits[id] - lse;
+  n_top = std::min(n_top, V);
+  if (n_top > 0) {
+    idx.resize(V);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::partial_sort(idx.begin(), idx.begin() + n_top, idx.end(), [&](int32_t a, int32_t b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    });
+    for (int i = 0; i < n_top; ++i) lp.top.emplace_back(idx[i], logits[idx[i]] - lse);
+  }
+  return lp;
+}
+
+uint64_t micros_since(std::chrono::steady_clock::time_point t0) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+}
+
+}  // namespace
+
+Scheduler::Scheduler(const Model& model, Session& session, Metrics& metrics)
+    : model_(model), session_(session), metrics_(metrics) {
+  for (int i = 0; i < session.n_seq(); ++i) {
+    slots_.push_back(std::make_unique<Slot>());
+    slots_.back()->seq = i;
+  }
+  metrics_.n_slots = session.n_seq();
+  metrics_.n_ctx_slot = session.n_ctx();
+}
+
+Scheduler::~Scheduler() = default;
+
+Status Scheduler::submit(std::shared_ptr<Task> task) {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    if (stopping_) return Status::error("the server is shutting down");
+    queue_.push_back(std::move(task));
+    metrics_.queue_length = static_cast<int>(queue_.size());
+  }
+  cv_.notify_one();
+  return Status::ok();
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+}
+
+bool Scheduler::any_busy() const {
+  for (const auto& s : slots_)
+    if (s->task) return true;
+  return false;
+}
+
+void Scheduler::run() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lk(m_);
+      if (!any_busy()) cv_.wait(lk, [&] { return !queue_.empty() || stopping_; });
+      if (stopping_ && queue_.empty() && !any_busy()) return;
+      admit();
+    }
+    step();
+  }
+}
+
+void Scheduler::admit() {
+  while (!queue_.empty()) {
+    std::shared_ptr<Task> t = queue_.front();
+    if (t->cancelled) {  // the client left while waiting
+      queue_.pop_front();
+      metrics_.generations_cancelled++;
+      continue;
+    }
+    // The free slot whose cache shares the longest prefix with the prompt, when that prefix is at least
+    // half the prompt (llama-server's similarity rule); otherwise the least recently used free slot, so
+    // a stranger's prompt does not evict a conversation that shares only its first tokens.
+    Slot* best = nullptr;
+    Slot* lru = nullptr;
+    size_t best_prefix = 0;
+    for (auto& s : slots_) {
+      if (s->task) continue;
+      const size_t p = common_prefix(s->cached, t->params.prompt);
+      if (p > best_prefix) {
+        best = s.get();
+        best_prefix = p;
+      }
+      if (!lru || s->last_used < lru->last_used) lru = s.get();
+    }
+    if (!best || 2 * best_prefix < t->params.prompt.size()) best = lru;
+    if (!best) break;
+    queue_.pop_front();
+    start(*best, std::move(t));
+  }
+  metrics_.queue_length = static_cast<int>(queue_.size());
+}
+
+void Scheduler::start(Slot& s, std::shared_ptr<Task> t) {
+  const GenParams& p = t->params;
+  // Keep the shared prefix, but always evaluate at least the last prompt token: its logits are needed.
+  size_t keep = std::min(common_prefix(s.cached, p.prompt), p.prompt.size() - 1);
+  session_.truncate(s.seq, static_cast<int>(keep));
+  keep = std::min(keep, static_cast<size_t>(session_.n_past(s.seq)));  // a sliding-window ring may keep less
+  s.cached.resize(keep);
+  s.task = std::move(t);
+  s.n_prompt_done = keep;
+  s.n_reused = static_cast<int>(keep);
+  s.decoding = false;
+  s.pending = -1;
+  s.n_gen = 0;
+  s.sampler = std::make_unique<Sampler>(p.sampling);
+  for (int32_t id : p.prompt) s.sampler->accept(id);  // the penalties see the prompt, as in llm-cli
+  s.streamer = std::make_unique<TokenStreamer>(model_.tokenizer());
+  s.stop = std::make_unique<StopMatcher>(p.stop);
+  s.logprobs.clear();
+  metrics_.busy_slots++;
+  metrics_.prompt_tokens_cached += keep;
+  if (p.max_tokens == 0) finish(s, "length");
+}
+
+void Scheduler::step() {
+  for (auto& s : slots_)
+    if (s->task && s->task->cancelled) {
+      metrics_.generations_cancelled++;
+      release(*s);
+    }
+  items_.clear();
+  owners_.clear();
+  int budget = session_.n_batch();
+  int n_decode = 0, n_prompt = 0;
+  for (auto& s : slots_)
+    if (s->task && s->decoding && budget > 0) {
+      items_.push_back({s->seq, &s->pending, 1, true});
+      owners_.push_back(s.get());
+      --budget;
+      ++n_decode;
+    }
+  // Prompts fill the rest of the batch, a different one first each step, so one long prompt goes in
+  // chunks between the decode steps of the others instead of stalling them.
+  const size_t n = slots_.size();
+  for (size_t i = 0; i < n && budget > 0; ++i) {
+    Slot& s = *slots_[(round_robin_ + i) % n];
+    if (!s.task || s.decoding) continue;
+    const auto& prompt = s.task->params.prompt;
+    const int remaining = static_cast<int>(prompt.size() - s.n_prompt_done);
+    const int chunk = std::min(remaining, budget);
+    items_.push_back({s.seq, prompt.data() + s.n_prompt_done, chunk, chunk == remaining});
+    owners_.push_back(&s);
+    budget -= chunk;
+    n_prompt += chunk;
+  }
+  ++round_robin_;
+  if (items_.empty()) return;
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const Status st = session_.eval_batch(items_);
+  const uint64_t us = micros_since(t0);
+  metrics_.steps++;
+  if (n_prompt > 0) {
+    metrics_.prompt_tokens += n_prompt;
+    metrics_.prompt_us += us;
+  }
+  if (n_decode > 0) metrics_.decode_us += us;
+  for (size_t k = 0; k < items_.size(); ++k) {
+    Slot& s = *owners_[k];
+    if (!st) {  // cannot happen for checked prompts; never leave a client waiting
+      Event e;
+      e.kind = Event::Kind::Error;
+      e.error = st.message();
+      s.task->push(std::move(e));
+      session_.truncate(s.seq, 0);
+      s.cached.clear();
+      release(s);
+      continue;
+    }
+    s.cached.insert(s.cached.end(), items_[k].tokens, items_[k].tokens + items_[k].n);
+    if (!s.decoding) {
+      s.n_prompt_done += items_[k].n;
+      if (!items_[k].logits) continue;
+      s.decoding = true;
+    }
+    sample(s, session_.item_logits(static_cast<int>(k)));
+  }
+}
+
+void Scheduler::sample(Slot& s, const float* logits) {
+  const GenParams& p = s.task->params;
+  const Tokenizer& tok = model_.tokenizer();
+  const int V = model_.config().n_vocab;
+  const int32_t id = s.sampler->sample(logits, V);
+  s.sampler->accept(id);
+  ++s.n_gen;
+  metrics_.predicted_tokens++;
+  const bool eog = !p.ignore_eos && (tok.is_eog(id) || std::find(p.stop_tokens.begin(), p.stop_tokens.end(), id) !=
+                                                          p.stop_tokens.end());
+  if (eog) return finish(s, "stop");  // the end-of-generation token is not part of the output
+  thread_local std::vector<int32_t> idx;
+  if (p.logprobs >= 0) s.logprobs.push_back(logprob_of(logits, V, id, p.logprobs, idx));
+  emit(s, s.stop->push(s.streamer->push(id)));
+  if (s.stop->matched()) return finish(s, "stop");
+  if (p.max_tokens >= 0 && s.n_gen >= p.max_tokens) return finish(s, "length");
+  if (session_.n_past(s.seq) >= session_.n_ctx()) return finish(s, "length");  // no room to evaluate it
+  s.pending = id;
+}
+
+void Scheduler::emit(Slot& s, std::string text) {
+  if (text.empty()) return;  // held back (incomplete character or a possible stop string)
+  Event e;
+  e.text = std::move(text);
+  e.tokens.swap(s.logprobs);
+  s.task->push(std::move(e));
+}
+
+void Scheduler::finish(Slot& s, const char* reason) {
+  if (!s.stop->matched()) {
+    std::string rest = s.stop->push(s.streamer->flush());
+    if (!s.stop->matched()) rest += s.stop->flush();
+    else reason = "stop";
+    emit(s, std::move(rest));
+  }
+  if (!s.logprobs.empty()) {  // tokens whose text was cut by a stop string or held back
+    Event e;
+    e.tokens.swap(s.logprobs);
+    s.task->push(std::move(e));
+  }
+  Event done;
+  done.kind = Event::Kind::Done;
+  done.finish_reason = reason;
+  done.n_prompt = static_cast<int>(s.task->params.prompt.size());
+  done.n_cached = s.n_reused;
+  done.n_gen = s.n_gen;
+  s.task->push(std::move(done));
+  metrics_.generations_total++;
+  release(s);
+}
+
+void Scheduler::release(Slot& s) {
+  s.task.reset();
+  s.decoding = false;
+  s.pending = -1;
+  s.last_used = ++clock_;
+  metrics_.busy_slots--;
+}
+
+}  // namespace kestrel::server

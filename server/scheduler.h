@@ -1,0 +1,60 @@
+#pragma once
+// Continuous batching: N slots, one sequence of a multi-sequence Session each. Every step evaluates
+// the next token of every decoding slot and a chunk of every prompt still being read in ONE forward
+// pass (each weight is read once for all of them), then samples for the rows that ended a prompt or
+// decoded a token. Requests join free slots between steps; a slot keeps the KV of the prefix its
+// previous request shares with the next one, so a multi-turn chat re-evaluates only the new turn.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "model/llm.h"
+#include "server/metrics.h"
+#include "server/task.h"
+
+namespace kestrel::server {
+
+class Scheduler {
+ public:
+  // session: n_seq() slots of n_ctx() positions each. model, session and metrics outlive the scheduler.
+  Scheduler(const Model& model, Session& session, Metrics& metrics);
+  ~Scheduler();
+
+  // Queues a task (its prompt already checked against n_ctx_slot()); error once stop() was called.
+  Status submit(std::shared_ptr<Task> task);
+  // The step loop, on its own thread. Returns after stop() once every queued and running task is done.
+  void run();
+  void stop();
+  int n_ctx_slot() const { return session_.n_ctx(); }
+  int n_slots() const { return session_.n_seq(); }
+
+ private:
+  struct Slot;
+  void admit();                        // queued tasks -> free slots (under m_)
+  void start(Slot& s, std::shared_ptr<Task> t);
+  void step();                         // one forward pass over every busy slot
+  void sample(Slot& s, const float* logits);
+  void emit(Slot& s, std::string text);
+  void finish(Slot& s, const char* reason);
+  void release(Slot& s);
+  bool any_busy() const;
+
+  const Model& model_;
+  Session& session_;
+  Metrics& metrics_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<SeqTokens> items_;       // this step's batch
+  std::vector<Slot*> owners_;          // slot of each item
+  uint64_t clock_ = 0;                 // for least-recently-used slot choice
+  size_t round_robin_ = 0;             // which prompt gets the batch room first
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Task>> queue_;
+  bool stopping_ = false;
+};
+
+}  // namespace kestrel::server
