@@ -170,8 +170,8 @@ int main(int argc, char** argv) {
   int n = static_cast<int>(args.size());
   const TensorType types[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
                               TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL,
-                              TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q2_K,
-                              TensorType::Q3_K, TensorType::IQ4_XS};
+                              TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                              TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_XS};
   if (q32) {
     // The other 32-value block types beside Q4_0/Q8_0: decode on 4096x14336 (memory bound) and a
     // 512-token prompt batch on 2048x2048 (compute bound), best ISA and AVX2, 1 and 2 threads.

@@ -14,7 +14,7 @@
 //                          reference quantize_row_q8_0 (type_traits(Q8_0)->from_float)
 //   weights Q4_1, Q5_1 -> activations Q8_1 blocks (Q8_0 plus f16 s = d * sum(q)), same bytes as
 //                          quantize_row_q8_1_ref (type_traits(Q8_1)->from_float)
-//   weights Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS (every K-quant) -> activations Q8_K blocks (f32 d + 256 x int8
+//   weights Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS -> activations Q8_K blocks (f32 d + 256 x int8
 //                          + 16 int16 sums of 16), same bytes as quantize_row_q8_K_ref; rows are padded
 //                          to 64 bytes like the others (x_row_bytes = round_up(292 * n_in / 256, 64))
 // An ISA's converters must produce bit-identical output to the scalar ones (tests check this).
