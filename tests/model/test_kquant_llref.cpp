@@ -134,7 +134,7 @@ TEST(KQuantVsLlamaCpp, LogitsAtEveryPromptPosition) {
     // q4_k_m without --pure: llama.cpp's mixture (Q4_K with Q6_K for output and some attn_v/ffn_down).
     const std::vector<const char*> ftypes =
         n_expert ? std::vector<const char*>{"q4_k_s", "q6_k"}
-                 : std::vector<const char*>{"q4_k_s", "q6_k", "q4_k_m", "q2_k", "q3_k_m", "iq4_xs"};
+                 : std::vector<const char*>{"q4_k_s", "q5_k_s", "q6_k", "q4_k_m", "q2_k", "q3_k_m", "iq4_xs"};
     for (const char* ftype : ftypes) {
       const bool mixture = std::string(ftype) == "q4_k_m";
       const std::string tag = std::string(ftype) + (n_expert ? "-moe" : "-dense");
