@@ -23,6 +23,7 @@
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "kernels/quant_k.h"
+#include "kernels/quant_q2k_q3k_iq4xs.h"
 #include "kernels/type_traits.h"
 
 namespace {
@@ -105,6 +106,25 @@ std::vector<uint8_t> make_weights(TensorType t, int64_t n_in, int64_t n_out) {
       }
       break;
     }
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
+    case TensorType::IQ4_XS: {
+      // Random levels and sub-block scales; the f16 super-block scale(s) small and finite.
+      for (size_t i = 0; i < bytes; ++i) w[i] = static_cast<uint8_t>(next() >> 24);
+      const size_t bb = *bytes_for(t, kQK_K);
+      const uint16_t d = fp32_to_fp16(0.001f);
+      for (size_t off = 0; off < bytes; off += bb) {
+        if (t == TensorType::Q2_K) {
+          std::memcpy(w.data() + off + offsetof(BlockQ2_K, d), &d, 2);
+          std::memcpy(w.data() + off + offsetof(BlockQ2_K, dmin), &d, 2);
+        } else if (t == TensorType::Q3_K) {
+          std::memcpy(w.data() + off + offsetof(BlockQ3_K, d), &d, 2);
+        } else {
+          std::memcpy(w.data() + off + offsetof(BlockIQ4_XS, d), &d, 2);
+        }
+      }
+      break;
+    }
     default: break;
   }
   return w;
@@ -150,7 +170,8 @@ int main(int argc, char** argv) {
   int n = static_cast<int>(args.size());
   const TensorType types[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
                               TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL,
-                              TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+                              TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                              TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_XS};
   if (q32) {
     // The other 32-value block types beside Q4_0/Q8_0: decode on 4096x14336 (memory bound) and a
     // 512-token prompt batch on 2048x2048 (compute bound), best ISA and AVX2, 1 and 2 threads.

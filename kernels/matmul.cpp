@@ -46,6 +46,9 @@ GemmFn gemm_slot(const MatmulKernels* k, TensorType wt) {
     case TensorType::Q4_K: return k->gemm_q4_K;
     case TensorType::Q5_K: return k->gemm_q5_K;
     case TensorType::Q6_K: return k->gemm_q6_K;
+    case TensorType::Q2_K: return k->gemm_q2_K;
+    case TensorType::Q3_K: return k->gemm_q3_K;
+    case TensorType::IQ4_XS: return k->gemm_iq4_xs;
     default: return nullptr;
   }
 }
@@ -131,6 +134,10 @@ int64_t token_block(Isa isa, TensorType wt, size_t x_row_bytes, int64_t n_tokens
   if (type_traits(wt)->vec_dot_type == TensorType::Q8_K)
     return std::min<int64_t>(n_tokens, isa == Isa::Avx512 && isa_supported(isa) ? 512 : 64);
   if (wt == TensorType::F32 && isa == Isa::Avx512 && isa_supported(isa)) return std::min<int64_t>(n_tokens, 512);
+  // F16/BF16 batches on a SIMD ISA take the packed kernels (kernels/matmul_packed_half.h), which widen
+  // their weight panels once per job and read activations 16-bit: long token blocks amortize the panels.
+  if ((wt == TensorType::F16 || wt == TensorType::BF16) && isa != Isa::Scalar && isa_supported(isa))
+    return std::min<int64_t>(n_tokens, 512);
   const int64_t t = static_cast<int64_t>((size_t{512} << 10) / x_row_bytes) / 4 * 4;
   return std::clamp<int64_t>(t, 4, 64);
 }

@@ -14,7 +14,7 @@
 //                          reference quantize_row_q8_0 (type_traits(Q8_0)->from_float)
 //   weights Q4_1, Q5_1 -> activations Q8_1 blocks (Q8_0 plus f16 s = d * sum(q)), same bytes as
 //                          quantize_row_q8_1_ref (type_traits(Q8_1)->from_float)
-//   weights Q4_K, Q5_K, Q6_K (and every other K-quant) -> activations Q8_K blocks (f32 d + 256 x int8
+//   weights Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS -> activations Q8_K blocks (f32 d + 256 x int8
 //                          + 16 int16 sums of 16), same bytes as quantize_row_q8_K_ref; rows are padded
 //                          to 64 bytes like the others (x_row_bytes = round_up(292 * n_in / 256, 64))
 // An ISA's converters must produce bit-identical output to the scalar ones (tests check this).
@@ -83,6 +83,12 @@ struct MatmulKernels {
   GemmFn gemm_q4_K;
   GemmFn gemm_q5_K;
   GemmFn gemm_q6_K;
+
+  // Low-bit super-block types, Q8_K activations (kernels/<isa>/matmul_lowbit_<isa>.cpp fills these
+  // through set_lowbit_kernels_*).
+  GemmFn gemm_q2_K;
+  GemmFn gemm_q3_K;
+  GemmFn gemm_iq4_xs;
 };
 
 // Each ISA's K-quant file sets its entries of that ISA's table (called while the table is built).
@@ -93,6 +99,14 @@ void set_kquant_kernels_avx512(MatmulKernels& k);
 #endif
 #if defined(__aarch64__)
 void set_kquant_kernels_neon(MatmulKernels& k);
+#endif
+void set_lowbit_kernels_scalar(MatmulKernels& k);
+#if defined(__x86_64__) || defined(_M_X64)
+void set_lowbit_kernels_avx2(MatmulKernels& k);
+void set_lowbit_kernels_avx512(MatmulKernels& k);
+#endif
+#if defined(__aarch64__)
+void set_lowbit_kernels_neon(MatmulKernels& k);
 #endif
 
 // Defined in kernels/scalar/ (always), kernels/avx2/ and kernels/avx512/ (x86-64 builds), and

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "kernels/quant_q32.h"
@@ -156,22 +157,34 @@ int q2_level(const uint8_t* qs, int e) { return (qs[(e / 128) * 32 + e % 32] >> 
 
 }  // namespace
 
-void q3_k_scales(const BlockQ3_K& b, int8_t out[16]) {
-  for (int j = 0; j < 16; ++j) {
-    const int lo = j < 8 ? b.scales[j] & 0xF : b.scales[j - 8] >> 4;
-    const int hi = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-    out[j] = static_cast<int8_t>((lo | (hi << 4)) - 32);
-  }
+void q3_K_scales(const void* block, int8_t out[16]) {
+  // Words of 4 scales at once (little-endian): scale j's low nibble is byte j % 8 of the first 8
+  // bytes (high nibble for j >= 8), its high 2 bits byte j % 4 of the last 4 at bit 2 * (j / 4).
+  const uint8_t* s = static_cast<const uint8_t*>(block) + offsetof(BlockQ3_K, scales);
+  uint32_t a0, a1, h;
+  std::memcpy(&a0, s, 4);
+  std::memcpy(&a1, s + 4, 4);
+  std::memcpy(&h, s + 8, 4);
+  constexpr uint32_t kLo4 = 0x0F0F0F0Fu, kLo2 = 0x03030303u;
+  const uint32_t w[4] = {(a0 & kLo4) | ((h & kLo2) << 4), (a1 & kLo4) | (((h >> 2) & kLo2) << 4),
+                         ((a0 >> 4) & kLo4) | (((h >> 4) & kLo2) << 4), ((a1 >> 4) & kLo4) | (((h >> 6) & kLo2) << 4)};
+  uint8_t u[16];
+  std::memcpy(u, w, sizeof u);
+  for (int j = 0; j < 16; ++j) out[j] = static_cast<int8_t>(u[j] - 32);
 }
 
-void iq4_xs_scales(const BlockIQ4_XS& b, int8_t out[8]) {
+void iq4_xs_scales(const void* block, int8_t out[8]) {
+  const uint8_t* b = static_cast<const uint8_t*>(block);
+  uint16_t h;
+  std::memcpy(&h, b + offsetof(BlockIQ4_XS, scales_h), 2);
+  const uint8_t* l = b + offsetof(BlockIQ4_XS, scales_l);
   for (int ib = 0; ib < 8; ++ib) {
-    const int ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((b.scales_h >> (2 * ib)) & 3) << 4);
+    const int ls = ((l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((h >> (2 * ib)) & 3) << 4);
     out[ib] = static_cast<int8_t>(ls - 32);
   }
 }
 
-void quantize_row_q2_k_ref(const float* x, BlockQ2_K* y, int64_t n) {
+void quantize_row_q2_K_ref(const float* x, BlockQ2_K* y, int64_t n) {
   constexpr float kQ4Scale = 15.0f;
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
     BlockQ2_K& o = y[b];
@@ -210,7 +223,7 @@ void quantize_row_q2_k_ref(const float* x, BlockQ2_K* y, int64_t n) {
   }
 }
 
-void quantize_row_q3_k_ref(const float* x, BlockQ3_K* y, int64_t n) {
+void quantize_row_q3_K_ref(const float* x, BlockQ3_K* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
     BlockQ3_K& o = y[b];
     int8_t L[kQK_K];
@@ -239,7 +252,7 @@ void quantize_row_q3_k_ref(const float* x, BlockQ3_K* y, int64_t n) {
       o.d = fp32_to_fp16(0.0f);
     }
     int8_t sc[16];
-    q3_k_scales(o, sc);
+    q3_K_scales(&o, sc);
     for (int j = 0; j < 16; ++j) {
       const float d = fp16_to_fp32(o.d) * sc[j];
       if (d == 0.0f) continue;  // keeps the levels of fit_scale_symmetric (ggml does the same)
@@ -291,7 +304,7 @@ void quantize_row_iq4_xs_ref(const float* x, BlockIQ4_XS* y, int64_t n) {
   }
 }
 
-void dequantize_row_q2_k(const BlockQ2_K* x, float* y, int64_t n) {
+void dequantize_row_q2_K(const BlockQ2_K* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b, y += kQK_K) {
     const float d = fp16_to_fp32(x[b].d), dmin = fp16_to_fp32(x[b].dmin);
     for (int e = 0; e < kQK_K; ++e) {
@@ -302,11 +315,11 @@ void dequantize_row_q2_k(const BlockQ2_K* x, float* y, int64_t n) {
   }
 }
 
-void dequantize_row_q3_k(const BlockQ3_K* x, float* y, int64_t n) {
+void dequantize_row_q3_K(const BlockQ3_K* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b, y += kQK_K) {
     const float d = fp16_to_fp32(x[b].d);
     int8_t sc[16];
-    q3_k_scales(x[b], sc);
+    q3_K_scales(&x[b], sc);
     for (int e = 0; e < kQK_K; ++e) {
       const int hbit = (x[b].hmask[e % 32] >> (e / 32)) & 1;
       const float dl = d * sc[e / 16];
@@ -319,7 +332,7 @@ void dequantize_row_iq4_xs(const BlockIQ4_XS* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b, y += kQK_K) {
     const float d = fp16_to_fp32(x[b].d);
     int8_t sc[8];
-    iq4_xs_scales(x[b], sc);
+    iq4_xs_scales(&x[b], sc);
     for (int ib = 0; ib < 8; ++ib) {
       const float dl = d * sc[ib];
       const uint8_t* qs = x[b].qs + 16 * ib;

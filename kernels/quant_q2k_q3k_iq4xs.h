@@ -46,16 +46,16 @@ static_assert(sizeof(BlockIQ4_XS) == 136, "IQ4_XS block must be 136 bytes (ggml 
 extern const int8_t kIq4nlValues[16];
 
 // Reference quantizers (n multiple of 256) and dequantizers.
-void quantize_row_q2_k_ref(const float* x, BlockQ2_K* y, int64_t n);
-void quantize_row_q3_k_ref(const float* x, BlockQ3_K* y, int64_t n);
+void quantize_row_q2_K_ref(const float* x, BlockQ2_K* y, int64_t n);
+void quantize_row_q3_K_ref(const float* x, BlockQ3_K* y, int64_t n);
 void quantize_row_iq4_xs_ref(const float* x, BlockIQ4_XS* y, int64_t n);
-void dequantize_row_q2_k(const BlockQ2_K* x, float* y, int64_t n);
-void dequantize_row_q3_k(const BlockQ3_K* x, float* y, int64_t n);
+void dequantize_row_q2_K(const BlockQ2_K* x, float* y, int64_t n);
+void dequantize_row_q3_K(const BlockQ3_K* x, float* y, int64_t n);
 void dequantize_row_iq4_xs(const BlockIQ4_XS* x, float* y, int64_t n);
 
-// The 16 signed 6-bit sub-block scales of a Q3_K block, minus 32 (i.e. in [-32, 31]).
-void q3_k_scales(const BlockQ3_K& b, int8_t out[16]);
-// The 8 sub-block scales of an IQ4_XS block, minus 32.
-void iq4_xs_scales(const BlockIQ4_XS& b, int8_t out[8]);
+// The 16 signed 6-bit sub-block scales of the Q3_K block at `block` (any alignment), minus 32 (i.e.
+// in [-32, 31]); the same for the 8 sub-block scales of an IQ4_XS block.
+void q3_K_scales(const void* block, int8_t out[16]);
+void iq4_xs_scales(const void* block, int8_t out[8]);
 
 }  // namespace kestrel::kernels

@@ -7,6 +7,7 @@
 #include "kernels/quant.h"
 #include "kernels/quant_q32.h"
 #include "kernels/quant_k.h"
+#include "kernels/quant_q2k_q3k_iq4xs.h"
 
 namespace kestrel::kernels {
 namespace {
@@ -38,6 +39,12 @@ void q5_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q5_K
 void q5_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q5_K_ref(src, static_cast<BlockQ5_K*>(dst), n); }
 void q6_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q6_K(static_cast<const BlockQ6_K*>(src), dst, n); }
 void q6_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q6_K_ref(src, static_cast<BlockQ6_K*>(dst), n); }
+void q2_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q2_K(static_cast<const BlockQ2_K*>(src), dst, n); }
+void q2_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q2_K_ref(src, static_cast<BlockQ2_K*>(dst), n); }
+void q3_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q3_K(static_cast<const BlockQ3_K*>(src), dst, n); }
+void q3_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q3_K_ref(src, static_cast<BlockQ3_K*>(dst), n); }
+void iq4_xs_to_float(const void* src, float* dst, int64_t n) { dequantize_row_iq4_xs(static_cast<const BlockIQ4_XS*>(src), dst, n); }
+void iq4_xs_from_float(const float* src, void* dst, int64_t n) { quantize_row_iq4_xs_ref(src, static_cast<BlockIQ4_XS*>(dst), n); }
 void q8_K_to_float(const void* src, float* dst, int64_t n) { dequantize_row_q8_K(static_cast<const BlockQ8_K*>(src), dst, n); }
 void q8_K_from_float(const float* src, void* dst, int64_t n) { quantize_row_q8_K_ref(src, static_cast<BlockQ8_K*>(dst), n); }
 
@@ -66,6 +73,9 @@ const TypeTraits kTraits[] = {
     {TensorType::Q4_K, kQK_K, sizeof(BlockQ4_K), q4_K_to_float, q4_K_from_float, TensorType::Q8_K},
     {TensorType::Q5_K, kQK_K, sizeof(BlockQ5_K), q5_K_to_float, q5_K_from_float, TensorType::Q8_K},
     {TensorType::Q6_K, kQK_K, sizeof(BlockQ6_K), q6_K_to_float, q6_K_from_float, TensorType::Q8_K},
+    {TensorType::Q2_K, kQK_K, sizeof(BlockQ2_K), q2_K_to_float, q2_K_from_float, TensorType::Q8_K},
+    {TensorType::Q3_K, kQK_K, sizeof(BlockQ3_K), q3_K_to_float, q3_K_from_float, TensorType::Q8_K},
+    {TensorType::IQ4_XS, kQK_K, sizeof(BlockIQ4_XS), iq4_xs_to_float, iq4_xs_from_float, TensorType::Q8_K},
     {TensorType::Q8_K, kQK_K, sizeof(BlockQ8_K), q8_K_to_float, q8_K_from_float, TensorType::Q8_K, true},
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 // Compute traits of the types Kestrel can do arithmetic with: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
-// Q5_1, IQ4_NL, the K-quants Q4_K, Q5_K, Q6_K, and the activation formats Q8_1 / Q8_K (not weight types).
+// Q5_1, IQ4_NL, the K-quants Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS, and the activation formats Q8_1 / Q8_K
+// (not weight types).
 // Block layouts are bit-exact with ggml; from_float follows ggml's reference rounding so quantizing an
 // F32 tensor is byte-identical to llama.cpp's quantizer. vec_dot_type is the type activations are
 // converted to before the dot product (as ggml does: F16 for F16 weights, Q8_0 for Q8_0/Q4_0/Q5_0/IQ4_NL,

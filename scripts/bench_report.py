@@ -5,7 +5,7 @@ Every matmul row is reported against what the machine measured in the probe run(
   - batch-1 (decode) rows: weight GB/s as a % of the memory-read bandwidth with the same thread count
     (the larger of probe/mem_read and probe/mem_read_prefetch);
   - every row: GFLOP/s as a % of the peak of the same ISA and thread count: f32 FMA peak for
-    f32/f16/bf16 weights, int8-dot peak (VNNI on avx512, maddubs on avx2) for q8_0/q4_0.
+    f32/f16/bf16 weights, int8-dot peak (VNNI on avx512, maddubs on avx2) for the quantized types.
 Each percentage is given twice: from wall time, and from process CPU time ("cpu": the benchmarks
 measure all threads' CPU time, so rate * wall / (cpu / threads) is the rate with dedicated cores). On a
 shared machine the wall-time numbers include time the threads were not running; the cpu ratios compare
@@ -101,7 +101,7 @@ def main():
         cpu = seconds(b, "cpu_time")
         gbps = b.get("weight_GBps", 0.0)
         flops = b.get("FLOPS", 0.0)
-        kind = "int8_dot" if typ in ("q8_0", "q4_0") else "fma_f32"
+        kind = "fma_f32" if typ in ("f32", "f16", "bf16") else "int8_dot"  # every quantized type is an integer dot
         pk, pk_cpu = peak.get((kind, isa, th), (0.0, 0.0))
         cpu_ok = cpu > 0
         dedicated = wall * th / cpu if cpu_ok else 0.0  # wall / (cpu per thread)

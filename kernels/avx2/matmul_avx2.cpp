@@ -13,6 +13,7 @@
 
 #include "kernels/avx2/gemm_tile_avx2.h"
 #include "kernels/matmul_isa.h"
+#include "kernels/matmul_packed_half.h"
 #include "kernels/matmul_q32.h"
 #include "kernels/quant.h"
 #include "kernels/type_traits.h"
@@ -186,8 +187,30 @@ struct PolicyQ8_0 {
 };
 
 void gemm_f32_avx2(const GemmArgs& a) { gemm<PolicyF32, 2, 4>(a); }
-void gemm_f16_avx2(const GemmArgs& a) { gemm<PolicyF16, 2, 4>(a); }
-void gemm_bf16_avx2(const GemmArgs& a) { gemm<PolicyBF16, 2, 4>(a); }
+// Prompt batches: kernels/matmul_packed_half.h (f32 panels of 2 x 8 rows, 6-token tiles: 12 ymm
+// accumulators) with these widening functions.
+template <__m256 (*Widen)(__m128i)>
+void widen_half_avx2(const char* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_store_ps(dst + i, Widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
+  if (i < n) {
+    alignas(32) float buf[8];
+    _mm256_store_ps(buf, Widen(load_u16_tail(src + 2 * i, static_cast<int>(n - i))));
+    for (int64_t j = i; j < n; ++j) dst[j] = buf[j - i];
+  }
+}
+__m256 widen_f16x8(__m128i h) { return _mm256_cvtph_ps(h); }
+using PackedF16Avx2 = PackedHalfGemm<xsimd::fma3<xsimd::avx2>, 2, 6, widen_half_avx2<widen_f16x8>>;
+using PackedBF16Avx2 = PackedHalfGemm<xsimd::fma3<xsimd::avx2>, 2, 6, widen_half_avx2<PolicyBF16::widen>>;
+
+void gemm_f16_avx2(const GemmArgs& a) {
+  if (a.n_tokens >= kPackedHalfMinTokens) PackedF16Avx2::run(a);
+  else gemm<PolicyF16, 2, 4>(a);
+}
+void gemm_bf16_avx2(const GemmArgs& a) {
+  if (a.n_tokens >= kPackedHalfMinTokens) PackedBF16Avx2::run(a);
+  else gemm<PolicyBF16, 2, 4>(a);
+}
 void gemm_q8_0_avx2(const GemmArgs& a) { gemm<PolicyQ8_0, 2, 3>(a); }
 void gemm_q4_0_avx2(const GemmArgs& a) { gemm<PolicyQ4_0, 2, 3>(a); }
 
@@ -208,6 +231,7 @@ MatmulKernels make_table() {
   k.gemm_q5_1 = gemm_q5_1_avx2;
   k.gemm_iq4_nl = gemm_iq4_nl_avx2;
   set_kquant_kernels_avx2(k);
+  set_lowbit_kernels_avx2(k);
   return k;
 }
 

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/avx512/kquant_packed_avx512.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_k.h"
 #include "kernels/type_traits.h"
@@ -31,7 +32,11 @@
 namespace kestrel::kernels {
 namespace {
 
-float h2f(const void* p) {
+// The per-super-block helpers must be inlined into the tile loops: a call there costs a VZEROUPPER
+// and sends the prepared registers through the stack.
+#define KQ_INLINE __attribute__((always_inline)) inline
+
+KQ_INLINE float h2f(const void* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return _cvtsh_ss(h);
@@ -86,71 +91,132 @@ struct Prepared {
   float d, dsub;
 };
 
-// s[c] for K4 types: int16 lanes 0-15 = sc[2c], 16-31 = sc[2c+1] (lanes of sub-blocks 2c and 2c+1).
-// sc16 holds the 8 scales as int16 in every 128-bit lane; pshufb picks int16 #2c / #2c+1 per lane.
-__m512i k4_scale_vector(__m512i sc16, int c) {
-  const char a = static_cast<char>(4 * c), b = static_cast<char>(4 * c + 2);
-  const __m512i ctl = _mm512_set_epi8(b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b,
-                                      b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b,
-                                      a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a,
-                                      a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a);
-  return _mm512_shuffle_epi8(sc16, ctl);
+struct Buffer {  // grow-only 64-byte aligned per-thread scratch
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Buffer() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes > cap) {
+      std::free(p);
+      cap = (bytes + bytes / 4 + 63) / 64 * 64;
+      p = std::aligned_alloc(64, cap);
+      if (p == nullptr) std::abort();
+    }
+    return p;
+  }
+};
+
+// The 8 scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K/Q5_K block's packed scales[12], in the
+// xmm domain (no general-purpose round trip): sc_j = b[j] & 63 and m_j = b[j + 4] & 63 for j < 4;
+// sc_j = (b[j + 4] & 15) | (b[j - 4] >> 6) << 4 and m_j = (b[j + 4] >> 4) | (b[j] >> 6) << 4 for j >= 4.
+// Reads 16 bytes (the 4 after scales[12] are the block's first quants, unused).
+KQ_INLINE __m128i k4_scales_mins(const uint8_t* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const char z = static_cast<char>(0x80);
+  const __m128i lo6 = _mm_and_si128(v, _mm_set1_epi8(0x3F));
+  const __m128i hi2 = _mm_and_si128(_mm_srli_epi16(v, 2), _mm_set1_epi8(0x30));   // (b >> 6) << 4
+  const __m128i nl = _mm_and_si128(v, _mm_set1_epi8(0x0F));
+  const __m128i nh = _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0F));
+  const __m128i a = _mm_shuffle_epi8(lo6, _mm_setr_epi8(0, 1, 2, 3, z, z, z, z, 4, 5, 6, 7, z, z, z, z));
+  const __m128i b = _mm_shuffle_epi8(hi2, _mm_setr_epi8(z, z, z, z, 0, 1, 2, 3, z, z, z, z, 4, 5, 6, 7));
+  const __m128i c = _mm_shuffle_epi8(nl, _mm_setr_epi8(z, z, z, z, 8, 9, 10, 11, z, z, z, z, z, z, z, z));
+  const __m128i d = _mm_shuffle_epi8(nh, _mm_setr_epi8(z, z, z, z, z, z, z, z, z, z, z, z, 8, 9, 10, 11));
+  return _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d));
 }
 
-// The 8 scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K/Q5_K block's packed scales[12].
-__m128i k4_scales_mins(const uint8_t* p) {
-  uint32_t u[3];
-  std::memcpy(u, p, 12);
-  const uint32_t sc_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
-  const uint32_t sc_hi = (u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4);
-  const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4);
-  return _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(m_lo), static_cast<int>(m_hi));
+// int16 scale vector for a zmm of values whose lower 256 bits belong to sub-block j0 and upper 256
+// bits to j1: VPSHUFB of the 16 scale/min bytes (broadcast to every lane) with zero high bytes.
+KQ_INLINE __m512i k4_scale_vector(__m512i sm4, int j0, int j1) {
+  const char a = static_cast<char>(j0), b = static_cast<char>(j1), z = static_cast<char>(0x80);
+  const __m512i ctl = _mm512_set_epi8(z, b, z, b, z, b, z, b, z, b, z, b, z, b, z, b, z, b, z, b, z, b, z, b, z, b, z, b, z, b, z, b,
+                                      z, a, z, a, z, a, z, a, z, a, z, a, z, a, z, a, z, a, z, a, z, a, z, a, z, a, z, a, z, a, z, a);
+  return _mm512_shuffle_epi8(sm4, ctl);
 }
 
-void k4_scales(const uint8_t* packed, Prepared* p) {
+// Scale vectors for q[c] whose halves are sub-blocks pairs[c][0] | pairs[c][1]; mins (each twice,
+// one per bsum of 16) as 16 int16.
+KQ_INLINE void k4_scales(const uint8_t* packed, const int (&pairs)[4][2], Prepared* p) {
   const __m128i sm = k4_scales_mins(packed);
-  const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
-  for (int c = 0; c < 4; ++c) p->s[c] = k4_scale_vector(sc16, c);
-  // mins m_j duplicated (one per bsum of 16 values) as 16 int16.
-  const __m128i dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-  p->sub = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(sm, dup));
+  const __m512i sm4 = _mm512_broadcast_i32x4(sm);
+  for (int c = 0; c < 4; ++c) p->s[c] = k4_scale_vector(sm4, pairs[c][0], pairs[c][1]);
+  const char z = static_cast<char>(0x80);
+  const __m256i dup = _mm256_setr_epi8(8, z, 8, z, 9, z, 9, z, 10, z, 10, z, 11, z, 11, z,
+                                       12, z, 12, z, 13, z, 13, z, 14, z, 14, z, 15, z, 15, z);
+  p->sub = _mm256_shuffle_epi8(_mm512_castsi512_si256(sm4), dup);
 }
+constexpr int kNaturalPairs[4][2] = {{0, 1}, {2, 3}, {4, 5}, {6, 7}};
+// The decode order (see prepare_q4_K_decode): q[0] = [sub-block 0 | 2], q[1] = [1 | 3], ...
+constexpr int kDecodePairs[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};
 
 // Broadcast 32 bytes of nibbles, low nibbles to the lower half and high nibbles to the upper half.
-__m512i nibbles64(const uint8_t* q) {
+KQ_INLINE __m512i nibbles64(const uint8_t* q) {
   const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
   const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
   return _mm512_and_si512(_mm512_srlv_epi16(v, shift), _mm512_set1_epi8(0x0F));
 }
 
-void prepare_q4_K(const char* row, int64_t b, Prepared* p) {
+KQ_INLINE void prepare_q4_K(const char* row, int64_t b, Prepared* p) {
   const BlockQ4_K* blk = reinterpret_cast<const BlockQ4_K*>(row) + b;
   for (int c = 0; c < 4; ++c) p->q[c] = nibbles64(blk->qs + 32 * c);
-  k4_scales(blk->scales, p);
+  k4_scales(blk->scales, kNaturalPairs, p);
   p->d = h2f(&blk->d);
   p->dsub = h2f(&blk->dmin);
 }
 
 // Shifts per 16-bit lane, [lower half | upper half]; negative = right.
-__m512i shift_halves(__m512i v, int lo, int hi) {
+KQ_INLINE __m512i shift_halves(__m512i v, int lo, int hi) {
   if (lo >= 0 && hi >= 0)
     return _mm512_sllv_epi16(v, _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(lo)), _mm256_set1_epi16(static_cast<short>(hi)), 1));
   return _mm512_srlv_epi16(v, _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(-lo)), _mm256_set1_epi16(static_cast<short>(-hi)), 1));
 }
 
-void prepare_q5_K(const char* row, int64_t b, Prepared* p) {
+KQ_INLINE void prepare_q5_K(const char* row, int64_t b, Prepared* p) {
   const BlockQ5_K* blk = reinterpret_cast<const BlockQ5_K*>(row) + b;
   const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh)));
   const __m512i bit4 = _mm512_set1_epi8(0x10);
   // Chunk c's values take bit 2c (lower half) and 2c + 1 (upper half) of qh: move them to bit 4.
   const __m512i h[4] = {shift_halves(qh, 4, 3), shift_halves(qh, 2, 1), shift_halves(qh, 0, -1), shift_halves(qh, -2, -3)};
   for (int c = 0; c < 4; ++c) p->q[c] = _mm512_ternarylogic_epi32(nibbles64(blk->qs + 32 * c), h[c], bit4, 0xF8);  // a | (b & c)
-  k4_scales(blk->scales, p);
+  k4_scales(blk->scales, kNaturalPairs, p);
   p->d = h2f(&blk->d);
   p->dsub = h2f(&blk->dmin);
 }
 
-void prepare_q6_K(const char* row, int64_t b, Prepared* p) {
+// Decode order for Q4_K/Q5_K: two full 64-byte loads of nibbles, low and high nibbles split in place:
+// q[0] = [values 0-31 | 64-95], q[1] = [32-63 | 96-127], q[2] = [128-159 | 192-223],
+// q[3] = [160-191 | 224-255]. The activations are permuted to match once per call (decode_x), which
+// saves the broadcast and variable shift per 64 values of the natural order.
+KQ_INLINE void k4_decode_nibbles(const uint8_t* qs, Prepared* p) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i lo = _mm512_loadu_si512(qs), hi = _mm512_loadu_si512(qs + 64);
+  p->q[0] = _mm512_and_si512(lo, m4);
+  p->q[1] = _mm512_and_si512(_mm512_srli_epi16(lo, 4), m4);
+  p->q[2] = _mm512_and_si512(hi, m4);
+  p->q[3] = _mm512_and_si512(_mm512_srli_epi16(hi, 4), m4);
+}
+
+KQ_INLINE void prepare_q4_K_decode(const char* row, int64_t b, Prepared* p) {
+  const BlockQ4_K* blk = reinterpret_cast<const BlockQ4_K*>(row) + b;
+  k4_decode_nibbles(blk->qs, p);
+  k4_scales(blk->scales, kDecodePairs, p);
+  p->d = h2f(&blk->d);
+  p->dsub = h2f(&blk->dmin);
+}
+
+KQ_INLINE void prepare_q5_K_decode(const char* row, int64_t b, Prepared* p) {
+  const BlockQ5_K* blk = reinterpret_cast<const BlockQ5_K*>(row) + b;
+  k4_decode_nibbles(blk->qs, p);
+  const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh)));
+  const __m512i bit4 = _mm512_set1_epi8(0x10);
+  // q[c]'s halves take bits (0|2), (1|3), (4|6), (5|7) of qh: move them to bit 4.
+  const __m512i h[4] = {shift_halves(qh, 4, 2), shift_halves(qh, 3, 1), shift_halves(qh, 0, -2), shift_halves(qh, -1, -3)};
+  for (int c = 0; c < 4; ++c) p->q[c] = _mm512_ternarylogic_epi32(p->q[c], h[c], bit4, 0xF8);  // a | (b & c)
+  k4_scales(blk->scales, kDecodePairs, p);
+  p->d = h2f(&blk->d);
+  p->dsub = h2f(&blk->dmin);
+}
+
+KQ_INLINE void prepare_q6_K(const char* row, int64_t b, Prepared* p) {
   const BlockQ6_K* blk = reinterpret_cast<const BlockQ6_K*>(row) + b;
   const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
   for (int h = 0; h < 2; ++h) {
@@ -185,8 +251,35 @@ void prepare_q6_K(const char* row, int64_t b, Prepared* p) {
 using PrepareFn = void (*)(const char*, int64_t, Prepared*);
 
 // One weight row against T tokens (1..4).
-template <PrepareFn Prepare, bool kIntOffset, int T>
-void row_tile(const GemmArgs& a, int64_t r, int64_t t0) {
+// Activations of the job's tokens with each super-block's 256 values in the Q4_K/Q5_K decode order
+// ([0-31, 64-95, 32-63, 96-127, 128-159, 192-223, 160-191, 224-255]), 256 bytes per super-block;
+// built once per call and thread (GemmArgs::call_id).
+thread_local Buffer t_xperm;
+struct XpermKey {
+  uint64_t call_id = 0;
+  const void* x = nullptr;
+  int64_t n_tokens = 0, nb = 0;
+};
+thread_local XpermKey t_xperm_key;
+
+const uint8_t* decode_x(const GemmArgs& a) {
+  const int64_t nb = a.n_in / kQK_K;
+  uint8_t* out = static_cast<uint8_t*>(t_xperm.get(static_cast<size_t>(nb * a.n_tokens) * kQK_K));
+  XpermKey& k = t_xperm_key;
+  if (a.call_id != 0 && a.call_id == k.call_id && a.x == k.x && a.n_tokens == k.n_tokens && nb == k.nb) return out;
+  static constexpr int kOrder[8] = {0, 2, 1, 3, 4, 6, 5, 7};  // source 32-value group of each output group
+  for (int64_t t = 0; t < a.n_tokens; ++t) {
+    const BlockQ8_K* x = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a.x) + t * a.x_row_bytes);
+    for (int64_t b = 0; b < nb; ++b)
+      for (int g = 0; g < 8; ++g)
+        std::memcpy(out + (t * nb + b) * kQK_K + 32 * g, x[b].qs + 32 * kOrder[g], 32);
+  }
+  k = XpermKey{a.call_id, a.x, a.n_tokens, nb};
+  return out;
+}
+
+template <PrepareFn Prepare, bool kIntOffset, int64_t kBlockBytes, bool kPermutedX, int T>
+void row_tile(const GemmArgs& a, int64_t r, int64_t t0, const uint8_t* xperm) {
   const char* w = static_cast<const char*>(a.w) + r * a.w_row_bytes;
   const BlockQ8_K* x[T];
   for (int t = 0; t < T; ++t) x[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes);
@@ -194,18 +287,18 @@ void row_tile(const GemmArgs& a, int64_t r, int64_t t0) {
   __m256 accm[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps(), accm[t] = _mm256_setzero_ps();
   const int64_t nb = a.n_in / kQK_K;
-  const int64_t block_bytes = static_cast<int64_t>(a.w_row_bytes) / nb;
   for (int64_t b = 0; b < nb; ++b) {
     // The next row's bytes at this position: the hardware prefetchers lose track of row switches.
-    const char* next = w + a.w_row_bytes + b * block_bytes;
-    for (int64_t off = 0; off < block_bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+    const char* next = w + a.w_row_bytes + b * kBlockBytes;
+    for (int64_t off = 0; off < kBlockBytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
     Prepared p;
     Prepare(w, b, &p);
     for (int t = 0; t < T; ++t) {
       const BlockQ8_K& xb = x[t][b];
       __m512i isum = _mm512_setzero_si512();
+      const int8_t* xq_base = kPermutedX ? reinterpret_cast<const int8_t*>(xperm + ((t0 + t) * nb + b) * kQK_K) : xb.qs;
       for (int c = 0; c < 4; ++c) {
-        const __m512i xq = _mm512_loadu_si512(xb.qs + 64 * c);
+        const __m512i xq = _mm512_loadu_si512(xq_base + 64 * c);
         isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(p.q[c], xq), p.s[c]);
       }
       const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums)), p.sub);
@@ -243,20 +336,6 @@ constexpr int kPanelRows = 32;
 constexpr int kPackedTokens = 4;
 constexpr size_t kSbWeightBytes = 2 * 64 * 64;  // [group][dword k of 64][16 rows][4 bytes]
 
-struct Buffer {  // grow-only 64-byte aligned per-thread scratch
-  void* p = nullptr;
-  size_t cap = 0;
-  ~Buffer() { std::free(p); }
-  void* get(size_t bytes) {
-    if (bytes > cap) {
-      std::free(p);
-      cap = (bytes + bytes / 4 + 63) / 64 * 64;
-      p = std::aligned_alloc(64, cap);
-      if (p == nullptr) std::abort();
-    }
-    return p;
-  }
-};
 thread_local Buffer t_panel, t_tables;
 struct TablesKey {
   uint64_t call_id = 0;
@@ -435,42 +514,61 @@ void gemm_packed(const GemmArgs& a, Scales scales) {
   }
 }
 
-template <PrepareFn Prepare, bool kIntOffset = false>
+template <PrepareFn Prepare, int64_t kBlockBytes, bool kIntOffset, bool kPermutedX>
 void gemm_decode(const GemmArgs& a) {
+  const uint8_t* xperm = kPermutedX ? decode_x(a) : nullptr;
   for (int64_t t0 = 0; t0 < a.n_tokens; t0 += 4) {
     const int64_t nt = a.n_tokens - t0 < 4 ? a.n_tokens - t0 : 4;
     for (int64_t r = a.row_begin; r < a.row_end; ++r) {
       switch (nt) {
-        case 4: row_tile<Prepare, kIntOffset, 4>(a, r, t0); break;
-        case 3: row_tile<Prepare, kIntOffset, 3>(a, r, t0); break;
-        case 2: row_tile<Prepare, kIntOffset, 2>(a, r, t0); break;
-        default: row_tile<Prepare, kIntOffset, 1>(a, r, t0); break;
+        case 4: row_tile<Prepare, kIntOffset, kBlockBytes, kPermutedX, 4>(a, r, t0, xperm); break;
+        case 3: row_tile<Prepare, kIntOffset, kBlockBytes, kPermutedX, 3>(a, r, t0, xperm); break;
+        case 2: row_tile<Prepare, kIntOffset, kBlockBytes, kPermutedX, 2>(a, r, t0, xperm); break;
+        default: row_tile<Prepare, kIntOffset, kBlockBytes, kPermutedX, 1>(a, r, t0, xperm); break;
       }
     }
   }
 }
 
 void gemm_q4_K(const GemmArgs& a) {
-  if (a.n_tokens < kPackedMinTokens) return gemm_decode<prepare_q4_K>(a);
+  if (a.n_tokens < kPackedMinTokens) return gemm_decode<prepare_q4_K_decode, sizeof(BlockQ4_K), false, true>(a);
   gemm_packed<32, prepare_q4_K, false>(a, [](const char* row, int64_t b, const Prepared& p, float* s, float* m) {
     k4_block_scales(reinterpret_cast<const BlockQ4_K*>(row)[b].scales, p.d, p.dsub, s, m);
   });
 }
 void gemm_q5_K(const GemmArgs& a) {
-  if (a.n_tokens < kPackedMinTokens) return gemm_decode<prepare_q5_K>(a);
+  if (a.n_tokens < kPackedMinTokens) return gemm_decode<prepare_q5_K_decode, sizeof(BlockQ5_K), false, true>(a);
   gemm_packed<32, prepare_q5_K, false>(a, [](const char* row, int64_t b, const Prepared& p, float* s, float* m) {
     k4_block_scales(reinterpret_cast<const BlockQ5_K*>(row)[b].scales, p.d, p.dsub, s, m);
   });
 }
 void gemm_q6_K(const GemmArgs& a) {
-  if (a.n_tokens < kPackedMinTokens) return gemm_decode<prepare_q6_K, true>(a);
+  if (a.n_tokens < kPackedMinTokens) return gemm_decode<prepare_q6_K, sizeof(BlockQ6_K), true, false>(a);
   gemm_packed<16, prepare_q6_K, true>(a, [](const char* row, int64_t b, const Prepared& p, float* s, float* m) {
     const int8_t* sc = reinterpret_cast<const BlockQ6_K*>(row)[b].scales;
     for (int j = 0; j < 16; ++j) s[j] = p.d * sc[j], m[j] = p.dsub * sc[j];
   });
 }
 
+// Adapter for gemm_packed_external_avx512: the preparer is a run-time pointer (kept per thread, each
+// job runs on one thread), read back from a 256-byte buffer.
+thread_local PackedPrepareFn t_external_prepare = nullptr;
+void prepare_external(const char* row, int64_t b, Prepared* p) {
+  alignas(64) uint8_t q[kQK_K];
+  t_external_prepare(row, b, q);
+  for (int c = 0; c < 4; ++c) p->q[c] = _mm512_load_si512(q + 64 * c);
+}
+
 }  // namespace
+
+int64_t packed_gemm_min_tokens_avx512() { return kPackedMinTokens; }
+
+void gemm_packed_external_avx512(const GemmArgs& a, int block, PackedPrepareFn prepare, PackedScalesFn scales) {
+  t_external_prepare = prepare;
+  auto sc = [scales](const char* row, int64_t b, const Prepared&, float* s, float* m) { scales(row, b, s, m); };
+  if (block == 16) gemm_packed<16, prepare_external, false>(a, sc);
+  else gemm_packed<32, prepare_external, false>(a, sc);
+}
 
 void set_kquant_kernels_avx512(MatmulKernels& k) {
   k.quantize_row_q8_K = quantize_row_q8_K_avx512;

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/matmul_isa.h"
+#include "kernels/matmul_packed_half.h"
 #include "kernels/matmul_q32.h"
 #include "kernels/neon/gemm_rows_neon.h"
 #include "kernels/quant.h"
@@ -165,6 +166,31 @@ struct DotQuant {
   }
 };
 
+// Prompt batches of F16/BF16 weights: kernels/matmul_packed_half.h (f32 panels of 4 x 4 rows, 6-token
+// tiles: 24 of the 32 q registers accumulate) with these widening functions (FCVTL / 16-bit shift).
+template <float32x4_t (*Widen)(const uint16_t*), float (*ToF32)(uint16_t)>
+void widen_half_neon(const char* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    uint16_t h[4];
+    std::memcpy(h, src + 2 * i, 8);
+    vst1q_f32(dst + i, Widen(h));
+  }
+  for (; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    dst[i] = ToF32(h);
+  }
+}
+using PackedF16Neon = PackedHalfGemm<xsimd::neon64, 4, 6, widen_half_neon<widen_f16, fp16_to_fp32>>;
+using PackedBF16Neon = PackedHalfGemm<xsimd::neon64, 4, 6, widen_half_neon<widen_bf16, bf16_to_fp32>>;
+
+template <class Dot, class Packed>
+void gemm_half(const GemmArgs& a) {
+  if (a.n_tokens >= kPackedHalfMinTokens) Packed::run(a);
+  else gemm<Dot>(a);
+}
+
 MatmulKernels make_table() {
   MatmulKernels k{};
   k.name = "neon";
@@ -172,8 +198,8 @@ MatmulKernels make_table() {
   k.fp32_to_fp16_row = fp32_to_fp16_row_neon;
   k.fp32_to_bf16_row = fp32_to_bf16_row_neon;
   k.gemm_f32 = gemm<DotF32>;
-  k.gemm_f16 = gemm<DotF16>;
-  k.gemm_bf16 = gemm<DotBF16>;
+  k.gemm_f16 = gemm_half<DotF16, PackedF16Neon>;
+  k.gemm_bf16 = gemm_half<DotBF16, PackedBF16Neon>;
   k.gemm_q8_0 = gemm<DotQuant<WeightsQ8_0>>;
   k.gemm_q4_0 = gemm<DotQuant<WeightsQ4_0>>;
   k.quantize_row_q8_1 = quantize_row_q8_1_neon;
@@ -182,6 +208,7 @@ MatmulKernels make_table() {
   k.gemm_q5_1 = gemm_q5_1_neon;
   k.gemm_iq4_nl = gemm_iq4_nl_neon;
   set_kquant_kernels_neon(k);
+  set_lowbit_kernels_neon(k);
   return k;
 }
 

@@ -123,6 +123,7 @@ MatmulKernels make_table() {
   k.gemm_q5_1 = gemm_q5_1_scalar;
   k.gemm_iq4_nl = gemm_iq4_nl_scalar;
   set_kquant_kernels_scalar(k);
+  set_lowbit_kernels_scalar(k);
   return k;
 }
 

@@ -46,6 +46,10 @@ struct Engine {
   // One compute at a time on the session. Taken only with the GIL released (its holder re-takes the GIL
   // between tokens to check for Ctrl-C).
   std::mutex compute_mu;
+  // Held by a non-streaming generate() from start to end, so two threads sharing a model run theirs one
+  // after the other instead of the second taking the session over between the first one's setup and its
+  // tokens. Taken with the GIL released, and always before compute_mu (never while holding it).
+  std::mutex generate_mu;
 
   // Copies out model + session (and, with take_over, marks the session as taken over by a new call: streaming
   // generations started before then refuse to go on). Throws Error when closed.

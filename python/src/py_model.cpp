@@ -187,9 +187,13 @@ std::shared_ptr<Generation> PyModel::generation(const py::object& prompt, const 
 }
 
 py::object PyModel::generate(const py::object& prompt, const GenerateArgs& args, bool stream) {
-  std::shared_ptr<Generation> g = generation(prompt, args);
-  if (stream) return py::cast(g);
-  return to_str(g->read_all());
+  if (stream) return py::cast(generation(prompt, args));
+  std::unique_lock<std::mutex> whole;
+  {
+    py::gil_scoped_release nogil;
+    whole = std::unique_lock<std::mutex>(eng_->generate_mu);
+  }
+  return to_str(generation(prompt, args)->read_all());
 }
 
 py::object PyModel::metadata() {

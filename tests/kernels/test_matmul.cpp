@@ -116,7 +116,8 @@ void compare(const Problem& p, Isa isa, ThreadPool& pool, const std::vector<floa
 
 const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
                              TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
-                             TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+                             TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                             TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_XS};
 
 TEST(Matmul, ScalarMatchesDequantizedDot) {
   // The scalar twin itself against a plain double dot of dequantized weights and converted activations.
@@ -188,8 +189,8 @@ TEST(Matmul, TokenBlocksAndManyRowChunks) {
   // More tokens than one token block and enough rows for many jobs per thread.
   const std::vector<Isa> isas = simd_isas();
   ThreadPool pool(2);
-  for (TensorType wt : {TensorType::Q4_0, TensorType::F32, TensorType::Q5_1, TensorType::IQ4_NL, TensorType::Q4_K,
-                        TensorType::Q6_K}) {
+  for (TensorType wt : {TensorType::Q4_0, TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q5_1,
+                        TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q6_K, TensorType::Q3_K}) {
     const Problem p = make_problem(wt, is_kquant(wt) ? 256 : 64, sanitized() ? 131 : 263, sanitized() ? 70 : 133, 99);
     const std::vector<float> ref = run(Isa::Scalar, pool, p);
     for (Isa isa : isas) compare(p, isa, pool, ref);
@@ -197,10 +198,13 @@ TEST(Matmul, TokenBlocksAndManyRowChunks) {
 }
 
 #if defined(__x86_64__)
-TEST(Matmul, Avx512Bf16BothVariants) {
+class MatmulAvx512Bf16 : public ::testing::TestWithParam<int64_t> {};
+INSTANTIATE_TEST_SUITE_P(Tokens, MatmulAvx512Bf16, ::testing::Values(5, 19));  // dot tiles, packed batch
+
+TEST_P(MatmulAvx512Bf16, TableWithoutBf16Dot) {
   if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
   // The table without VDPBF16PS, called directly on a tile.
-  const Problem p = make_problem(TensorType::BF16, 257, 17, 5, 5);
+  const Problem p = make_problem(TensorType::BF16, 257, 17, GetParam(), 5);
   ThreadPool pool(1);
   const std::vector<float> ref = run(Isa::Scalar, pool, p);
   const MatmulKernels* k = avx512_matmul_kernels_no_bf16_dot();

@@ -1,4 +1,4 @@
-// K-quants (Q4_K, Q5_K, Q6_K) against llama.cpp:
+// K-quants (Q4_K, Q5_K, Q6_K, Q2_K, Q3_K) and IQ4_XS against llama.cpp:
 //  1. Bytes: an F32 model written by Kestrel's writer with hostile random data (outliers, all-zero
 //     super-blocks and sub-blocks, exact ties, constant and all-positive sub-blocks, tiny scales) is
 //     quantized by `llref quantize --pure`; quantizing the same F32 tensors with Kestrel's reference
@@ -19,6 +19,7 @@
 #include <cstring>
 #include <random>
 #include <sstream>
+#include <vector>
 
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
@@ -34,7 +35,10 @@ struct KType {
   const char* llref_name;  // llama.cpp file type whose --pure tensors all get `type`
   TensorType type;
 };
-const KType kKTypes[] = {{"q4_k_s", TensorType::Q4_K}, {"q5_k_s", TensorType::Q5_K}, {"q6_k", TensorType::Q6_K}};
+// q2_k / q3_k_m / iq4_xs: llama.cpp quantizes these without an importance matrix (only Q2_K tensors of
+// a q2_k_s file and the IQ1/IQ2/IQ3_XXS types require one).
+const KType kKTypes[] = {{"q4_k_s", TensorType::Q4_K}, {"q5_k_s", TensorType::Q5_K}, {"q6_k", TensorType::Q6_K},
+                         {"q2_k", TensorType::Q2_K},   {"q3_k_m", TensorType::Q3_K}, {"iq4_xs", TensorType::IQ4_XS}};
 
 SyntheticSpec small_spec(TensorType type, uint64_t seed) {
   SyntheticSpec spec;  // every 2-D weight has rows of 256 or 768 values: whole K-quant super-blocks
@@ -126,10 +130,18 @@ TEST(KQuantVsLlamaCpp, LogitsAtEveryPromptPosition) {
     spec.n_expert_used = n_expert ? 2 : 0;
     const std::string f32 = dir + "/kq-logits-e" + std::to_string(n_expert) + "-f32.gguf";
     ASSERT_TRUE(write_synthetic_model(f32, spec));
-    for (const char* ftype : {"q4_k_s", "q6_k"}) {
+    // The low-bit types (Q2_K, Q3_K, IQ4_XS) on the dense model only: their kernels are the same ones.
+    // q4_k_m without --pure: llama.cpp's mixture (Q4_K with Q6_K for output and some attn_v/ffn_down).
+    const std::vector<const char*> ftypes =
+        n_expert ? std::vector<const char*>{"q4_k_s", "q6_k"}
+                 : std::vector<const char*>{"q4_k_s", "q5_k_s", "q6_k", "q4_k_m", "q2_k", "q3_k_m", "iq4_xs"};
+    for (const char* ftype : ftypes) {
+      const bool mixture = std::string(ftype) == "q4_k_m";
       const std::string tag = std::string(ftype) + (n_expert ? "-moe" : "-dense");
       const std::string path = dir + "/kq-logits-" + tag + ".gguf";
-      ASSERT_EQ(run_command("'" + llref + "' quantize '" + f32 + "' '" + path + "' " + ftype + " --pure >/dev/null 2>&1"), 0);
+      ASSERT_EQ(run_command("'" + llref + "' quantize '" + f32 + "' '" + path + "' " + ftype + (mixture ? "" : " --pure") +
+                            " >/dev/null 2>&1"),
+                0);
       const std::string dump = dir + "/kq-logits-" + tag + ".f32";
       ASSERT_EQ(run_command("'" + llref + "' logits '" + path + "' '" + prompt + "' -n 0 -t 1 --all --dump '" + dump +
                             "' -fa off -ctk f32 -ctv f32 >/dev/null 2>&1"),

@@ -2,6 +2,7 @@
 // one-line errors for missing tensors, wrong shapes, unsupported architectures/types and bad metadata.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 
 #include "gguf/gguf_file.h"
@@ -172,6 +173,78 @@ TEST(ModelConfig, ErrorsNameTheProblem) {
     e = load_error(temp_dir() + "/" + p + ".gguf");
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;
   }
+}
+
+TEST(ModelConfig, ArchitectureHyperparameters) {
+  // Gemma 3: llama.cpp's layer pattern (every 6th layer global unless the file says otherwise), local RoPE
+  // base 10000 unscaled, global layers with the file's base and scaling, 1/sqrt(head_dim) query scale.
+  SyntheticSpec g = small_spec();
+  g.arch = "gemma3";
+  g.n_layer = 7;
+  g.head_dim = 128;
+  g.n_swa = 32;
+  g.rope_freq_base = 1e6f;
+  g.rope_scaling_type = "linear";
+  g.rope_scaling_factor = 8.0f;
+  g.tied_embeddings = true;
+  const std::string gemma3 = make_model("gemma3", g);
+  auto m = Model::load(gemma3);
+  ASSERT_TRUE(m) << m.error();
+  const ModelConfig& c = (*m)->config();
+  EXPECT_EQ(c.n_swa, 32);
+  for (int il = 0; il < 7; ++il) EXPECT_EQ(c.is_swa(il), il != 5) << il;
+  EXPECT_FLOAT_EQ(c.rope_freq_base, 1e6f);
+  EXPECT_FLOAT_EQ(c.rope_freq_scale, 0.125f);
+  EXPECT_FLOAT_EQ(c.rope_freq_base_swa, 10000.0f);
+  EXPECT_FLOAT_EQ(c.rope_freq_scale_swa, 1.0f);
+  EXPECT_FLOAT_EQ(c.attn_scale, 1.0f / std::sqrt(128.0f));
+  EXPECT_TRUE(c.tied_embeddings);
+  // A session far longer than the window runs (the local layers' ring holds window + batch).
+  auto s = Session::create(**m, {.n_ctx = 64, .n_threads = 1, .n_batch = 8});
+  ASSERT_TRUE(s) << s.error();
+  std::vector<int32_t> ids(40);
+  for (int i = 0; i < 40; ++i) ids[i] = 3 + i;
+  EXPECT_TRUE((*s)->eval(ids));
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE((*s)->eval({5}));
+
+  // A per-layer bool array overrides the pattern; a wrong length is an error naming the key.
+  auto arr = Model::load(rewrite(gemma3, "g3arr", [](GGUFWriter& w) {
+    std::vector<Value> v;
+    for (int i = 0; i < 7; ++i) v.push_back(Value::boolean(i % 2 == 0));
+    w.set("gemma3.attention.sliding_window_pattern", Value::array(ValueType::BOOL, v));
+  }));
+  ASSERT_TRUE(arr) << arr.error();
+  for (int il = 0; il < 7; ++il) EXPECT_EQ((*arr)->config().is_swa(il), il % 2 == 0) << il;
+  std::string e = load_error(rewrite(gemma3, "g3bad", [](GGUFWriter& w) {
+    w.set("gemma3.attention.sliding_window_pattern", Value::array(ValueType::BOOL, {Value::boolean(true)}));
+  }));
+  EXPECT_NE(e.find("gemma3.attention.sliding_window_pattern must be 7 bools"), std::string::npos) << e;
+  e = load_error(rewrite(gemma3, "g3cap", [](GGUFWriter& w) { w.set_f32("gemma3.final_logit_softcapping", -1.0f); }));
+  EXPECT_NE(e.find("gemma3.final_logit_softcapping must be >= 0"), std::string::npos) << e;
+
+  // Gemma 2 without a window key: llama.cpp's default 4096, every other layer local, soft-caps read.
+  SyntheticSpec g2 = small_spec();
+  g2.arch = "gemma2";
+  g2.attn_softcap = 50.0f;
+  auto m2 = Model::load(make_model("gemma2", g2));
+  ASSERT_TRUE(m2) << m2.error();
+  EXPECT_EQ((*m2)->config().n_swa, 4096);
+  EXPECT_TRUE((*m2)->config().is_swa(0));
+  EXPECT_FALSE((*m2)->config().is_swa(1));
+  EXPECT_FLOAT_EQ((*m2)->config().attn_softcap, 50.0f);
+
+  // GPT-2: learned positions exist for the training context only.
+  SyntheticSpec gp = small_spec();
+  gp.arch = "gpt2";
+  gp.n_head_kv = gp.n_head;
+  auto m3 = Model::load(make_model("gpt2", gp));
+  ASSERT_TRUE(m3) << m3.error();
+  auto too_long = Session::create(**m3, {.n_ctx = 128, .n_threads = 1});
+  ASSERT_FALSE(too_long);
+  EXPECT_NE(too_long.error().find("exceeds the model's 64 learned positions"), std::string::npos) << too_long.error();
+  // Missing LayerNorm bias: the error names the tensor.
+  e = load_error(rewrite(make_model("gpt2b", gp), "gpt2nob", nullptr, "blk.1.ffn_norm.bias"));
+  EXPECT_NE(e.find("missing tensor 'blk.1.ffn_norm.bias'"), std::string::npos) << e;
 }
 
 TEST(ModelConfig, MissingFileIsAnError) {
