@@ -199,7 +199,11 @@ int main(int argc, char** argv) {
     // each call on a weight copy not in cache (see kRotateBytes).
     for (int th : {1, 2})
       for (TensorType t : types)
-        if (t != TensorType::F32) add(t, best_isa(), {4096, 14336}, 1, th);
+        if (t != TensorType::F32) {
+          add(t, best_isa(), {4096, 14336}, 1, th);
+          // Llama-3.2-1B's output layer (tied embedding, often Q6_K or Q8_0 in mixtures): short rows.
+          if (t == TensorType::Q6_K || t == TensorType::Q8_0) add(t, best_isa(), {2048, 128256}, 1, th);
+        }
   } else if (q32) {
     // The other 32-value block types beside Q4_0/Q8_0: decode on 4096x14336 (memory bound) and a
     // 512-token prompt batch on 2048x2048 (compute bound), best ISA and AVX2, 1 and 2 threads.
