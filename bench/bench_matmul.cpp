@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "kernels/matmul_isa.h"
 #include "kernels/quant.h"
 #include "kernels/quant_k.h"
 #include "kernels/quant_q2k_q3k_iq4xs.h"
@@ -147,6 +148,9 @@ void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t
   }
   state.counters["weight_GBps"] =
       benchmark::Counter(static_cast<double>(w.size()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+#if defined(__x86_64__)
+  state.counters["amx"] = isa == Isa::Avx512 && amx_enabled() ? 1 : 0;
+#endif
   state.counters["FLOPS"] = benchmark::Counter(2.0 * sh.n_in * sh.n_out * batch, benchmark::Counter::kIsIterationInvariantRate);
 }
 
@@ -159,6 +163,8 @@ void add(TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
 
 }  // namespace
 
+// AVX-512 prompt batches run on AMX tiles where the CPU has them (counter amx=1); KESTREL_AMX=0 in the
+// environment measures the VNNI kernels instead.
 int main(int argc, char** argv) {
   bool full = false, q32 = false;
   std::vector<char*> args;

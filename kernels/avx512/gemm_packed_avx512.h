@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/avx512/gemm_amx_avx512.h"
 #include "kernels/avx512/gemm_tile_avx512.h"
 #include "kernels/quant.h"
 
@@ -171,9 +172,22 @@ void gemm_packed(const GemmArgs& a, int32_t off) {
     build_token_tables<Act>(a, nb, off, corr, dx, sx);
     k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
   }
+  const bool amx = amx_enabled();
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
     const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
     pack_panel<Unpack>(a, r0, rows, nb, panel);
+    if (amx) {
+      // Tiles (gemm_amx_avx512.h): offset types take signed weights (TDPBSSD), minimum types unsigned.
+      const AmxLayout<1> L{panel, kPanelBlockBytes, kPanelWeightBytes / 2, kPanelWeightBytes,
+                        kPanelWeightBytes + kPanelScaleBytes, kQK, Act::kBlockBytes, Act::kQsOffset};
+      if constexpr (kMin) {
+        amx_panel<false, AmxMin::Add>(L, nb, a, dx, sx, r0, rows);
+      } else {
+        for (int64_t b = 0; b < nb; ++b) amx_unoffset(panel + b * kPanelBlockBytes, kPanelWeightBytes, off);
+        amx_panel<true, AmxMin::None>(L, nb, a, dx, sx, r0, rows);
+      }
+      continue;
+    }
     int64_t t0 = 0;
     for (; t0 + kPackedTokens <= a.n_tokens; t0 += kPackedTokens)
       packed_tile<kPackedTokens, Act, kMin>(a, panel, nb, corr, dx, sx, r0, rows, t0);

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/avx512/gemm_amx_avx512.h"
 #include "kernels/avx512/kquant_packed_avx512.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_k.h"
@@ -499,9 +500,20 @@ void gemm_packed(const GemmArgs& a, Scales scales) {
     build_tables(a, nb, Block, dx, dxbsum, chain_off);
     k = TablesKey{a.call_id, a.x, a.n_tokens, nb, Block};
   }
+  // AMX tiles (gemm_amx_avx512.h) for the 32-value blocks (Q4_K, Q5_K, IQ4_XS): one K-block per scale,
+  // minima subtracted as dm * dx * bsum. Not for the 16-value blocks (Q6_K, Q2_K, Q3_K): a tile step
+  // of K = 16 is as slow as K = 32 while the per-block epilogue doubles, and measured slower than VNNI.
+  const bool amx = Block == 32 && !kChainOffset && amx_enabled();
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
     const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
     pack_panel<Block, Prepare>(a, r0, rows, nb, panel, scales);
+    if (amx) {
+      const AmxLayout<nblk> L{panel, sb_bytes(Block), kSbWeightBytes / 2, kSbWeightBytes,
+                              kSbWeightBytes + nblk * kPanelRows * sizeof(float), Block,
+                              static_cast<int64_t>(sizeof(BlockQ8_K)), static_cast<int64_t>(offsetof(BlockQ8_K, qs))};
+      amx_panel<false, AmxMin::Sub>(L, nb * nblk, a, dx, dxbsum, r0, rows);
+      continue;
+    }
     int64_t t0 = 0;
     for (; t0 + kPackedTokens <= a.n_tokens; t0 += kPackedTokens)
       packed_tile<Block, kChainOffset, kPackedTokens>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0);
