@@ -11,8 +11,13 @@
 //
 // Default run: the acceptance shapes only (quick). `--full` runs the whole sweep (all types, ISAs,
 // shapes {2048x2048, 2048x8192, 8192x2048, 4096x14336, 2048x128256}, batch {1, 16, 512}, threads
-// {1, 2}); scalar is only run at batch 1 (it is the reference, not a contender).
+// {1, 2}); scalar is only run at batch 1 (it is the reference, not a contender). `--decode`: batch 1
+// of every quantized and 16-bit type on 4096x14336, best ISA, 1 and 2 threads.
+// Batch-1 rows rotate over distinct weight copies (> 1 GiB in total, counter "copies"; `--in-cache`: one copy, for compute speed) so the weight
+// comes from DRAM on every call, like bench_probe's mem_read.
 #include <benchmark/benchmark.h>
+
+#include <algorithm>
 
 #include <cstddef>
 #include <cstdint>
@@ -131,23 +136,38 @@ std::vector<uint8_t> make_weights(TensorType t, int64_t n_in, int64_t n_out) {
   return w;
 }
 
+// Bytes of distinct weight copies a decode benchmark cycles through: > 2x this VM's 480 MB L3, and
+// the same footprint as bench_probe's mem_read buffer, so both measure DRAM.
+// `--in-cache` sets it to 0 (one copy, called in a loop: cache-resident, i.e. the kernel's compute speed).
+size_t g_rotate_bytes = size_t(1) << 30;
+
 void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
   if (!isa_supported(isa)) {
     state.SkipWithError("ISA not supported on this CPU");
     return;
   }
-  const std::vector<uint8_t> w = make_weights(t, sh.n_in, sh.n_out);
+  // Decode rows rotate over distinct copies of the weight whose total exceeds the last-level cache
+  // (g_rotate_bytes), so every call streams its weight from DRAM as a model's decode step does (this
+  // VM's L3 is 480 MB: one 33 MB matrix called in a loop stays cached). Batches are compute bound and
+  // use one copy. Each copy is its own allocation, in separately faulted-in pages.
+  const std::vector<uint8_t> w0 = make_weights(t, sh.n_in, sh.n_out);
+  const size_t copies = batch < 8 ? std::max<size_t>(1, (g_rotate_bytes + w0.size() - 1) / w0.size()) : 1;
+  std::vector<std::vector<uint8_t>> ws(copies, w0);
   std::vector<float> x(sh.n_in * batch);
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 2001) * 1e-3f - 1.0f;
   std::vector<float> y(sh.n_out * batch);
   ThreadPool pool(threads);
-  matmul_isa(isa, pool, t, w.data(), sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);  // warm-up
-  for (auto _ : state) {
+  for (const auto& w : ws)  // warm-up (and the activation scratch grows once)
     matmul_isa(isa, pool, t, w.data(), sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);
+  size_t next = 0;
+  for (auto _ : state) {
+    matmul_isa(isa, pool, t, ws[next].data(), sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);
+    next = next + 1 == copies ? 0 : next + 1;
     benchmark::ClobberMemory();
   }
+  state.counters["copies"] = static_cast<double>(copies);
   state.counters["weight_GBps"] =
-      benchmark::Counter(static_cast<double>(w.size()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+      benchmark::Counter(static_cast<double>(w0.size()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 #if defined(__x86_64__)
   state.counters["amx"] = isa == Isa::Avx512 && amx_enabled() ? 1 : 0;
 #endif
@@ -166,11 +186,13 @@ void add(TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
 // AVX-512 prompt batches run on AMX tiles where the CPU has them (counter amx=1); KESTREL_AMX=0 in the
 // environment measures the VNNI kernels instead.
 int main(int argc, char** argv) {
-  bool full = false, q32 = false;
+  bool full = false, q32 = false, decode = false;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--full") == 0) full = true;
     else if (std::strcmp(argv[i], "--q32") == 0) q32 = true;
+    else if (std::strcmp(argv[i], "--decode") == 0) decode = true;
+    else if (std::strcmp(argv[i], "--in-cache") == 0) g_rotate_bytes = 0;
     else args.push_back(argv[i]);
   }
   int n = static_cast<int>(args.size());
@@ -178,7 +200,17 @@ int main(int argc, char** argv) {
                               TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL,
                               TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
                               TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_XS};
-  if (q32) {
+  if (decode) {
+    // Decode of every type: batch 1 on 4096x14336 (Llama-3-8B's ffn_up), best ISA, 1 and 2 threads,
+    // each call on a weight copy not in cache (see kRotateBytes).
+    for (int th : {1, 2})
+      for (TensorType t : types)
+        if (t != TensorType::F32) {
+          add(t, best_isa(), {4096, 14336}, 1, th);
+          // Llama-3.2-1B's output layer (tied embedding, often Q6_K or Q8_0 in mixtures): short rows.
+          if (t == TensorType::Q6_K || t == TensorType::Q8_0) add(t, best_isa(), {2048, 128256}, 1, th);
+        }
+  } else if (q32) {
     // The other 32-value block types beside Q4_0/Q8_0: decode on 4096x14336 (memory bound) and a
     // 512-token prompt batch on 2048x2048 (compute bound), best ISA and AVX2, 1 and 2 threads.
     for (Isa isa : {best_isa(), Isa::Avx2}) {

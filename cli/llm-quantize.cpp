@@ -143,6 +143,8 @@ int main(int argc, char** argv) {
   for (const auto& kv : file.metadata()) {
     // A split input becomes one output file.
     if (kv.key.rfind("split.", 0) == 0) continue;
+    // llama.cpp removes and re-appends these two (gguf_set_val), so they go last, as in its files.
+    if (kv.key == "general.quantization_version" || kv.key == "general.file_type") continue;
     writer.set(kv.key, kv.value);
   }
   writer.set_u32("general.quantization_version", 2);

@@ -129,8 +129,8 @@ const std::map<std::string, FilterFn>& filters() {
     f["safe"] = [](Interp& in, const Value& v, CallArgs&) { return v.is_markup() ? v : Value::markup(in.make_string(py_str(v)).str()); };
     f["trim"] = [](Interp& in, const Value& v, CallArgs& a) {
       const Value* c = a.get(0, "chars");
-      const std::string* chars = c && !c->is_none() ? &c->str() : nullptr;
       if (c && !c->is_none() && !c->is_string()) fail("trim() chars must be a string");
+      const std::string* chars = c && !c->is_none() ? &c->str() : nullptr;
       Value r = in.make_string(py_strip(py_str(v), chars, true, true));
       return v.is_markup() ? Value::markup(r.str()) : r;
     };

@@ -12,6 +12,11 @@ constexpr int kMaxNesting = 400;
 
 void fail(std::string message) { throw Error{std::move(message)}; }
 
+void Value::wrong_kind(const char* expected) const {
+  if (is_undefined()) fail_undefined(*this);
+  fail(std::string("expected ") + expected + ", got '" + type_name() + "'");
+}
+
 void fail_undefined(const Value& v) {
   if (v.unsafe()) fail(v.undefined_hint());
   fail(v.undefined_hint().empty() ? "value is undefined" : v.undefined_hint());

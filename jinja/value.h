@@ -92,12 +92,14 @@ class Value {
   bool as_bool() const { return i_ != 0; }
   int64_t as_int() const { return i_; }     // Int or Bool
   double as_float() const { return kind_ == Kind::Float ? f_ : static_cast<double>(i_); }
-  const std::string& str() const { return *s_; }
-  const std::vector<Value>& items() const { return l_->items; }
-  const DictData& dict_data() const { return *d_; }
-  DictData& mutable_dict() const { return *d_; }  // namespaces only
+  // The accessors check the kind: a filter that forgets a type check (a fuzzer found `|trim(1)`) gets
+  // Python's TypeError as an error value instead of dereferencing an empty pointer.
+  const std::string& str() const { if (!s_) wrong_kind("str"); return *s_; }
+  const std::vector<Value>& items() const { if (!l_) wrong_kind("list"); return l_->items; }
+  const DictData& dict_data() const { if (!d_) wrong_kind("dict"); return *d_; }
+  DictData& mutable_dict() const { if (!d_) wrong_kind("namespace"); return *d_; }  // namespaces only
   const std::shared_ptr<DictData>& dict_ptr() const { return d_; }
-  const Callable& fn() const { return *c_; }
+  const Callable& fn() const { if (!c_) wrong_kind("callable"); return *c_; }
   int depth() const { return kind_ == Kind::List ? l_->depth : kind_ == Kind::Dict ? d_->depth : 0; }
   const std::string& undefined_hint() const { return hint_; }
   bool unsafe() const { return unsafe_; }
@@ -105,6 +107,7 @@ class Value {
 
   bool truthy() const;           // Python's bool()
   std::string type_name() const; // Python's type name: 'str', 'list', 'NoneType', ...
+  [[noreturn]] void wrong_kind(const char* expected) const;  // TypeError: expected X, got this value's type
 
  private:
   Kind kind_ = Kind::Undefined;

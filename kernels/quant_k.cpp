@@ -9,93 +9,16 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/quant_fit.h"
 #include "kernels/type_traits.h"
 
 namespace kestrel::kernels {
 namespace {
 
-constexpr float kGroupMaxEps = 1e-15f;  // below this a group counts as all zero
-
-// Round to nearest, ties to even, for |v| <= 2^22: adding 1.5 * 2^23 leaves the integer in the low
-// mantissa bits (the FPU does the rounding). ggml's nearest_int; std::lrintf would agree but this keeps
-// the exact operation.
-int nearest_int(float v) {
-  const float t = v + 12582912.0f;
-  int32_t i;
-  std::memcpy(&i, &t, sizeof i);
-  return (i & 0x007FFFFF) - 0x00400000;
-}
-
-// Asymmetric n-value fit x ~ scale * L + min (L in [0, nmax], min <= 0) minimising the weighted
-// squared error: a first guess from the range, then nstep + 1 trial inverse scales
-// (rmin + rdelta * is + nmax) / (max - min), each refit by weighted least squares. Returns scale;
-// *neg_min = -min. ggml's make_qkx2_quants with use_mad = false.
-float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L, float* neg_min, uint8_t* Laux,
-                    float rmin, float rdelta, int nstep) {
-  float min = x[0], max = x[0];
-  float sum_w = w[0];
-  float sum_x = sum_w * x[0];
-  for (int i = 1; i < n; ++i) {
-    if (x[i] < min) min = x[i];
-    if (x[i] > max) max = x[i];
-    sum_w += w[i];
-    sum_x += w[i] * x[i];
-  }
-  if (min > 0) min = 0;
-  if (max == min) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    *neg_min = -min;
-    return 0.0f;
-  }
-  float iscale = nmax / (max - min);
-  float scale = 1 / iscale;
-  float best_error = 0;
-  for (int i = 0; i < n; ++i) {
-    const int l = nearest_int(iscale * (x[i] - min));
-    L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
-    const float diff = scale * L[i] + min - x[i];
-    best_error += w[i] * (diff * diff);
-  }
-  for (int is = 0; is <= nstep; ++is) {
-    iscale = (rmin + rdelta * is + nmax) / (max - min);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < n; ++i) {
-      int l = nearest_int(iscale * (x[i] - min));
-      l = std::max(0, std::min(nmax, l));
-      Laux[i] = static_cast<uint8_t>(l);
-      sum_l += w[i] * l;
-      sum_l2 += w[i] * l * l;
-      sum_xl += w[i] * l * x[i];
-    }
-    const float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (D > 0) {
-      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-      if (this_min > 0) {
-        this_min = 0;
-        this_scale = sum_xl / sum_l2;
-      }
-      float cur_error = 0;
-      for (int i = 0; i < n; ++i) {
-        const float diff = this_scale * Laux[i] + this_min - x[i];
-        cur_error += w[i] * (diff * diff);
-      }
-      if (cur_error < best_error) {
-        std::memcpy(L, Laux, static_cast<size_t>(n));
-        best_error = cur_error;
-        scale = this_scale;
-        min = this_min;
-      }
-    }
-  }
-  *neg_min = -min;
-  return scale;
-}
-
 // Symmetric n-value fit x ~ scale * (L - nmax), L - nmax in [-nmax, nmax - 1], weights x^2: the
 // range guess and 18 nearby inverse scales -(nmax + 0.1 * is) / max, keeping the one with the best
 // sum(w x l)^2 / sum(w l^2). ggml's make_qx_quants with rmse_type = 1 and no importance weights.
-float fit_scale_symmetric(int n, int nmax, const float* x, int8_t* L) {
+float fit_scale_symmetric_grid(int n, int nmax, const float* x, int8_t* L) {
   float max = 0, amax = 0;
   for (int i = 0; i < n; ++i) {
     const float ax = std::fabs(x[i]);
@@ -147,7 +70,6 @@ float fit_scale_symmetric(int n, int nmax, const float* x, int8_t* L) {
 // and the packed 6-bit scales/mins, and re-rounds the values against the stored scales into L.
 void quantize_superblock_k4(const float* x, int nmax, float rmin, int nstep, uint16_t* d_out, uint16_t* dmin_out,
                             uint8_t* packed, uint8_t* L) {
-  uint8_t Laux[32];
   float w[32], mins[8], scales[8];
   float max_scale = 0, max_min = 0;  // scales are positive: the min has been taken out
   for (int j = 0; j < 8; ++j) {
@@ -155,7 +77,7 @@ void quantize_superblock_k4(const float* x, int nmax, float rmin, int nstep, uin
     for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
     const float av_x = std::sqrt(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) w[l] = av_x + std::fabs(x[32 * j + l]);
-    scales[j] = fit_scale_min(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
+    scales[j] = fit_scale_min(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], rmin, 0.1f, nstep, FitError::kSquared);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -232,7 +154,7 @@ void quantize_row_q6_K_ref(const float* x, BlockQ6_K* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < kQK_K / 16; ++ib) {
-      scales[ib] = fit_scale_symmetric(16, 32, x + 16 * ib, L + 16 * ib);
+      scales[ib] = fit_scale_symmetric_grid(16, 32, x + 16 * ib, L + 16 * ib);
       const float abs_scale = std::fabs(scales[ib]);
       if (abs_scale > max_abs_scale) {
         max_abs_scale = abs_scale;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "kernels/quant_fit.h"
 #include "kernels/quant_q32.h"
 #include "kernels/type_traits.h"
 
@@ -19,85 +20,9 @@ const int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13
 
 namespace {
 
-constexpr float kGroupMaxEps = 1e-15f;  // below this amax a group counts as all zero (ggml)
-
-// Round to nearest, ties to even, for |v| < 2^22: adding 1.5 * 2^23 leaves the integer in the low
-// mantissa bits (ggml's nearest_int).
-int nearest_int(float v) {
-  const float t = v + 12582912.0f;
-  int32_t i;
-  std::memcpy(&i, &t, sizeof i);
-  return (i & 0x007FFFFF) - 0x00400000;
-}
-
-// Scale and (non-positive) offset for n values on levels 0..nmax, minimizing the weighted absolute
-// error over a small search of scales (ggml's make_qkx2_quants with use_mad). Returns the scale and
-// stores -offset in *neg_min; levels go to L.
-float fit_scale_min_mad(int n, int nmax, const float* x, const float* w, uint8_t* L, float* neg_min) {
-  constexpr float kRmin = -0.5f, kRdelta = 0.1f;
-  constexpr int kSteps = 15;
-  float min = x[0], max = x[0];
-  float sum_w = w[0];
-  float sum_x = sum_w * x[0];
-  for (int i = 1; i < n; ++i) {
-    if (x[i] < min) min = x[i];
-    if (x[i] > max) max = x[i];
-    sum_w += w[i];
-    sum_x += w[i] * x[i];
-  }
-  if (min > 0) min = 0;
-  if (max == min) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    *neg_min = -min;
-    return 0.0f;
-  }
-  float iscale = nmax / (max - min);
-  float scale = 1 / iscale;
-  float best_error = 0;
-  for (int i = 0; i < n; ++i) {
-    L[i] = static_cast<uint8_t>(std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax));
-    const float diff = scale * L[i] + min - x[i];
-    best_error += w[i] * std::fabs(diff);
-  }
-  uint8_t trial[16];
-  for (int is = 0; is <= kSteps; ++is) {
-    iscale = (kRmin + kRdelta * is + nmax) / (max - min);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < n; ++i) {
-      const int l = std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax);
-      trial[i] = static_cast<uint8_t>(l);
-      sum_l += w[i] * l;
-      sum_l2 += w[i] * l * l;
-      sum_xl += w[i] * l * x[i];
-    }
-    const float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (D > 0) {
-      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-      if (this_min > 0) {
-        this_min = 0;
-        this_scale = sum_xl / sum_l2;
-      }
-      float cur_error = 0;
-      for (int i = 0; i < n; ++i) {
-        const float diff = this_scale * trial[i] + this_min - x[i];
-        cur_error += w[i] * std::fabs(diff);
-      }
-      if (cur_error < best_error) {
-        std::memcpy(L, trial, static_cast<size_t>(n));
-        best_error = cur_error;
-        scale = this_scale;
-        min = this_min;
-      }
-    }
-  }
-  *neg_min = -min;
-  return scale;
-}
-
 // Signed scale for n values on levels -nmax..nmax-1 refined by coordinate descent on an x^2-weighted
 // error (ggml's make_q3_quants with do_rmse). Levels + nmax go to L.
-float fit_scale_symmetric(int n, int nmax, const float* x, int8_t* L) {
+float fit_scale_symmetric_descent(int n, int nmax, const float* x, int8_t* L) {
   float max = 0, amax = 0;
   for (int i = 0; i < n; ++i) {
     const float ax = std::fabs(x[i]);
@@ -193,7 +118,7 @@ void quantize_row_q2_K_ref(const float* x, BlockQ2_K* y, int64_t n) {
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < 16; ++j) {
       for (int l = 0; l < 16; ++l) w[l] = std::fabs(x[16 * j + l]);
-      scales[j] = fit_scale_min_mad(16, 3, x + 16 * j, w, L + 16 * j, &mins[j]);
+      scales[j] = fit_scale_min(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, FitError::kAbsolute);
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
@@ -230,7 +155,7 @@ void quantize_row_q3_K_ref(const float* x, BlockQ3_K* y, int64_t n) {
     float scales[16];
     float max_scale = 0, amax = 0;
     for (int j = 0; j < 16; ++j) {
-      scales[j] = fit_scale_symmetric(16, 4, x + 16 * j, L + 16 * j);
+      scales[j] = fit_scale_symmetric_descent(16, 4, x + 16 * j, L + 16 * j);
       const float s = std::fabs(scales[j]);
       if (s > amax) {
         amax = s;
@@ -255,7 +180,7 @@ void quantize_row_q3_K_ref(const float* x, BlockQ3_K* y, int64_t n) {
     q3_K_scales(&o, sc);
     for (int j = 0; j < 16; ++j) {
       const float d = fp16_to_fp32(o.d) * sc[j];
-      if (d == 0.0f) continue;  // keeps the levels of fit_scale_symmetric (ggml does the same)
+      if (d == 0.0f) continue;  // keeps the levels of fit_scale_symmetric_descent (ggml does the same)
       for (int i = 0; i < 16; ++i) L[16 * j + i] = static_cast<int8_t>(std::clamp(nearest_int(x[16 * j + i] / d), -4, 3) + 4);
     }
     std::memset(o.hmask, 0, sizeof o.hmask);

@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/avx512/decode_rows4_avx512.h"
 #include "kernels/avx512/gemm_packed_avx512.h"
 #include "kernels/avx512/gemm_tile_avx512.h"
 #include "kernels/matmul_isa.h"
@@ -245,89 +246,7 @@ void unpack_block_q8_0(const char* row, int64_t b, uint8_t* out, float* d, float
 }
 
 // ---------------------------------------------------------------- Q4_0 decode (few tokens)
-//
-// One zmm holds the same block of 4 rows (one 128-bit lane per row: 16 bytes of nibbles), so the
-// nibble split costs 3 instructions per 4 rows and the activation block is broadcast to all lanes
-// (elements 0-15 against the low nibbles, 16-31 against the high ones). The -8 offset enters as the
-// VPDPBUSD accumulator input: -8 * (partial sums of x) per dword lane, precomputed per (token, block).
-// The 4 row scales are converted together and spread to their lanes with one permute.
-thread_local AlignedBuffer t_q4_tables;
-
-template <int T>
-void q4_rows4_tile(const GemmArgs& a, int64_t r0, int64_t t0, int64_t nb, const __m128i* negcorr, const float* dx) {
-  const char* w[4];
-  for (int r = 0; r < 4; ++r) w[r] = static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes;
-  const char* xr[T];
-  for (int t = 0; t < T; ++t) xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes;
-  const __m512i m = _mm512_set1_epi8(0x0F);
-  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  __m512 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const int64_t off = b * static_cast<int64_t>(sizeof(BlockQ4_0));
-    if ((b & 1) == 0) {
-      // The hardware prefetchers do not run far enough ahead of 4 interleaved row streams: fetch the
-      // next row group's bytes while this one computes, so DRAM and arithmetic overlap.
-      for (int r = 0; r < 4; ++r) _mm_prefetch(w[r] + off + 4 * static_cast<int64_t>(a.w_row_bytes), _MM_HINT_T0);
-    }
-    __m512i v = _mm512_zextsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[0] + off + 2)));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[1] + off + 2)), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[2] + off + 2)), 2);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[3] + off + 2)), 3);
-    const __m512i lo = _mm512_and_si512(v, m);
-    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
-    uint16_t d[4];
-    for (int r = 0; r < 4; ++r) std::memcpy(&d[r], w[r] + off, 2);
-    const uint64_t d4 = d[0] | (uint64_t{d[1]} << 16) | (uint64_t{d[2]} << 32) | (uint64_t{d[3]} << 48);
-    const __m128 dw4 = _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(d4)));
-    const __m512 dw = _mm512_permutexvar_ps(spread, _mm512_zextps128_ps512(dw4));
-    for (int t = 0; t < T; ++t) {
-      const char* xq = xr[t] + b * static_cast<int64_t>(sizeof(BlockQ8_0)) + 2;
-      const __m512i xlo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
-      const __m512i xhi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
-      __m512i isum = _mm512_dpbusd_epi32(_mm512_broadcast_i32x4(negcorr[(t0 + t) * nb + b]), lo, xlo);
-      isum = _mm512_dpbusd_epi32(isum, hi, xhi);
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_set1_ps(dx[(t0 + t) * nb + b])), acc[t]);
-    }
-  }
-  const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-  for (int t = 0; t < T; ++t) {
-    __m512 s = _mm512_add_ps(acc[t], _mm512_permute_ps(acc[t], 0xB1));  // pairs within each lane
-    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4E));                     // halves: every element = lane sum
-    _mm_storeu_ps(a.y + (t0 + t) * a.ldy + r0, _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, s)));
-  }
-}
-
-void gemm_q4_0_few_tokens(const GemmArgs& a) {
-  const int64_t nb = a.n_in / kQK;
-  char* tables = static_cast<char*>(t_q4_tables.get(static_cast<size_t>(nb * a.n_tokens) * (16 + 4)));
-  __m128i* negcorr = reinterpret_cast<__m128i*>(tables);
-  float* dx = reinterpret_cast<float*>(tables + static_cast<size_t>(nb * a.n_tokens) * 16);
-  for (int64_t t = 0; t < a.n_tokens; ++t) {
-    const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(a.x) + t * a.x_row_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      const __m128i xlo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b].qs));
-      const __m128i xhi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b].qs + 16));
-      const __m128i c = _mm_dpbusd_epi32(_mm_dpbusd_epi32(_mm_setzero_si128(), _mm_set1_epi8(8), xlo), _mm_set1_epi8(8), xhi);
-      _mm_store_si128(&negcorr[t * nb + b], _mm_sub_epi32(_mm_setzero_si128(), c));
-      dx[t * nb + b] = h2f(&blk[b].d);
-    }
-  }
-  int64_t r0 = a.row_begin;
-  for (; r0 + 4 <= a.row_end; r0 += 4) {
-    int64_t t0 = 0;
-    for (; t0 + 4 <= a.n_tokens; t0 += 4) q4_rows4_tile<4>(a, r0, t0, nb, negcorr, dx);
-    switch (a.n_tokens - t0) {
-      case 1: q4_rows4_tile<1>(a, r0, t0, nb, negcorr, dx); break;
-      case 2: q4_rows4_tile<2>(a, r0, t0, nb, negcorr, dx); break;
-      case 3: q4_rows4_tile<3>(a, r0, t0, nb, negcorr, dx); break;
-      default: break;
-    }
-  }
-  for (; r0 < a.row_end; ++r0)
-    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += 4)
-      tile_rows_of<PolicyQ4_0, 1, 4>(a, r0, t0, static_cast<int>(a.n_tokens - t0 < 4 ? a.n_tokens - t0 : 4));
-}
+// 4 rows per zmm, one 128-bit lane per row (decode_rows4_avx512.h, shared with Q4_1/Q5_0/Q5_1/IQ4_NL).
 
 void gemm_q8_0_avx512(const GemmArgs& a) {
   if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_block_q8_0, ActQ8_0, false>(a, 128);
@@ -335,7 +254,7 @@ void gemm_q8_0_avx512(const GemmArgs& a) {
 }
 void gemm_q4_0_avx512(const GemmArgs& a) {
   if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_block_q4_0, ActQ8_0, false>(a, 8);
-  else gemm_q4_0_few_tokens(a);
+  else gemm_rows4<Rows4Q4_0, PolicyQ4_0>(a);
 }
 
 // ---------------------------------------------------------------- packed F32 GEMM (prompt batches)

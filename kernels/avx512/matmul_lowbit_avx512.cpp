@@ -258,7 +258,7 @@ void row_tile(const GemmArgs& a, int64_t r0) {
 
 template <class K>
 void gemm(const GemmArgs& a) {
-  constexpr int R = 4, T = 4;
+  constexpr int R = 1, T = 4;
   int64_t r0 = a.row_begin;
   for (; r0 + R <= a.row_end; r0 += R) row_tile<K, R, T>(a, r0);
   for (; r0 < a.row_end; ++r0) row_tile<K, 1, T>(a, r0);

@@ -1,12 +1,14 @@
 // AVX-512 (VNNI) kernels for Q4_1 / Q5_0 / Q5_1 / IQ4_NL weights and the Q8_1 activation converter.
-// Decode (few tokens): the register-tiled dot-product GEMM of gemm_tile_avx512.h, two 32-value blocks
-// per step (lanes 0-7 block b, lanes 8-15 block b+1). Prompt batches: the packed outer-product GEMM of
+// Decode (few tokens): 4 rows per zmm (decode_rows4_avx512.h); the policies below (the generic
+// dot-product tile of gemm_tile_avx512.h, two 32-value blocks per step: lanes 0-7 block b, lanes 8-15
+// block b+1) take a job's last n_out % 4 rows. Prompt batches: the packed outer-product GEMM of
 // gemm_packed_avx512.h. VPDPBUSD multiplies unsigned weight bytes with signed activations:
 //   Q4_1 / Q5_1: values q in [0, 31] are unsigned as stored; the m_w * s_x term of each block is added
 //     in lane 0 (block b) and lane 8 (block b+1) of the accumulator, whose lanes are summed at the end.
 //   Q5_0: the unsigned 5-bit q is w + 16: the chain starts at -16 * sum(x) (per activation block).
 //   IQ4_NL: VPSHUFB looks the nibbles up in the codebook shifted by +128 (unsigned, [1, 241]); the
 //     chain starts at -128 * sum(x).
+#include "kernels/avx512/decode_rows4_avx512.h"
 #include "kernels/avx512/gemm_packed_avx512.h"
 #include "kernels/avx512/gemm_tile_avx512.h"
 #include "kernels/matmul_q32.h"
@@ -193,19 +195,19 @@ void quantize_row_q8_1_avx512(const float* x, void* dst, int64_t n) {
 
 void gemm_q4_1_avx512(const GemmArgs& a) {
   if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_q4_1, ActQ8_1, true>(a, 0);
-  else gemm<PolicyQ4_1, 4, 4>(a);
+  else gemm_rows4<Rows4Q4_1, PolicyQ4_1>(a);
 }
 void gemm_q5_1_avx512(const GemmArgs& a) {
   if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_q5_1, ActQ8_1, true>(a, 0);
-  else gemm<PolicyQ5_1, 4, 4>(a);
+  else gemm_rows4<Rows4Q5_1, PolicyQ5_1>(a);
 }
 void gemm_q5_0_avx512(const GemmArgs& a) {
   if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_q5_0, ActQ8_0, false>(a, 16);
-  else gemm<PolicyQ5_0, 4, 4>(a);
+  else gemm_rows4<Rows4Q5_0, PolicyQ5_0>(a);
 }
 void gemm_iq4_nl_avx512(const GemmArgs& a) {
   if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_iq4_nl, ActQ8_0, false>(a, 128);
-  else gemm<PolicyIQ4_NL, 4, 4>(a);
+  else gemm_rows4<Rows4IQ4_NL, PolicyIQ4_NL>(a);
 }
 
 }  // namespace kestrel::kernels

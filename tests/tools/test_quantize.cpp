@@ -47,6 +47,7 @@ TEST_P(QuantizeVsLlref, Stories260KBytesMatch) {
   ASSERT_EQ(r.rc, 0) << r.err;
   llref_quantize(in, ref, type, pure);
   expect_same_model(ours, ref);
+  expect_same_file(ours, ref);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, QuantizeVsLlref,
@@ -69,6 +70,7 @@ TEST(Quantize, SyntheticF16ModelBytesMatchLlref) {
     llref_quantize(in, ref, type, true);
     SCOPED_TRACE(type);
     expect_same_model(ours, ref);
+    expect_same_file(ours, ref);
   }
 }
 

@@ -3,8 +3,11 @@
 // its output, quote paths for the shell, read numbers out of tool output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <cstring>
 #include <set>
@@ -117,6 +120,19 @@ inline void expect_same_model(const std::string& ours, const std::string& ref, c
     ASSERT_NE(mine, nullptr) << "missing key " << kv.key;
     EXPECT_TRUE(same_value(*mine, kv.value)) << "key " << kv.key;
   }
+}
+
+// Whole files, byte for byte (header, metadata order, tensor order, padding and data), as `cmp` sees them.
+inline void expect_same_file(const std::string& ours, const std::string& ref) {
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  };
+  const std::string a = slurp(ours), b = slurp(ref);
+  ASSERT_FALSE(b.empty()) << ref;
+  EXPECT_EQ(a.size(), b.size());
+  const auto diff = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
+  EXPECT_TRUE(diff.first == a.end() && diff.second == b.end()) << "files differ at byte " << (diff.first - a.begin());
 }
 
 inline RunResult quantize(const std::string& in, const std::string& out, const std::string& type, bool pure) {
