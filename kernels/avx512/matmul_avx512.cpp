@@ -250,13 +250,15 @@ void unpack_block_q8_0(const char* row, int64_t b, uint8_t* out, float* d, float
 
 // ---------------------------------------------------------------- Q4_0/Q8_0 panels by gathers
 //
-// pack_panel's unpack + 4-byte transpose (256 scalar copies per block of 32 rows) cost more than the
-// packed GEMM's arithmetic for a decode batch of 8-16 rows (measured: Q4_0 2048x8192, 8 tokens, 2
-// threads, 1.84 ms of which ~1.4 ms did not grow with the token count). Here one VPGATHERDD fetches the
-// same dword of 16 rows' blocks, which is already a panel line: Q8_0's 8 dwords flip to unsigned; Q4_0's
-// 4 dwords of nibbles give lines k (low nibbles) and k + 4 (high nibbles). The 16 scales come from one
-// more gather (the dword at each block's start, whose low half is d). Same bytes as pack_panel, so the
-// results do not change; rows past `rows` are masked off (never read) and get zeros.
+// pack_panel (unpack to bytes, then a 16x16 dword transpose) costs more than the packed GEMM's
+// arithmetic for a decode batch of 8-16 rows (llm-server's parallel streams). Here one VPGATHERDD
+// fetches the same dword of 16 rows' blocks, which is already a panel line: Q8_0's 8 dwords flip to
+// unsigned; Q4_0's 4 dwords of nibbles give lines k (low nibbles) and k + 4 (high nibbles). The 16
+// scales come from one more gather (the dword at each block's start, whose low half is d). Same bytes
+// as pack_panel, so the results do not change; rows past `rows` are masked off (never read) and get
+// zeros. Measured (bench_matmul --decode-rows: 2048x8192, 2 threads, VNNI, CPU ms, loaded machine),
+// gathers vs pack_panel: Q4_0 8 rows 1.18-1.20 vs 1.77-1.82, 16 rows 1.70-1.74 vs 2.29-2.45, 32 rows
+// 2.99-3.12 vs 3.72-3.76; Q8_0 8 rows 1.46-1.56 vs 1.77-1.89 (4 rows, the dot-product kernel: 1.16-1.20).
 template <bool kQ4>
 void pack_panel_gather(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel) {
   constexpr int64_t kBlock = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
