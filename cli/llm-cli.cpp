@@ -1,11 +1,14 @@
 // llm-cli: generate text with a GGUF model, llama.cpp-style flags.
 //   llm-cli -m model.gguf -p "Once upon a time" -n 64 [-t 2] [--temp 0] [-c 2048] [--cache-type f16]
 //   llm-cli -m model.gguf -cnv [-sys "You are ..."] [--chat-template-file T.jinja]   (conversation)
+//   llm-cli -m model.gguf -p ... --temp 0 --lookup 16            (speculative: prompt-lookup drafts)
+//   llm-cli -m model.gguf -p ... --temp 0 -md draft.gguf [--draft 16]   (speculative: a draft model)
 // The prompt (unless --no-echo) and the continuation go to stdout as they are produced; load time,
 // prompt and generation speed, ISA and threads go to stderr. Errors: one line, exit code 1.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,6 +20,7 @@
 #include "kernels/thread_pool.h"
 #include "model/generate.h"
 #include "model/llm.h"
+#include "model/speculative.h"
 
 namespace {
 
@@ -56,7 +60,9 @@ int main(int argc, char** argv) {
   std::string model_path, prompt, prompt_file, cache_type = "f16", logits_out;
   int n_predict = -1, n_threads = 0, n_ctx = 0, n_batch = 512;
   bool no_mmap = false, no_echo = false, info = false, chat = false;
-  std::string system_prompt, chat_template_file;
+  std::string system_prompt, chat_template_file, draft_path;
+  int lookup = 0, n_draft = 16;
+  float draft_p_min = ModelDrafter::kDefaultPMin;
   SamplerParams sp;
   cli::ArgParser args(kProg, "Generate text with a GGUF model.");
   args.add_string("-m,--model", &model_path, "model file (GGUF)");
@@ -83,6 +89,12 @@ int main(int argc, char** argv) {
                 "conversation mode: the model's chat template, user turns from stdin (/clear, /exit, Ctrl-C stops a reply)");
   args.add_string("-sys,--system-prompt", &system_prompt, "system message for conversation mode");
   args.add_string("--chat-template-file", &chat_template_file, "Jinja chat template to use instead of the model's");
+  args.add_int("--lookup", &lookup,
+               "speculative decoding with prompt-lookup drafts of up to N tokens (n-gram matches in the prompt and "
+               "output; needs --temp 0; 0: off)");
+  args.add_string("-md,--model-draft", &draft_path, "speculative decoding with this draft model (same vocabulary; needs --temp 0)");
+  args.add_int("--draft,--draft-max,--draft-n", &n_draft, "most tokens the draft model guesses per step");
+  args.add_float("--draft-p-min", &draft_p_min, "the draft model stops guessing below this top probability");
   if (Status st = args.parse(argc, argv); !st) return cli::fail(kProg, st.message());
   if (args.help_requested()) {
     std::fputs(args.usage().c_str(), stdout);
@@ -98,6 +110,17 @@ int main(int argc, char** argv) {
   if (n_ctx < 0) return cli::fail(kProg, "invalid -c " + std::to_string(n_ctx) + ": expected >= 0");
   if (n_batch < 1) return cli::fail(kProg, "invalid -b " + std::to_string(n_batch) + ": expected >= 1");
   if (n_predict < -1) return cli::fail(kProg, "invalid -n " + std::to_string(n_predict) + ": expected >= -1");
+  if (lookup < 0) return cli::fail(kProg, "invalid --lookup " + std::to_string(lookup) + ": expected >= 0 (0: off)");
+  if (n_draft < 1) return cli::fail(kProg, "invalid --draft " + std::to_string(n_draft) + ": expected >= 1");
+  if (!(draft_p_min >= 0 && draft_p_min <= 1))
+    return cli::fail(kProg, "invalid --draft-p-min " + std::to_string(draft_p_min) + ": expected 0 .. 1");
+  const bool speculative = lookup > 0 || !draft_path.empty();
+  if (lookup > 0 && !draft_path.empty()) return cli::fail(kProg, "give --lookup or -md, not both");
+  if ((args.was_set("--draft") || args.was_set("--draft-max") || args.was_set("--draft-n")) && draft_path.empty())
+    return cli::fail(kProg, "--draft needs a draft model (-md FILE)");
+  if (speculative && sp.temp > 0)
+    return cli::fail(kProg, "speculative decoding (--lookup, -md) needs greedy sampling (--temp 0)");
+  if (speculative && chat) return cli::fail(kProg, "--lookup and -md are not supported in conversation mode (-cnv) yet");
   if (!prompt_file.empty()) {
     if (args.was_set("-p")) return cli::fail(kProg, "give the prompt with -p or -f, not both");
     if (!read_file(prompt_file, &prompt)) return cli::fail(kProg, "cannot read prompt file '" + prompt_file + "'");
@@ -114,6 +137,13 @@ int main(int argc, char** argv) {
   }
   const ModelConfig& cfg = m.config();
   if (n_ctx == 0) n_ctx = std::min(4096, cfg.n_ctx_train);
+  std::unique_ptr<Model> draft_model;
+  if (!draft_path.empty()) {
+    auto dm = Model::load(draft_path, {.use_mmap = !no_mmap});
+    if (!dm) return cli::fail(kProg, "draft model: " + dm.error());
+    draft_model = std::move(*dm);
+    if (Status st = check_same_vocab(m, *draft_model); !st) return cli::fail(kProg, st.message());
+  }
   if (chat) {
     // As in llama-cli, a prompt given in conversation mode is the system message.
     if (system_prompt.empty()) system_prompt = prompt;
@@ -157,6 +187,15 @@ int main(int argc, char** argv) {
   GenerateParams gp;
   gp.sampling = sp;
   gp.max_tokens = n_predict;
+  gp.lookup = lookup;
+  std::unique_ptr<ModelDrafter> drafter;
+  if (draft_model) {
+    auto d = ModelDrafter::create(m, *draft_model, sess_params, draft_p_min);
+    if (!d) return cli::fail(kProg, d.error());
+    drafter = std::move(*d);
+    gp.drafter = drafter.get();
+    gp.n_draft = n_draft;
+  }
   Generator gen(s, m, gp);
   const auto t_prompt = std::chrono::steady_clock::now();
   if (Status st = gen.start(ids, !logits_out.empty()); !st) return cli::fail(kProg, st.message());
@@ -191,6 +230,12 @@ int main(int argc, char** argv) {
                ids.size() / std::max(prompt_s, 1e-9));
   std::fprintf(stderr, "%s: generation %d tokens, %d decoded in %.1f ms (%.2f tok/s)\n", kProg, n_gen, n_decoded,
                gen_s * 1e3, n_decoded / std::max(gen_s, 1e-9));
+  if (gen.speculative())
+    std::fprintf(stderr, "%s: speculative (%s): %d drafted, %d accepted (%.1f%%), %d target evals for %d tokens\n",
+                 kProg, draft_model ? ("draft model " + draft_path + ", up to " + std::to_string(n_draft)).c_str()
+                                    : ("lookup, up to " + std::to_string(lookup)).c_str(),
+                 gen.n_drafted(), gen.n_accepted(), 100.0 * gen.n_accepted() / std::max(gen.n_drafted(), 1),
+                 gen.n_evals(), n_decoded);
   std::fprintf(stderr, "%s: isa %s, threads %d, n_ctx %d, cache %s, seed %llu\n", kProg,
                std::string(kernels::isa_name(kernels::active_isa())).c_str(), s.pool().size(), s.n_ctx(),
                std::string(type_name(*ct)).c_str(), static_cast<unsigned long long>(gen.seed()));

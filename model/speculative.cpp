@@ -1,0 +1,93 @@
+// The drafters of speculative decoding (see speculative.h).
+#include "model/speculative.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace kestrel {
+
+Result<std::vector<int32_t>> LookupDrafter::draft(const std::vector<int32_t>& context, int max_n) {
+  std::vector<int32_t> out;
+  const int64_t L = static_cast<int64_t>(context.size());
+  if (max_n < 1 || L < 2) return out;
+  // Longest n-gram first: a longer match predicts better. The most recent earlier occurrence wins, since
+  // text that is being quoted or repeated was usually seen last.
+  for (int64_t n = std::min<int64_t>(ngram_max_, L - 1); n >= 1; --n) {
+    const int32_t* pattern = context.data() + (L - n);
+    for (int64_t start = L - n - 1; start >= 0; --start) {
+      if (!std::equal(pattern, pattern + n, context.data() + start)) continue;
+      const int64_t from = start + n;  // < L: the match ends before the pattern does
+      const int64_t take = std::min<int64_t>(max_n, L - from);
+      out.assign(context.begin() + from, context.begin() + from + take);
+      return out;
+    }
+  }
+  return out;
+}
+
+Status check_same_vocab(const Model& target, const Model& draft) {
+  const Tokenizer& a = target.tokenizer();
+  const Tokenizer& b = draft.tokenizer();
+  auto differ = [](const std::string& what) {
+    return Status::error("the draft model's vocabulary differs from the target's (" + what + ")");
+  };
+  if (a.model_name() != b.model_name())
+    return differ("tokenizer " + std::string(b.model_name()) + " vs " + std::string(a.model_name()));
+  if (target.config().n_vocab != draft.config().n_vocab || a.n_vocab() != b.n_vocab())
+    return differ(std::to_string(b.n_vocab()) + " tokens vs " + std::to_string(a.n_vocab()));
+  if (a.bos() != b.bos() || a.eos() != b.eos()) return differ("BOS/EOS ids");
+  for (int32_t id = 0; id < a.n_vocab(); ++id)
+    if (a.token_text(id) != b.token_text(id)) return differ("token " + std::to_string(id));
+  return Status::ok();
+}
+
+Result<std::unique_ptr<ModelDrafter>> ModelDrafter::create(const Model& target, const Model& draft,
+                                                           const SessionParams& params, float p_min) {
+  KESTREL_RETURN_IF_ERROR(check_same_vocab(target, draft));
+  auto s = Session::create(draft, params);
+  if (!s) return Status::error("draft model: " + s.error());
+  return std::unique_ptr<ModelDrafter>(new ModelDrafter(draft, std::move(*s), p_min));
+}
+
+Result<std::vector<int32_t>> ModelDrafter::draft(const std::vector<int32_t>& context, int max_n) {
+  std::vector<int32_t> out;
+  if (max_n < 1 || context.empty()) return out;
+  // Keep the longest prefix the draft cache shares with the context (after the target's rollback the
+  // draft cache still holds the rejected guesses), but evaluate at least the last token for fresh logits.
+  size_t p = 0;
+  while (p < cached_.size() && p < context.size() && cached_[p] == context[p]) ++p;
+  if (p == context.size()) --p;
+  s_->truncate(static_cast<int>(p));
+  p = std::min(p, static_cast<size_t>(s_->n_past()));  // a sliding-window ring may keep less than asked
+  cached_.resize(p);
+  const std::vector<int32_t> suffix(context.begin() + static_cast<long>(p), context.end());
+  if (Status st = s_->eval(suffix); !st) {
+    s_->reset();
+    cached_.clear();
+    return Status::error("draft model: " + st.message());
+  }
+  cached_.insert(cached_.end(), suffix.begin(), suffix.end());
+
+  const int V = model_.config().n_vocab;
+  const Tokenizer& tok = model_.tokenizer();
+  while (static_cast<int>(out.size()) < max_n) {
+    // Greedy: the first maximum, and its probability under the full softmax.
+    const float* l = s_->logits();
+    const int32_t id = static_cast<int32_t>(std::max_element(l, l + V) - l);
+    double sum = 0;
+    for (int i = 0; i < V; ++i) sum += std::exp(static_cast<double>(l[i] - l[id]));
+    if (1.0 / sum < p_min_) break;  // not confident: a guess that is likely wrong only costs compute
+    out.push_back(id);
+    if (tok.is_eog(id) || static_cast<int>(out.size()) == max_n || s_->n_past() >= s_->n_ctx()) break;
+    if (Status st = s_->eval({id}); !st) {
+      s_->reset();
+      cached_.clear();
+      return Status::error("draft model: " + st.message());
+    }
+    cached_.push_back(id);
+  }
+  return out;
+}
+
+}  // namespace kestrel

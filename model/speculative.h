@@ -1,0 +1,61 @@
+#pragma once
+// Drafters for speculative decoding: they guess the next tokens cheaply, and the Generator
+// (model/generate.h) has the target model check all guesses in one batched forward pass, keeping the
+// longest prefix that matches its own greedy choices. Decoding one token reads every weight once; a batch
+// of 1 + k tokens reads them once too, so every accepted guess is a token almost for free.
+//
+//   LookupDrafter: prompt lookup (llama.cpp's lookup / ngram drafting). The guess is what followed the
+//     most recent earlier occurrence of the context's last n tokens (n from ngram_max down to 1) in the
+//     prompt and the output so far. Free, and good when the output quotes its input (code edits, summaries).
+//   ModelDrafter: a smaller (e.g. quantized) model with the same vocabulary drafts greedily, token by
+//     token, with its own Session; it stops early when its top probability falls below p_min.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "gguf/status.h"
+#include "model/llm.h"
+
+namespace kestrel {
+
+class Drafter {
+ public:
+  virtual ~Drafter() = default;
+  // Up to max_n tokens guessed to follow `context` (everything the target has seen: its cached tokens and
+  // the last sampled one, in order). Fewer or none when there is no good guess. Errors come only from a
+  // draft model's eval.
+  virtual Result<std::vector<int32_t>> draft(const std::vector<int32_t>& context, int max_n) = 0;
+};
+
+class LookupDrafter final : public Drafter {
+ public:
+  static constexpr int kDefaultNgramMax = 3;
+  explicit LookupDrafter(int ngram_max = kDefaultNgramMax) : ngram_max_(ngram_max < 1 ? 1 : ngram_max) {}
+  Result<std::vector<int32_t>> draft(const std::vector<int32_t>& context, int max_n) override;
+
+ private:
+  int ngram_max_;
+};
+
+// Ok when the two models share one vocabulary (same tokenizer kind, size, every token's text, BOS/EOS);
+// otherwise an error naming the first difference. Drafted ids index the target's vocabulary.
+Status check_same_vocab(const Model& target, const Model& draft);
+
+class ModelDrafter final : public Drafter {
+ public:
+  static constexpr float kDefaultPMin = 0.75f;  // llama.cpp's --draft-p-min default
+  // The draft model must outlive the drafter. Its session gets `params` (use the target's n_ctx).
+  static Result<std::unique_ptr<ModelDrafter>> create(const Model& target, const Model& draft,
+                                                      const SessionParams& params, float p_min = kDefaultPMin);
+  Result<std::vector<int32_t>> draft(const std::vector<int32_t>& context, int max_n) override;
+
+ private:
+  ModelDrafter(const Model& draft, std::unique_ptr<Session> s, float p_min)
+      : model_(draft), s_(std::move(s)), p_min_(p_min) {}
+  const Model& model_;
+  std::unique_ptr<Session> s_;
+  float p_min_;
+  std::vector<int32_t> cached_;  // the tokens in the draft session's cache, in order
+};
+
+}  // namespace kestrel
