@@ -13,7 +13,7 @@
 // shapes {2048x2048, 2048x8192, 8192x2048, 4096x14336, 2048x128256}, batch {1, 16, 512}, threads
 // {1, 2}); scalar is only run at batch 1 (it is the reference, not a contender). `--decode`: batch 1
 // of every quantized and 16-bit type on 4096x14336, best ISA, 1 and 2 threads.
-// Batch-1 rows rotate over distinct weight copies (> 1 GiB in total, counter "copies"; `--in-cache`: one copy, for compute speed) so the weight
+// Batch-1 rows rotate over distinct weight copies (bench/dram_footprint.h: >= 1 GiB and >= 2x the LLC in total, counter "copies"; `--in-cache`: one copy, for compute speed) so the weight
 // comes from DRAM on every call, like bench_probe's mem_read.
 #include <benchmark/benchmark.h>
 
@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/dram_footprint.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "kernels/quant_k.h"
@@ -135,10 +136,10 @@ std::vector<uint8_t> make_weights(TensorType t, int64_t n_in, int64_t n_out) {
   return w;
 }
 
-// Bytes of distinct weight copies a decode benchmark cycles through: > 2x this VM's 480 MB L3, and
-// the same footprint as bench_probe's mem_read buffer, so both measure DRAM.
+// Bytes of distinct weight copies a decode benchmark cycles through: the same footprint as bench_probe's
+// mem_read buffer (>= 1 GiB and >= 2x the last-level cache), so both measure DRAM.
 // `--in-cache` sets it to 0 (one copy, called in a loop: cache-resident, i.e. the kernel's compute speed).
-size_t g_rotate_bytes = size_t(1) << 30;
+size_t g_rotate_bytes = kestrel::bench::dram_footprint_bytes();
 
 void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
   if (!isa_supported(isa)) {

@@ -2,8 +2,9 @@
 """Turn Google Benchmark JSON from bench_probe and bench_matmul into a markdown table and a PNG plot.
 
 Every matmul row is reported against what the machine measured in the probe run(s):
-  - batch-1 (decode) rows: weight GB/s as a % of the memory-read bandwidth with the same thread count
-    (the larger of probe/mem_read and probe/mem_read_prefetch);
+  - batch-1 (decode) rows: weight GB/s as a % of the DRAM read bandwidth with the same thread count
+    (the largest of the probe/mem_read* probes); bench_matmul's batch-1 rows stream distinct weight
+    copies from DRAM (bench/dram_footprint.h), unless run with --in-cache;
   - every row: GFLOP/s as a % of the peak of the same ISA and thread count: f32 FMA peak for
     f32/f16/bf16 weights, int8-dot peak (VNNI on avx512, maddubs on avx2) for the quantized types.
 Each percentage is given twice: from wall time, and from process CPU time ("cpu": the benchmarks
@@ -60,10 +61,14 @@ def limits(runs):
     mem = defaultdict(float)       # threads -> bytes/s (wall)
     mem_cpu = defaultdict(float)   # threads -> bytes/s (cpu time of calling thread)
     peak = {}                      # (kind, isa, threads) -> (flops wall, flops cpu)
+    cache = {}                     # threads -> bytes/s of the L3-resident read (context, not a limit)
     for name, b in runs.items():
         if not name.startswith("probe/"):
             continue
         t = threads_of(name)
+        if name.startswith("probe/cache_read"):
+            cache[t] = b.get("bytes_per_second", 0.0)
+            continue
         if name.startswith("probe/mem_read"):
             bps = b.get("bytes_per_second", 0.0)
             mem[t] = max(mem[t], bps)
@@ -75,7 +80,7 @@ def limits(runs):
             flops = b.get("FLOPS", 0.0)
             cpu = flops * seconds(b, "real_time") * t / seconds(b, "cpu_time") if b.get("cpu_time") else 0.0
             peak[(m.group(1), m.group(2), t)] = (flops, cpu)
-    return mem, mem_cpu, peak
+    return mem, mem_cpu, peak, cache
 
 
 def pct(v, lim):
@@ -90,7 +95,7 @@ def main():
     args = ap.parse_args()
 
     runs = load_runs(args.json)
-    mem, mem_cpu, peak = limits(runs)
+    mem, mem_cpu, peak, cache = limits(runs)
     rows = []
     for name, b in runs.items():
         m = re.match(r"matmul/(\w+)/(\w+)/(\d+)x(\d+)/b(\d+)/t(\d+)", name)
@@ -119,6 +124,8 @@ def main():
     out.append("|---|---|---|")
     for t in sorted(mem):
         out.append(f"| memory read | {t} | {mem[t] / 1e9:.1f} GB/s ({mem_cpu[t] / 1e9:.1f}) |")
+    for t in sorted(cache):
+        out.append(f"| L3-resident read (context, not a limit) | {t} | {cache[t] / 1e9:.1f} GB/s |")
     for (kind, isa, t), (v, vc) in sorted(peak.items()):
         out.append(f"| {kind} peak {isa} | {t} | {v / 1e9:.0f} GFLOP/s ({vc / 1e9:.0f}) |")
     out.append("")

@@ -34,29 +34,21 @@ __m512i loadu512(const void* p) { return _mm512_loadu_si512(p); }
 __m256i loadu256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 __m128i loadu128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
-// int16 scale vectors for vector k: lanes 8i..8i+7 (i = 0..3) hold sub-block 4k + i's scale, from
-// the 16 scale bytes by VPSHUFB (a byte per 16-bit lane; cheaper than a VPERMW): unsigned scales go
-// to the low byte (high byte zeroed), signed ones to the high byte and are shifted down arithmetically.
+// int16 scale vectors for vector k: lanes 8i..8i+7 (i = 0..3) hold sub-block 4k + i's unsigned scale,
+// from the 16 scale bytes by VPSHUFB (the byte to the low byte of each 16-bit lane, high byte zeroed).
+// Signed scales (Q3_K) are widened once and spread with VPERMW (spread_scales16).
 struct SpreadControl {
-  alignas(64) int8_t lo[4][64], hi[4][64];
-  constexpr SpreadControl() : lo{}, hi{} {
+  alignas(64) int8_t lo[4][64];
+  constexpr SpreadControl() : lo{} {
     for (int k = 0; k < 4; ++k)
-      for (int i = 0; i < 32; ++i) {
-        const int8_t idx = static_cast<int8_t>(4 * k + i / 8);
-        lo[k][2 * i] = idx, lo[k][2 * i + 1] = -128;
-        hi[k][2 * i] = -128, hi[k][2 * i + 1] = idx;
-      }
+      for (int i = 0; i < 32; ++i) lo[k][2 * i] = static_cast<int8_t>(4 * k + i / 8), lo[k][2 * i + 1] = -128;
   }
 };
 constexpr SpreadControl kSpread;
 
-template <bool kSigned>
 void spread_scales(__m128i s8, __m512i* out) {
   const __m512i b = _mm512_broadcast_i32x4(s8);
-  for (int k = 0; k < 4; ++k) {
-    if constexpr (kSigned) out[k] = _mm512_srai_epi16(_mm512_shuffle_epi8(b, _mm512_load_si512(kSpread.hi[k])), 8);
-    else out[k] = _mm512_shuffle_epi8(b, _mm512_load_si512(kSpread.lo[k]));
-  }
+  for (int k = 0; k < 4; ++k) out[k] = _mm512_shuffle_epi8(b, _mm512_load_si512(kSpread.lo[k]));
 }
 
 // 2-bit levels: vector k holds groups 2k and 2k+1 (values 64k..64k+63), both from qs half k/2 at
@@ -108,17 +100,32 @@ __m128i iq4_scales16(const char* blk) {
 
 const BlockQ8_K* xblock(const char* row, int64_t b) { return reinterpret_cast<const BlockQ8_K*>(row) + b; }
 
-// Q3_K levels + 4 (0..7, unsigned) in natural order: the 2-bit part plus 4 x the hmask bit; vector
-// k's groups 2k and 2k+1 take hmask bits 2k and 2k+1 (hmask broadcast to both halves).
+// Q3_K levels + 4 (0..7, unsigned) in natural order: the 2-bit part plus 4 where the hmask bit is
+// set; vector k's lower / upper half tests bit 2k / 2k+1 of hmask[l] (hmask broadcast to both halves):
+// one VPTESTMB and one masked add per 64 values.
 void q3_levels(const char* blk, __m512i* q) {
   unpack_2bit(blk + offsetof(BlockQ3_K, qs), q);
   const __m512i hm = _mm512_broadcast_i64x4(loadu256(blk + offsetof(BlockQ3_K, hmask)));
-  const __m512i one = _mm512_set1_epi8(1);
-  const __m512i lane_hi = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(1), 1);
+  const __m512i four = _mm512_set1_epi8(4);
   for (int k = 0; k < 4; ++k) {
-    const __m512i cnt = _mm512_add_epi16(lane_hi, _mm512_set1_epi16(static_cast<int16_t>(2 * k)));
-    const __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(hm, cnt), one);
-    q[k] = _mm512_or_si512(q[k], _mm512_slli_epi16(hb, 2));
+    const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (2 * k))),
+                                           _mm256_set1_epi8(static_cast<char>(1 << (2 * k + 1))), 1);
+    q[k] = _mm512_mask_add_epi8(q[k], _mm512_test_epi8_mask(hm, sel), q[k], four);
+  }
+}
+
+// int16 scale vectors of 16 signed sub-block scales (sc16): vector k's lanes 8i..8i+7 get sub-block
+// 4k + i, one VPERMW each.
+void spread_scales16(__m256i sc16, __m512i* out) {
+  const __m512i s = _mm512_castsi256_si512(sc16);
+  for (int k = 0; k < 4; ++k) {
+    const __m512i idx = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(static_cast<short>(4 * k))),
+                                                       _mm_set1_epi16(static_cast<short>(4 * k + 1)), 1)),
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(static_cast<short>(4 * k + 2))),
+                                _mm_set1_epi16(static_cast<short>(4 * k + 3)), 1),
+        1);
+    out[k] = _mm512_permutexvar_epi16(idx, s);
   }
 }
 
@@ -136,6 +143,16 @@ void iq4_values_u(const char* blk, __m512i* u) {
   }
 }
 
+// sum over the 256 values of q * x * (int16 scale of the value's pair), in two VPDPWSSD chains (one
+// chain of four serial VPDPWSSD was the critical path: 4 x 5 cycles per super-block and row).
+__m512i scaled_dot256(const __m512i* q, const __m512i* sc, const int8_t* x) {
+  __m512i a = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[0], loadu512(x)), sc[0]);
+  __m512i b = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[1], loadu512(x + 64)), sc[1]);
+  a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(q[2], loadu512(x + 128)), sc[2]);
+  b = _mm512_dpwssd_epi32(b, _mm512_maddubs_epi16(q[3], loadu512(x + 192)), sc[3]);
+  return _mm512_add_epi32(a, b);
+}
+
 struct KQ2 {
   static constexpr size_t kBlockBytes = sizeof(BlockQ2_K);
   struct Row {
@@ -146,15 +163,13 @@ struct KQ2 {
   static void load(const char* blk, Row& w) {
     unpack_2bit(blk + offsetof(BlockQ2_K, qs), w.q);
     const __m128i s8 = loadu128(blk + offsetof(BlockQ2_K, scales));
-    spread_scales<false>(_mm_and_si128(s8, _mm_set1_epi8(0x0F)), w.sc);
+    spread_scales(_mm_and_si128(s8, _mm_set1_epi8(0x0F)), w.sc);
     w.mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0F)));
     w.d = h2f(blk + offsetof(BlockQ2_K, d));
     w.dmin = h2f(blk + offsetof(BlockQ2_K, dmin));
   }
   static __m512 madd(__m512 acc, const Row& w, const BlockQ8_K* x) {
-    __m512i isum = _mm512_setzero_si512();
-    for (int k = 0; k < 4; ++k)
-      isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(w.q[k], loadu512(x->qs + 64 * k)), w.sc[k]);
+    __m512i isum = scaled_dot256(w.q, w.sc, x->qs);
     const __m256i summs = _mm256_madd_epi16(loadu256(x->bsums), w.mins);
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(x->d * w.d), acc);
     return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(zext(summs)), _mm512_set1_ps(x->d * w.dmin), acc);
@@ -170,15 +185,12 @@ struct KQ3 {
   };
   static void load(const char* blk, Row& w) {
     q3_levels(blk, w.q);
-    const __m128i s8 = q3_scales(blk);
-    w.sc_all = _mm256_cvtepi8_epi16(s8);
-    spread_scales<true>(s8, w.sc);
+    w.sc_all = _mm256_cvtepi8_epi16(q3_scales(blk));
+    spread_scales16(w.sc_all, w.sc);
     w.d = h2f(blk + offsetof(BlockQ3_K, d));
   }
   static __m512 madd(__m512 acc, const Row& w, const BlockQ8_K* x) {
-    __m512i isum = _mm512_setzero_si512();
-    for (int k = 0; k < 4; ++k)
-      isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(w.q[k], loadu512(x->qs + 64 * k)), w.sc[k]);
+    __m512i isum = scaled_dot256(w.q, w.sc, x->qs);
     const __m256i corr = _mm256_madd_epi16(loadu256(x->bsums), w.sc_all);
     isum = _mm512_sub_epi32(isum, zext(_mm256_slli_epi32(corr, 2)));
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(w.d * x->d), acc);
@@ -207,9 +219,9 @@ struct KIQ4XS {
   }
   static __m512 madd(__m512 acc, const Row& w, const BlockQ8_K* x) {
     // sum (u - 128) * x = dpbusd(u, x) - 128 * sum x; VPDPBUSD does not saturate (4 * 241 * 127 < 2^31).
-    __m512i isum = _mm512_setzero_si512();
-    for (int k = 0; k < 4; ++k)
-      isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w.u[k], loadu512(x->qs + 64 * k)), w.sc[k]));
+    __m512i p[4];
+    for (int k = 0; k < 4; ++k) p[k] = _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w.u[k], loadu512(x->qs + 64 * k)), w.sc[k]);
+    __m512i isum = _mm512_add_epi32(_mm512_add_epi32(p[0], p[1]), _mm512_add_epi32(p[2], p[3]));
     const __m256i corr = _mm256_madd_epi16(loadu256(x->bsums), w.sc_bsum);
     isum = _mm512_sub_epi32(isum, zext(_mm256_slli_epi32(corr, 7)));
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(w.d * x->d), acc);
