@@ -27,6 +27,7 @@
 
 #include "bench/dram_footprint.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_isa.h"
 #include "kernels/quant.h"
 #include "kernels/quant_k.h"
 #include "kernels/quant_q2k_q3k_iq4xs.h"
@@ -168,6 +169,9 @@ void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t
   state.counters["copies"] = static_cast<double>(copies);
   state.counters["weight_GBps"] =
       benchmark::Counter(static_cast<double>(w0.size()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+#if defined(__x86_64__)
+  state.counters["amx"] = isa == Isa::Avx512 && amx_enabled() ? 1 : 0;
+#endif
   state.counters["FLOPS"] = benchmark::Counter(2.0 * sh.n_in * sh.n_out * batch, benchmark::Counter::kIsIterationInvariantRate);
 }
 
@@ -180,6 +184,8 @@ void add(TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
 
 }  // namespace
 
+// AVX-512 prompt batches run on AMX tiles where the CPU has them (counter amx=1); KESTREL_AMX=0 in the
+// environment measures the VNNI kernels instead.
 int main(int argc, char** argv) {
   bool full = false, q32 = false, decode = false;
   std::vector<char*> args;
