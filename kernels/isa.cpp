@@ -15,6 +15,11 @@
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace kestrel::kernels {
 namespace {
@@ -103,6 +108,53 @@ bool isa_supported(Isa isa) {
 }
 
 bool cpu_has_avx512_bf16() { return features().avx512_bf16; }
+
+#if defined(__x86_64__) || defined(_M_X64)
+namespace {
+// AMX needs three things: the CPU (CPUID.7.0:EDX bit 24 AMX-TILE, bit 25 AMX-INT8), the OS enabling
+// the tile state in XCR0 (bits 17 TILECFG and 18 TILEDATA), and on Linux >= 5.16 a per-process
+// permission for the large (8 KiB) tile data state, asked once with arch_prctl(ARCH_REQ_XCOMP_PERM);
+// without it the first tile instruction faults. Any "no" leaves AMX off and the VNNI kernels in use.
+bool detect_amx_int8() {
+#if defined(__linux__)
+  if (!features().avx512) return false;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  if (!((edx >> 24) & 1) || !((edx >> 25) & 1)) return false;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !((ecx >> 27) & 1)) return false;  // OSXSAVE
+  unsigned lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if (((lo >> 17) & 3) != 3) return false;
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+std::atomic<int> g_amx_enabled{-1};  // -1: not decided yet (KESTREL_AMX, default on)
+}  // namespace
+
+bool cpu_has_amx_int8() {
+  static const bool has = detect_amx_int8();
+  return has;
+}
+
+bool amx_enabled() {
+  int e = g_amx_enabled.load(std::memory_order_relaxed);
+  if (e < 0) {
+    const char* env = std::getenv("KESTREL_AMX");
+    e = (env != nullptr && env[0] == '0') ? 0 : 1;
+    g_amx_enabled.store(e, std::memory_order_relaxed);
+  }
+  return e == 1 && cpu_has_amx_int8();
+}
+
+bool set_amx_enabled(bool on) {
+  const bool was = amx_enabled();
+  g_amx_enabled.store(on ? 1 : 0, std::memory_order_relaxed);
+  return was;
+}
+#endif
 
 Isa best_isa() {
   for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Neon})

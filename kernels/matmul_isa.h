@@ -116,6 +116,14 @@ const MatmulKernels* scalar_matmul_kernels();
 // The avx512 tier requires AVX-512 F+BW+VL+DQ+VNNI (isa.cpp checks); AVX512-BF16 is optional and the
 // avx512 table picks its BF16 kernel with this query (defined in isa.cpp).
 bool cpu_has_avx512_bf16();
+// AMX int8 tiles (Sapphire Rapids and later): the CPU has AMX-TILE + AMX-INT8, the OS enabled the tile
+// state and granted this process permission to use it (isa.cpp). The avx512 table's prompt kernels
+// (the packed batch path, see gemm_amx_avx512.h) then run their integer products on the tiles.
+bool cpu_has_amx_int8();
+// cpu_has_amx_int8() and not switched off (env KESTREL_AMX=0, or set_amx_enabled(false), which tests
+// and benchmarks use to compare the AMX and VNNI paths). set_amx_enabled returns the previous state.
+bool amx_enabled();
+bool set_amx_enabled(bool on);
 const MatmulKernels* avx2_matmul_kernels();
 const MatmulKernels* avx512_matmul_kernels();
 // The avx512 table with the BF16 kernel that does not use AVX512-BF16 (tests check both variants).

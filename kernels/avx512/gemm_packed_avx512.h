@@ -16,7 +16,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/avx512/gemm_amx_avx512.h"
 #include "kernels/avx512/gemm_tile_avx512.h"
+#include "kernels/avx512/transpose_avx512.h"
 #include "kernels/quant.h"
 
 namespace kestrel::kernels {
@@ -58,26 +60,36 @@ struct TablesKey {
 thread_local TablesKey t_tables_key;
 
 // Panel of rows [r0, r0 + rows), rows <= 32; missing rows get scale 0 so they contribute nothing.
+// Two blocks at a time: each row's 2 x 32 unpacked bytes are one zmm of 16 dwords, and a 16x16 dword
+// transpose gives both blocks' [k][row] vectors.
 template <UnpackFn Unpack>
 void pack_panel(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel) {
-  alignas(64) uint8_t tmp[kPanelRows][32];
-  for (int64_t b = 0; b < nb; ++b) {
-    uint8_t* pb = panel + b * kPanelBlockBytes;
-    float* scales = reinterpret_cast<float*>(pb + kPanelWeightBytes);
-    float* mins = reinterpret_cast<float*>(pb + kPanelWeightBytes + kPanelScaleBytes);
-    for (int r = 0; r < kPanelRows; ++r) {
-      if (r < rows) {
-        Unpack(static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes, b, tmp[r], &scales[r], &mins[r]);
-      } else {
-        std::memset(tmp[r], 0, 32);
-        scales[r] = 0.0f;
-        mins[r] = 0.0f;
+  alignas(64) uint8_t tmp[kPanelRows][64];
+  for (int64_t b = 0; b < nb; b += 2) {
+    const int nblk = b + 1 < nb ? 2 : 1;
+    if (nblk == 1)
+      for (auto& r : tmp) std::memset(r + 32, 0, 32);  // the transpose reads it; its output is dropped
+    for (int h = 0; h < nblk; ++h) {
+      uint8_t* pb = panel + (b + h) * kPanelBlockBytes;
+      float* scales = reinterpret_cast<float*>(pb + kPanelWeightBytes);
+      float* mins = reinterpret_cast<float*>(pb + kPanelWeightBytes + kPanelScaleBytes);
+      for (int r = 0; r < kPanelRows; ++r) {
+        if (r < rows) {
+          Unpack(static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes, b + h, tmp[r] + 32 * h, &scales[r], &mins[r]);
+        } else {
+          std::memset(tmp[r] + 32 * h, 0, 32);
+          scales[r] = 0.0f;
+          mins[r] = 0.0f;
+        }
       }
     }
-    uint32_t* dst = reinterpret_cast<uint32_t*>(pb);
-    for (int g = 0; g < 2; ++g)
-      for (int k = 0; k < 8; ++k)
-        for (int l = 0; l < 16; ++l) std::memcpy(&dst[(g * 8 + k) * 16 + l], &tmp[g * 16 + l][4 * k], 4);
+    for (int g = 0; g < 2; ++g) {
+      __m512i in[16], out[16];
+      for (int l = 0; l < 16; ++l) in[l] = _mm512_load_si512(tmp[16 * g + l]);
+      transpose16x16_epi32(in, out);
+      for (int h = 0; h < nblk; ++h)
+        for (int k = 0; k < 8; ++k) _mm512_store_si512(panel + (b + h) * kPanelBlockBytes + (g * 8 + k) * 64, out[8 * h + k]);
+    }
   }
 }
 
@@ -153,8 +165,11 @@ void packed_tile(const GemmArgs& a, const uint8_t* panel, int64_t nb, const int3
   }
 }
 
+// Packs a panel (pack_panel's layout); a type may bring a faster one than unpack + transpose.
+using PackPanelFn = void (*)(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel);
+
 // kMin: the weight type has a per-block minimum (Q4_1/Q5_1), paired with Q8_1 activations.
-template <UnpackFn Unpack, class Act, bool kMin>
+template <UnpackFn Unpack, class Act, bool kMin, PackPanelFn Pack = pack_panel<Unpack>>
 void gemm_packed(const GemmArgs& a, int32_t off) {
   static_assert(!kMin || Act::kHasSum, "a minimum needs the activation sums of Q8_1");
   const int64_t nb = a.n_in / kQK;
@@ -171,9 +186,22 @@ void gemm_packed(const GemmArgs& a, int32_t off) {
     build_token_tables<Act>(a, nb, off, corr, dx, sx);
     k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
   }
+  const bool amx = a.n_tokens >= kAmxMinTokens && amx_enabled();
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
     const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
-    pack_panel<Unpack>(a, r0, rows, nb, panel);
+    Pack(a, r0, rows, nb, panel);
+    if (amx) {
+      // Tiles (gemm_amx_avx512.h): offset types take signed weights (TDPBSSD), minimum types unsigned.
+      const AmxLayout<1> L{panel, kPanelBlockBytes, kPanelWeightBytes / 2, kPanelWeightBytes,
+                        kPanelWeightBytes + kPanelScaleBytes, kQK, Act::kBlockBytes, Act::kQsOffset};
+      if constexpr (kMin) {
+        amx_panel<false, AmxMin::Add>(L, nb, a, dx, sx, r0, rows);
+      } else {
+        for (int64_t b = 0; b < nb; ++b) amx_unoffset(panel + b * kPanelBlockBytes, kPanelWeightBytes, off);
+        amx_panel<true, AmxMin::None>(L, nb, a, dx, sx, r0, rows);
+      }
+      continue;
+    }
     int64_t t0 = 0;
     for (; t0 + kPackedTokens <= a.n_tokens; t0 += kPackedTokens)
       packed_tile<kPackedTokens, Act, kMin>(a, panel, nb, corr, dx, sx, r0, rows, t0);

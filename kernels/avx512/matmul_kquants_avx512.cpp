@@ -24,7 +24,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/avx512/gemm_amx_avx512.h"
 #include "kernels/avx512/kquant_packed_avx512.h"
+#include "kernels/avx512/transpose_avx512.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_k.h"
 #include "kernels/type_traits.h"
@@ -347,23 +349,9 @@ thread_local TablesKey t_key;
 
 // Stores the 16x16 dword transpose of rows in[0..15]: column k (dword k of every row) at out + 64 k.
 void transpose16(const __m512i in[16], uint8_t* out) {
-  __m512i b[4][4];  // b[q][c]: column 4L + c of rows 4q..4q+3 in lane L
-  for (int q = 0; q < 4; ++q) {
-    const __m512i a0 = _mm512_unpacklo_epi32(in[4 * q], in[4 * q + 1]), a1 = _mm512_unpackhi_epi32(in[4 * q], in[4 * q + 1]);
-    const __m512i a2 = _mm512_unpacklo_epi32(in[4 * q + 2], in[4 * q + 3]), a3 = _mm512_unpackhi_epi32(in[4 * q + 2], in[4 * q + 3]);
-    b[q][0] = _mm512_unpacklo_epi64(a0, a2);
-    b[q][1] = _mm512_unpackhi_epi64(a0, a2);
-    b[q][2] = _mm512_unpacklo_epi64(a1, a3);
-    b[q][3] = _mm512_unpackhi_epi64(a1, a3);
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512i f0 = _mm512_shuffle_i32x4(b[0][c], b[1][c], 0x44), f1 = _mm512_shuffle_i32x4(b[0][c], b[1][c], 0xEE);
-    const __m512i g0 = _mm512_shuffle_i32x4(b[2][c], b[3][c], 0x44), g1 = _mm512_shuffle_i32x4(b[2][c], b[3][c], 0xEE);
-    _mm512_store_si512(out + 64 * (0 + c), _mm512_shuffle_i32x4(f0, g0, 0x88));
-    _mm512_store_si512(out + 64 * (4 + c), _mm512_shuffle_i32x4(f0, g0, 0xDD));
-    _mm512_store_si512(out + 64 * (8 + c), _mm512_shuffle_i32x4(f1, g1, 0x88));
-    _mm512_store_si512(out + 64 * (12 + c), _mm512_shuffle_i32x4(f1, g1, 0xDD));
-  }
+  __m512i t[16];
+  transpose16x16_epi32(in, t);
+  for (int k = 0; k < 16; ++k) _mm512_store_si512(out + 64 * k, t[k]);
 }
 
 // Per super-block of the panel: weights, then [block][row] dsc, then [block][row] dm (floats).
@@ -499,9 +487,20 @@ void gemm_packed(const GemmArgs& a, Scales scales) {
     build_tables(a, nb, Block, dx, dxbsum, chain_off);
     k = TablesKey{a.call_id, a.x, a.n_tokens, nb, Block};
   }
+  // AMX tiles (gemm_amx_avx512.h) for the 32-value blocks (Q4_K, Q5_K, IQ4_XS): one K-block per scale,
+  // minima subtracted as dm * dx * bsum. Not for the 16-value blocks (Q6_K, Q2_K, Q3_K): a tile step
+  // of K = 16 is as slow as K = 32 while the per-block epilogue doubles, and measured slower than VNNI.
+  const bool amx = Block == 32 && !kChainOffset && a.n_tokens >= kAmxMinTokens && amx_enabled();
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
     const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
     pack_panel<Block, Prepare>(a, r0, rows, nb, panel, scales);
+    if (amx) {
+      const AmxLayout<nblk> L{panel, sb_bytes(Block), kSbWeightBytes / 2, kSbWeightBytes,
+                              kSbWeightBytes + nblk * kPanelRows * sizeof(float), Block,
+                              static_cast<int64_t>(sizeof(BlockQ8_K)), static_cast<int64_t>(offsetof(BlockQ8_K, qs))};
+      amx_panel<false, AmxMin::Sub>(L, nb * nblk, a, dx, dxbsum, r0, rows);
+      continue;
+    }
     int64_t t0 = 0;
     for (; t0 + kPackedTokens <= a.n_tokens; t0 += kPackedTokens)
       packed_tile<Block, kChainOffset, kPackedTokens>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0);

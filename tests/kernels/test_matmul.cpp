@@ -198,6 +198,37 @@ TEST(Matmul, TokenBlocksAndManyRowChunks) {
 }
 
 #if defined(__x86_64__)
+TEST(Matmul, AmxTilesMatchVnniAndScalar) {
+  // The AVX-512 prompt kernels with AMX tiles (gemm_amx_avx512.h) and without, on full 16-token tiles,
+  // a padded partial tile and row tails (batches of kAmxMinTokens = 32 and more: fewer stay on VNNI). The 32-value block types compute the same integers and the
+  // same float operations in the same order either way, so they must agree bit for bit; the K-quants
+  // scale per block instead of per super-block and are held to the scalar tolerance.
+  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  if (!cpu_has_amx_int8()) GTEST_SKIP() << "no AMX-INT8 on this CPU (or the OS did not grant the tile state)";
+  ThreadPool pool(2);
+  uint32_t seed = 7;
+  for (TensorType wt : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+                        TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q2_K,
+                        TensorType::Q3_K, TensorType::IQ4_XS}) {
+    for (int64_t n_tokens : {32, 37}) {
+      const Problem p = make_problem(wt, is_kquant(wt) ? 768 : 96, 45, n_tokens, seed++);
+      const bool was = set_amx_enabled(false);
+      const std::vector<float> vnni = run(Isa::Avx512, pool, p);
+      set_amx_enabled(true);
+      const std::vector<float> amx = run(Isa::Avx512, pool, p);
+      set_amx_enabled(was);
+      compare(p, Isa::Avx512, pool, run(Isa::Scalar, pool, p));
+      for (int64_t t = 0; t < p.n_tokens; ++t)
+        for (int64_t r = 0; r < p.n_out; ++r) {
+          const float want = vnni[t * p.ldy + r], got = amx[t * p.ldy + r];
+          ASSERT_FALSE(std::isnan(got)) << "missing output";
+          if (is_block_type(wt)) ASSERT_EQ(got, want) << type_name(wt) << " token " << t << " row " << r;
+          else ASSERT_NEAR(got, want, 2 * tolerance(wt, p.n_in, p.magnitude(t, r))) << type_name(wt);
+        }
+    }
+  }
+}
+
 class MatmulAvx512Bf16 : public ::testing::TestWithParam<int64_t> {};
 INSTANTIATE_TEST_SUITE_P(Tokens, MatmulAvx512Bf16, ::testing::Values(5, 19));  // dot tiles, packed batch
 
