@@ -46,7 +46,15 @@ bool read_line(std::string* out) {
 
 ChatConversation::ChatConversation(const Model& model, Session& session, const ChatTemplate& tmpl, SamplerParams sp,
                                    int n_predict)
-    : model_(model), session_(session), tmpl_(tmpl), sampler_(sp), n_predict_(n_predict) {}
+    : model_(model), session_(session), tmpl_(tmpl), n_predict_(n_predict) {
+  gen_params_.sampling = sp;
+}
+
+void ChatConversation::set_speculative(int lookup, Drafter* drafter, int n_draft) {
+  gen_params_.lookup = lookup;
+  gen_params_.drafter = drafter;
+  gen_params_.n_draft = n_draft;
+}
 
 void ChatConversation::set_system(const std::string& text) {
   system_ = text;
@@ -88,67 +96,59 @@ Result<TurnStats> ChatConversation::user_turn(const std::string& text,
   p = std::min(p, static_cast<size_t>(session_.n_past()));  // a sliding-window ring may keep less than asked
   cached_.resize(p);
   std::vector<int32_t> suffix(ids->begin() + static_cast<long>(p), ids->end());
-  const auto t0 = std::chrono::steady_clock::now();
-  if (Status s = session_.eval(suffix); !s) {
+  auto fail = [&](Status s) -> Result<TurnStats> {
     messages_.erase(messages_.size() - 1);
     session_.reset();
     cached_.clear();
     return s;
-  }
+  };
+  GenerateParams gp = gen_params_;
+  gp.max_tokens = n_predict_;
+  gp.stop_tokens = tmpl_.stop_tokens();
+  Generator gen(session_, model_, gp);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (Status s = gen.start(suffix, false, cached_); !s) return fail(s);
+  const int base = session_.n_past();
   cached_.insert(cached_.end(), suffix.begin(), suffix.end());
   st.prompt_s = seconds_since(t0);
   st.prompt_tokens = n;
   st.reused_tokens = static_cast<int>(p);
   st.evaluated_tokens = static_cast<int>(suffix.size());
 
-  const Tokenizer& tok = model_.tokenizer();
-  const int n_vocab = model_.config().n_vocab;
-  const std::vector<int32_t> stops = tmpl_.stop_tokens();
-  auto is_stop = [&](int32_t id) {
-    for (int32_t s : stops)
-      if (s == id) return true;
-    return tok.is_eog(id);
-  };
-  for (int32_t id : *ids) sampler_.accept(id);
-  TokenStreamer streamer(tok);
   std::string reply;
   const auto t1 = std::chrono::steady_clock::now();
-  while (n_predict_ < 0 || st.generated_tokens < n_predict_) {
+  while (!gen.done()) {
     if (stop && stop->load()) {
       st.interrupted = true;
       break;
     }
-    const int32_t next = sampler_.sample(session_.logits(), n_vocab);
-    sampler_.accept(next);
-    if (is_stop(next)) break;
-    ++st.generated_tokens;
-    std::string piece = streamer.push(next);
-    reply += piece;
-    on_text(piece);
-    if (n_predict_ >= 0 && st.generated_tokens >= n_predict_) break;
-    if (session_.n_past() >= session_.n_ctx()) {
-      st.context_full = true;
-      break;
-    }
-    if (Status s = session_.eval({next}); !s) {
-      messages_.erase(messages_.size() - 1);
-      session_.reset();
-      cached_.clear();
-      return s;
-    }
-    cached_.push_back(next);
+    auto piece = gen.next();
+    if (!piece) return fail(Status::error(piece.error()));
+    reply += *piece;
+    if (!piece->empty()) on_text(*piece);
   }
-  std::string rest = streamer.flush();
-  reply += rest;
-  if (!rest.empty()) on_text(rest);
+  const std::vector<int32_t>& out = gen.tokens();
+  st.generated_tokens = static_cast<int>(out.size());
+  st.context_full = gen.finish_reason() == FinishReason::ContextFull;
+  st.n_drafted = gen.n_drafted();
+  st.n_accepted = gen.n_accepted();
+  // The cache holds the reply's tokens but the last (not evaluated yet), or all of them after an
+  // end-of-generation token; speculation may have cached accepted guesses past the reply's end: drop them
+  // (at most n_batch - 1 positions, within a sliding-window ring's reach).
+  const int in_cache = std::min(session_.n_past() - base, st.generated_tokens);
+  session_.truncate(base + in_cache);
+  if (session_.n_past() != base + in_cache) return fail(Status::error("the KV cache could not be rolled back"));
+  cached_.insert(cached_.end(), out.begin(), out.begin() + in_cache);
   st.gen_s = seconds_since(t1);
   messages_.push_back({{"role", "assistant"}, {"content", reply}});
   return st;
 }
 
 int run_chat_cli(const char* prog, const Model& model, Session& session, const ChatTemplate& tmpl,
-                 const std::string& system_prompt, SamplerParams sp, int n_predict) {
+                 const std::string& system_prompt, SamplerParams sp, int n_predict, int lookup, Drafter* drafter,
+                 int n_draft) {
   ChatConversation chat(model, session, tmpl, sp, n_predict);
+  chat.set_speculative(lookup, drafter, n_draft);
   chat.set_system(system_prompt);
   const bool tty = isatty(STDIN_FILENO);
   struct sigaction sa{};
@@ -192,6 +192,9 @@ int run_chat_cli(const char* prog, const Model& model, Session& session, const C
                  st->evaluated_tokens, st->prompt_s * 1e3, st->generated_tokens, st->gen_s * 1e3,
                  st->generated_tokens / std::max(st->gen_s, 1e-9), st->interrupted ? " [interrupted]" : "",
                  st->context_full ? " [context full]" : "");
+    if (lookup > 0 || drafter)
+      std::fprintf(stderr, "%s: turn %d: speculative: %d drafted, %d accepted (%.1f%%)\n", prog, turn, st->n_drafted,
+                   st->n_accepted, 100.0 * st->n_accepted / std::max(st->n_drafted, 1));
   }
   return 0;
 }

@@ -120,7 +120,6 @@ int main(int argc, char** argv) {
     return cli::fail(kProg, "--draft needs a draft model (-md FILE)");
   if (speculative && sp.temp > 0)
     return cli::fail(kProg, "speculative decoding (--lookup, -md) needs greedy sampling (--temp 0)");
-  if (speculative && chat) return cli::fail(kProg, "--lookup and -md are not supported in conversation mode (-cnv) yet");
   if (!prompt_file.empty()) {
     if (args.was_set("-p")) return cli::fail(kProg, "give the prompt with -p or -f, not both");
     if (!read_file(prompt_file, &prompt)) return cli::fail(kProg, "cannot read prompt file '" + prompt_file + "'");
@@ -156,7 +155,14 @@ int main(int argc, char** argv) {
     chat_params.n_batch = n_batch;
     auto chat_session = Session::create(m, chat_params);
     if (!chat_session) return cli::fail(kProg, chat_session.error());
-    return cli::run_chat_cli(kProg, m, **chat_session, *tmpl, system_prompt, sp, n_predict);
+    std::unique_ptr<ModelDrafter> chat_drafter;
+    if (draft_model) {
+      auto d = ModelDrafter::create(m, *draft_model, chat_params, draft_p_min);
+      if (!d) return cli::fail(kProg, d.error());
+      chat_drafter = std::move(*d);
+    }
+    return cli::run_chat_cli(kProg, m, **chat_session, *tmpl, system_prompt, sp, n_predict, lookup, chat_drafter.get(),
+                             n_draft);
   }
   if (!system_prompt.empty() || !chat_template_file.empty())
     return cli::fail(kProg, "-sys and --chat-template-file need conversation mode (-cnv)");

@@ -58,8 +58,10 @@ Status read_rope_scaling(const GGUFFile& f, const std::string& p, ModelConfig& c
   c.rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
   if (*scaling == "none") c.rope_freq_scale = 1.0f;
   c.rope_scaling = (*scaling == "linear" && c.rope_freq_scale == 1.0f) ? "none" : *scaling;
-  KESTREL_RETURN_IF_ERROR(optional_int(f, p + "rope.scaling.original_context_length", c.n_ctx_train, 1, kMaxCtx,
+  // llama_context: an original context of 0 (absent or written as 0) means the training context.
+  KESTREL_RETURN_IF_ERROR(optional_int(f, p + "rope.scaling.original_context_length", c.n_ctx_train, 0, kMaxCtx,
                                        &c.n_ctx_orig));
+  if (c.n_ctx_orig == 0) c.n_ctx_orig = c.n_ctx_train;
   float attn_factor = 1.0f;
   KESTREL_RETURN_IF_ERROR(positive_float(f, p + "rope.scaling.attn_factor", 1.0f, &attn_factor));
   c.yarn_ext_factor = *scaling == "yarn" ? 1.0f : 0.0f;
@@ -67,7 +69,7 @@ Status read_rope_scaling(const GGUFFile& f, const std::string& p, ModelConfig& c
   if (c.yarn_ext_factor != 0.0f) {
     const float s = 1.0f / c.rope_freq_scale;
     const float mscale = s <= 1.0f ? 1.0f : 0.1f * std::log(s) + 1.0f;
-    c.yarn_attn_factor = mscale / (1.0f + 0.1f * std::log(s));
+    c.yarn_attn_factor = mscale * (1.0f / (1.0f + 0.1f * std::log(s)));  // llama.cpp's rounding: times the reciprocal
   }
   c.yarn_attn_factor *= attn_factor;
   return Status::ok();

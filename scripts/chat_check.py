@@ -128,6 +128,9 @@ def main():
     ap.add_argument("--mode", choices=["pipe", "tmux"], default="pipe")
     ap.add_argument("--ref", default="kestrel")
     ap.add_argument("-n", type=int, default=24)
+    ap.add_argument("--cli-arg", action="append", default=[],
+                    help="extra llm-cli argument for the conversation run only (repeatable; e.g. --cli-arg=--lookup "
+                         "--cli-arg=8: speculative replies must equal the plain from-scratch reference)")
     ap.add_argument("-c", type=int, default=1024)
     ap.add_argument("-t", type=int, default=2)
     ap.add_argument("turns", nargs="+")
@@ -136,6 +139,7 @@ def main():
     args = ["-m", a.model, "-cnv", "--temp", "0", "-n", str(a.n), "-c", str(a.c), "-t", str(a.t)]
     if a.template:
         args += ["--chat-template-file", a.template]
+    args += a.cli_arg
     if a.system:
         args += ["-sys", a.system]
     with tempfile.TemporaryDirectory() as tmp:

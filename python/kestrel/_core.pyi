@@ -41,6 +41,10 @@ class Generation(Iterator[str]):
     def n_prompt_tokens(self) -> int: ...
     @property
     def tokens(self) -> List[int]: ...
+    @property
+    def n_drafted(self) -> int: ...
+    @property
+    def n_accepted(self) -> int: ...
 
 class Model:
     """A GGUF model and one session (KV cache) over it."""
@@ -77,6 +81,7 @@ class Model:
         seed: Optional[int] = None,
         stop: _Stop = None,
         stop_tokens: Optional[Sequence[int]] = None,
+        lookup: int = 0,
     ) -> Generation: ...
     @overload
     def generate(
@@ -94,6 +99,7 @@ class Model:
         stop: _Stop = None,
         stop_tokens: Optional[Sequence[int]] = None,
         stream: Literal[False] = False,
+        lookup: int = 0,
     ) -> str: ...
     @overload
     def generate(
@@ -111,6 +117,7 @@ class Model:
         stop: _Stop = None,
         stop_tokens: Optional[Sequence[int]] = None,
         stream: Literal[True],
+        lookup: int = 0,
     ) -> Generation: ...
     @property
     def metadata(self) -> Dict[str, Any]: ...

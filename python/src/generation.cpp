@@ -81,4 +81,10 @@ std::vector<int32_t> Generation::tokens() const {
   return gen_->tokens();
 }
 
+std::pair<int, int> Generation::drafts() const {
+  py::gil_scoped_release nogil;
+  std::lock_guard<std::mutex> compute(eng_->compute_mu);
+  return {gen_->n_drafted(), gen_->n_accepted()};
+}
+
 }  // namespace kestrel::binding

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/generate.h"
@@ -25,6 +26,7 @@ class Generation {
   std::optional<std::string> finish_reason() const;  // "stop", "length", or None while running
   int n_prompt_tokens() const { return static_cast<int>(prompt_.size()); }
   std::vector<int32_t> tokens() const;  // generated so far (end-of-generation token excluded)
+  std::pair<int, int> drafts() const;   // speculative decoding: draft tokens verified, accepted
 
  private:
   // One token, with compute_mu held and the GIL released. Returns false once the generation has ended.

@@ -50,8 +50,9 @@ std::optional<uint64_t> seed_arg(const py::object& seed) {
 
 GenerateArgs generate_args(std::optional<int> max_tokens, float temperature, int top_k, float top_p, float min_p,
                            float repeat_penalty, int repeat_last_n, const py::object& seed, py::object stop,
-                           const std::optional<std::vector<int32_t>>& stop_tokens) {
+                           const std::optional<std::vector<int32_t>>& stop_tokens, int lookup) {
   GenerateArgs a;
+  a.lookup = lookup;
   a.max_tokens = max_tokens;
   a.temperature = temperature;
   a.top_k = top_k;
@@ -73,6 +74,9 @@ temperature (<= 0: greedy), top_k (<= 0: off), top_p (1: off), min_p (0: off), r
 repeat_last_n (-1: whole context), seed (None or -1: random): llama.cpp's sampler and defaults.
 stop: a str or list of str; the text ends before the first one and never shows any part of it.
 stop_tokens: token ids that end the generation besides the vocab's end-of-generation tokens.
+lookup: > 0 turns on speculative decoding with prompt-lookup drafts of up to this many tokens (n-gram matches
+in the prompt and the output so far, checked in one batched eval): the same tokens, faster when the output
+quotes the prompt. Needs temperature <= 0 (greedy).
 stream=False returns the text; stream=True returns a Generation, an iterator of text pieces that never
 split a UTF-8 character. The GIL is released while computing; Ctrl-C interrupts between tokens.)";
 
@@ -121,7 +125,11 @@ text pieces or all at once with read_all(). Another generate/eval/reset on the s
                              "context), or None while running.")
       .def_property_readonly("n_prompt_tokens", &Generation::n_prompt_tokens, "Tokens in the prompt.")
       .def_property_readonly("tokens", &Generation::tokens,
-                             "Token ids generated so far (the end-of-generation token excluded).");
+                             "Token ids generated so far (the end-of-generation token excluded).")
+      .def_property_readonly("n_drafted", [](const Generation& g) { return g.drafts().first; },
+                             "Speculative decoding (lookup > 0): draft tokens verified so far.")
+      .def_property_readonly("n_accepted", [](const Generation& g) { return g.drafts().second; },
+                             "Speculative decoding: draft tokens the model agreed with.");
 
   py::class_<PyModel>(m, "Model", R"(A GGUF model and one session (KV cache) over it.
 
@@ -151,28 +159,28 @@ Use it as a context manager, or call close(), to free the weights and the KV cac
       .def("generation",
            [](PyModel& self, py::object prompt, std::optional<int> max_tokens, float temperature, int top_k,
               float top_p, float min_p, float repeat_penalty, int repeat_last_n, py::object seed, py::object stop,
-              std::optional<std::vector<int32_t>> stop_tokens) {
+              std::optional<std::vector<int32_t>> stop_tokens, int lookup) {
              return self.generation(prompt, generate_args(max_tokens, temperature, top_k, top_p, min_p,
                                                           repeat_penalty, repeat_last_n, seed, std::move(stop),
-                                                          stop_tokens));
+                                                          stop_tokens, lookup));
            },
            "prompt"_a, py::kw_only(), "max_tokens"_a = py::none(), "temperature"_a = 0.8f, "top_k"_a = 40,
            "top_p"_a = 0.95f, "min_p"_a = 0.05f, "repeat_penalty"_a = 1.0f, "repeat_last_n"_a = 64,
-           "seed"_a = py::none(), "stop"_a = py::none(), "stop_tokens"_a = py::none(),
+           "seed"_a = py::none(), "stop"_a = py::none(), "stop_tokens"_a = py::none(), "lookup"_a = 0,
            "Like generate(stream=True), returning the Generation (finish_reason, tokens, ...).")
       .def("generate",
            [](PyModel& self, py::object prompt, std::optional<int> max_tokens, float temperature, int top_k,
               float top_p, float min_p, float repeat_penalty, int repeat_last_n, py::object seed, py::object stop,
-              std::optional<std::vector<int32_t>> stop_tokens, bool stream) {
+              std::optional<std::vector<int32_t>> stop_tokens, bool stream, int lookup) {
              return self.generate(prompt,
                                   generate_args(max_tokens, temperature, top_k, top_p, min_p, repeat_penalty,
-                                                repeat_last_n, seed, std::move(stop), stop_tokens),
+                                                repeat_last_n, seed, std::move(stop), stop_tokens, lookup),
                                   stream);
            },
            "prompt"_a, py::kw_only(), "max_tokens"_a = py::none(), "temperature"_a = 0.8f, "top_k"_a = 40,
            "top_p"_a = 0.95f, "min_p"_a = 0.05f, "repeat_penalty"_a = 1.0f, "repeat_last_n"_a = 64,
            "seed"_a = py::none(), "stop"_a = py::none(), "stop_tokens"_a = py::none(), "stream"_a = false,
-           kGenerateDoc)
+           "lookup"_a = 0, kGenerateDoc)
       .def_property_readonly("metadata", &PyModel::metadata,
                              "The GGUF metadata as a dict (ints, floats, bools, strs, lists).")
       .def_property_readonly("n_ctx", &PyModel::n_ctx, "The session's context size.")

@@ -50,6 +50,8 @@ GenerateParams GenerateArgs::params() const {
   gp.sampling.repeat_last_n = repeat_last_n;
   gp.sampling.seed = seed ? *seed : 0xFFFFFFFFu;
   gp.stop_tokens = stop_tokens;
+  gp.lookup = lookup;
+  if (Status st = check_speculative(gp); !st) throw ArgumentError(st.message());
   if (stop.is_none()) return gp;
   if (py::isinstance<py::str>(stop)) {
     gp.stop.push_back(stop.cast<std::string>());

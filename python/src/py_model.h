@@ -28,6 +28,7 @@ struct GenerateArgs {
   std::optional<uint64_t> seed;
   pybind11::object stop;  // None, a str, or a list of str
   std::vector<int32_t> stop_tokens;  // extra end-of-generation ids (a chat template's)
+  int lookup = 0;                    // > 0: speculative decoding with prompt-lookup drafts (greedy only)
   GenerateParams params() const;  // throws ArgumentError
 };
 

@@ -103,3 +103,20 @@ def test_ctrl_c_interrupts_between_tokens():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def test_lookup_speculation_gives_the_greedy_tokens(q4_model):
+    """lookup > 0: prompt-lookup drafts checked in one batched eval; the tokens stay greedy decoding's."""
+    prompt = "Lily had a red ball. Lily had a red ball. Lily had a"
+    plain = q4_model.generation(prompt, max_tokens=60, temperature=0)
+    plain_text = plain.read_all()
+    spec = q4_model.generation(prompt, max_tokens=60, temperature=0, lookup=8)
+    assert spec.read_all() == plain_text
+    assert spec.tokens == plain.tokens
+    assert spec.n_drafted > 0 and 0 <= spec.n_accepted <= spec.n_drafted
+    assert plain.n_drafted == 0
+    assert "".join(q4_model.generate(prompt, max_tokens=60, temperature=0, lookup=8, stream=True)) == plain_text
+    with pytest.raises(kestrel.ArgumentError, match="temperature"):
+        q4_model.generate(prompt, max_tokens=4, temperature=0.8, lookup=8)
+    with pytest.raises(kestrel.ArgumentError, match="lookup"):
+        q4_model.generate(prompt, max_tokens=4, temperature=0, lookup=-1)

@@ -1,5 +1,5 @@
 // Every architecture beyond Llama (Gemma 1/2/3, Qwen2, Qwen3, Phi-3 with and without LongRoPE factors,
-// StarCoder2, GPT-2; linear scaling on Gemma 3's global layers, YaRN on Qwen2) as a synthetic model written by write_synthetic_model, evaluated by Kestrel and by
+// StarCoder2, GPT-2; linear scaling on Gemma 3's global layers, YaRN on Qwen2 and Qwen3) as a synthetic model written by write_synthetic_model, evaluated by Kestrel and by
 // llama.cpp (llref): logits at every prompt position must agree, with a prompt (79 tokens) longer than
 // the sliding window (16) where there is one, and the greedy 64-token continuation of the F32 model must
 // be identical.
@@ -68,6 +68,14 @@ const std::vector<ArchCase>& arch_cases() {
        [](SyntheticSpec& s) { s.n_head_kv = 4, s.rope_factors = true, s.rope_scaling_orig_ctx = 64, s.rope_attn_factor = 1.19f; }},
       {"starcoder2", "starcoder2", [](SyntheticSpec&) {}, kGeluTol},
       {"gpt2", "gpt2", [](SyntheticSpec& s) { s.n_head_kv = 4; }, kGeluTol},
+      // Last, so the seeds of the cases above stay as they were measured.
+      // YaRN through the metadata alone (config.cpp binds type, factor, original context, attn_factor):
+      // factor 8 over 32 original positions, so most of the 79-token prompt is past the original context.
+      {"qwen3_yarn", "qwen3",
+       [](SyntheticSpec& s) {
+         s.head_dim = 64, s.n_head = 4, s.n_head_kv = 2, s.rope_scaling_type = "yarn", s.rope_scaling_factor = 8.0f,
+         s.rope_scaling_orig_ctx = 32, s.rope_attn_factor = 1.1f;
+       }},
   };
   return cases;
 }

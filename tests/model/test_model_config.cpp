@@ -132,6 +132,29 @@ TEST(ModelConfig, LinearRopeScaling) {
   EXPECT_FLOAT_EQ((*y)->config().yarn_ext_factor, 1.0f);
   EXPECT_FLOAT_EQ((*y)->config().yarn_attn_factor, 1.0f);  // get_mscale(4) / (1 + 0.1 ln 4)
   EXPECT_EQ((*y)->config().n_ctx_orig, (*y)->config().n_ctx_train);
+  EXPECT_FLOAT_EQ((*y)->config().yarn_beta_fast, 32.0f);  // llama_hparams defaults; no generic key sets them
+  EXPECT_FLOAT_EQ((*y)->config().yarn_beta_slow, 1.0f);
+  // rope.scaling.attn_factor multiplies the YaRN factor; original_context_length binds n_ctx_orig, and 0
+  // falls back to the training context (llama_context); a factor below 1 keeps mscale 1 but the cancelling
+  // 1 / (1 + 0.1 ln factor) still applies.
+  const std::string yarn2 = rewrite(path, "rs_yarn2", [](GGUFWriter& w) {
+    w.set_string("llama.rope.scaling.type", "yarn");
+    w.set_f32("llama.rope.scaling.factor", 0.5f);
+    w.set_f32("llama.rope.scaling.attn_factor", 1.25f);
+    w.set_u32("llama.rope.scaling.original_context_length", 48);
+  });
+  auto y2 = Model::load(yarn2);
+  ASSERT_TRUE(y2) << y2.error();
+  EXPECT_FLOAT_EQ((*y2)->config().rope_freq_scale, 2.0f);
+  EXPECT_EQ((*y2)->config().n_ctx_orig, 48);
+  EXPECT_FLOAT_EQ((*y2)->config().yarn_attn_factor, 1.25f / (1.0f + 0.1f * std::log(0.5f)));
+  const std::string yarn0 = rewrite(path, "rs_yarn0", [](GGUFWriter& w) {
+    w.set_string("llama.rope.scaling.type", "yarn");
+    w.set_u32("llama.rope.scaling.original_context_length", 0);
+  });
+  auto y0 = Model::load(yarn0);
+  ASSERT_TRUE(y0) << y0.error();
+  EXPECT_EQ((*y0)->config().n_ctx_orig, (*y0)->config().n_ctx_train);
   const std::string bogus = rewrite(path, "rs_bogus", [](GGUFWriter& w) { w.set_string("llama.rope.scaling.type", "su"); });
   EXPECT_NE(load_error(bogus).find("rope.scaling.type = 'su' is not supported (none, linear, yarn, longrope)"),
             std::string::npos)

@@ -35,6 +35,19 @@ TEST(ChatCli, PipeRepliesMatchFromScratchAndReuseTheCache) {
   EXPECT_NE(out.find("3 replies identical"), std::string::npos) << out;
 }
 
+// Speculative replies (prompt lookup; the Q8_0 copy as draft model) equal the plain from-scratch ones, and
+// the cache still holds exactly the conversation (later turns evaluate only their new tokens).
+TEST(ChatCli, SpeculativeRepliesMatchPlainOnes) {
+  KESTREL_REQUIRE_SHARED();
+  for (const std::string& extra : {std::string("--cli-arg=--lookup --cli-arg=8"),
+                                  "--cli-arg=-md --cli-arg='" + shared_dir() + "/models/stories260K-q8_0.gguf'"}) {
+    std::string out;
+    int rc = run_command(chat_check("--mode pipe " + extra + " -n 24 'Once upon a time' 'The dog ran' 'Lily smiled'"), &out);
+    EXPECT_EQ(rc, 0) << extra << "\n" << out;
+    EXPECT_NE(out.find("3 replies identical"), std::string::npos) << extra << "\n" << out;
+  }
+}
+
 TEST(ChatCli, TerminalRepliesMatchUnderTmux) {
   KESTREL_REQUIRE_SHARED();
   if (run_command("command -v tmux >/dev/null") != 0) GTEST_SKIP() << "tmux is not installed";
