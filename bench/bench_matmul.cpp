@@ -187,13 +187,14 @@ void add(TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
 // AVX-512 prompt batches run on AMX tiles where the CPU has them (counter amx=1); KESTREL_AMX=0 in the
 // environment measures the VNNI kernels instead.
 int main(int argc, char** argv) {
-  bool full = false, q32 = false, decode = false;
+  bool full = false, q32 = false, decode = false, decode_rows = false;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--full") == 0) full = true;
     else if (std::strcmp(argv[i], "--q32") == 0) q32 = true;
     else if (std::strcmp(argv[i], "--decode") == 0) decode = true;
     else if (std::strcmp(argv[i], "--in-cache") == 0) g_rotate_bytes = 0;
+    else if (std::strcmp(argv[i], "--decode-rows") == 0) decode_rows = true;
     else args.push_back(argv[i]);
   }
   int n = static_cast<int>(args.size());
@@ -201,7 +202,12 @@ int main(int argc, char** argv) {
                               TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL,
                               TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
                               TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_XS};
-  if (decode) {
+  if (decode_rows) {
+    // Batched decode as llm-server runs it (one row per parallel stream) on the 1B Llama-3.2 FFN shape,
+    // 2 threads: where the dot-product kernels hand over to the packed GEMM (kPackedMinTokens).
+    for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K})
+      for (int64_t b : {1, 4, 8, 12, 16, 32, 64}) add(t, best_isa(), {2048, 8192}, b, 2);
+  } else if (decode) {
     // Decode of every type: batch 1 on 4096x14336 (Llama-3-8B's ffn_up), best ISA, 1 and 2 threads,
     // each call on a weight copy not in cache (see kRotateBytes).
     for (int th : {1, 2})

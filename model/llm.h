@@ -94,7 +94,8 @@ struct SeqTokens {
   int seq = 0;
   const int32_t* tokens = nullptr;
   int n = 0;
-  bool logits = false;  // keep the logits of this item's last token
+  bool logits = false;      // keep the logits of this item's last token
+  bool all_logits = false;  // keep the logits of every token of this item (e.g. prompt log-probabilities)
 };
 
 class Session {
@@ -123,9 +124,11 @@ class Session {
   // Several sequences (SessionParams::n_seq; eval(), logits() and n_past() above are sequence 0's).
   // eval_batch evaluates the next tokens of distinct sequences in one forward pass, so every weight is
   // read once for all of them (decoding is memory-bound). The items' total token count must be
-  // <= n_batch(). item_logits(k) is the last token's logits of items[k] when it asked for them.
+  // <= n_batch(). item_logits(k) is the last token's logits of items[k] when it asked for them;
+  // item_logits(k, i) token i's when items[k] asked for all_logits (nullptr otherwise or out of range).
   virtual Status eval_batch(const std::vector<SeqTokens>& items) = 0;
   virtual const float* item_logits(int k) const = 0;
+  virtual const float* item_logits(int k, int i) const = 0;
   virtual int n_seq() const = 0;
   virtual int n_batch() const = 0;
   virtual int n_past(int seq) const = 0;

@@ -52,6 +52,7 @@ class SessionImpl final : public Session {
     }
     n_logits_ = static_cast<int>(n_rows);
     item_row_.clear();
+    item_first_row_.clear();
     return Status::ok();
   }
 
@@ -73,14 +74,19 @@ class SessionImpl final : public Session {
                            std::to_string(fwd_.n_batch()));
     spans_.clear();
     item_row_.assign(items.size(), -1);
+    item_first_row_.assign(items.size(), -1);
     int row = 0, n_out = 0;
     for (size_t k = 0; k < items.size(); ++k) {
       const SeqTokens& it = items[k];
       std::copy_n(it.tokens, it.n, ids_.begin() + row);
       spans_.push_back({&caches_[it.seq], row, it.n, n_past_[it.seq]});
       row += it.n;
-      if (it.logits) {
-        rows_[n_out] = row - 1;  // ascending: items are laid out in order
+      if (it.all_logits) {
+        item_first_row_[k] = n_out;
+        for (int r = row - it.n; r < row; ++r) rows_[n_out++] = r;  // ascending: items are laid out in order
+        item_row_[k] = n_out - 1;
+      } else if (it.logits) {
+        rows_[n_out] = row - 1;
         item_row_[k] = n_out++;
       }
     }
@@ -96,6 +102,12 @@ class SessionImpl final : public Session {
   const float* item_logits(int k) const override {
     if (k < 0 || k >= static_cast<int>(item_row_.size()) || item_row_[k] < 0) return nullptr;
     return logits_->data() + static_cast<size_t>(item_row_[k]) * cfg_.n_vocab;
+  }
+  const float* item_logits(int k, int i) const override {
+    if (k < 0 || k >= static_cast<int>(item_first_row_.size()) || item_first_row_[k] < 0 || i < 0 ||
+        item_first_row_[k] + i > item_row_[k])
+      return nullptr;
+    return logits_->data() + static_cast<size_t>(item_first_row_[k] + i) * cfg_.n_vocab;
   }
   int n_seq() const override { return static_cast<int>(caches_.size()); }
   int n_batch() const override { return fwd_.n_batch(); }
@@ -127,6 +139,7 @@ class SessionImpl final : public Session {
     std::fill(n_past_.begin(), n_past_.end(), 0);
     n_logits_ = 0;
     item_row_.clear();
+    item_first_row_.clear();
   }
   void truncate(int n) override {
     if (n < 0) n = 0;
@@ -158,7 +171,8 @@ class SessionImpl final : public Session {
   std::vector<int32_t> rows_;
   std::vector<int32_t> ids_;       // eval_batch: the items' tokens, concatenated
   std::vector<SeqSpan> spans_;
-  std::vector<int> item_row_;      // eval_batch: logits row of each item, -1 when none
+  std::vector<int> item_row_;      // eval_batch: logits row of each item's last token, -1 when none
+  std::vector<int> item_first_row_;  // eval_batch: logits row of an all_logits item's first token, else -1
   std::vector<int> seen_;
   std::vector<int64_t> n_past_;    // per sequence
   std::shared_ptr<std::vector<float>> logits_;

@@ -125,10 +125,15 @@ def main():
                 p.wait()
     ref_tg = None
     if a.llref:
-        out = subprocess.run([a.llref, "bench", a.model, "-t", str(a.threads), "-p", "0", "-n", "32", "-r", "3"],
+        out = subprocess.run([a.llref, "bench", a.model, "-t", str(a.threads), "-p", "0", "-n", "128", "-r", "3"],
                              capture_output=True, text=True)
-        m = re.findall(r"tg32[^|]*\|\s*([0-9.]+)", out.stdout)
-        ref_tg = float(m[-1]) if m else None
+        for line in out.stdout.splitlines():  # one JSON object per test
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            if j.get("test") == "tg128":
+                ref_tg = float(j["avg_ts"])
         print(out.stdout.strip())
     med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)) for k, v in res.items()}
     lines = ["| streams | Kestrel tok/s | llama-server tok/s | ratio | Kestrel scaling | llama-server scaling | "
@@ -140,7 +145,7 @@ def main():
             k[1] * 1e3, l[1] * 1e3))
     if ref_tg:
         lines.append("")
-        lines.append("`llref bench -p 0 -n 32` (prebuilt llama.cpp, AMX if present): tg32 = %.1f tok/s; Kestrel 1 stream = "
+        lines.append("`llref bench -p 0 -n 128` (prebuilt llama.cpp, AMX if present): tg128 = %.1f tok/s; Kestrel 1 stream = "
                      "%.2fx of it" % (ref_tg, med[("kestrel", streams[0])][0] / ref_tg))
     text = "\n".join(lines)
     print(text)

@@ -80,7 +80,7 @@ else
   tail -n 40 "$LOGS/neon.log"; echo "test.sh: neon stage failed"; FAILED=$((FAILED + 1))
 fi
 echo "=== fuzz (bounded) ==="
-if bash scripts/fuzz.sh "${KESTREL_FUZZ_SECONDS:-60}" >"$LOGS/fuzz.log" 2>&1; then
+if bash scripts/fuzz.sh "${KESTREL_FUZZ_SECONDS:-90}" >"$LOGS/fuzz.log" 2>&1; then
   tail -n 3 "$LOGS/fuzz.log"; PASSED=$((PASSED + 1))
 else
   tail -n 40 "$LOGS/fuzz.log"; echo "test.sh: fuzzing found a problem"; FAILED=$((FAILED + 1))

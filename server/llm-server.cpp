@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -104,9 +105,16 @@ int main(int argc, char** argv) {
   } else if (!svr.bind_to_port(host, port)) {
     return cli::fail(kProg, "cannot listen on " + host + ":" + std::to_string(port) + " (in use or not permitted)");
   }
-  std::thread http([&] { svr.listen_after_bind(); });
+  std::atomic<bool> http_returned{false};
+  std::thread http([&] {
+    svr.listen_after_bind();
+    http_returned = true;
+  });
   std::fprintf(stderr, "%s: listening on http://%s:%d, loading %s\n", kProg, host.c_str(), bound, model_path.c_str());
   auto shut_http = [&] {
+    // stop() does nothing until the listen loop has started: a load that fails at once (a bad
+    // template, a missing file) would otherwise leave the HTTP thread in accept() and the join hung.
+    while (!svr.is_running() && !http_returned) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     svr.stop();
     http.join();
   };

@@ -63,6 +63,34 @@ Status read_ids(const json& arr, const Tokenizer& tok, std::vector<int32_t>* out
   return Status::ok();
 }
 
+// Chat messages: an array of {role, content} with content a string, null or text parts; parts are
+// joined into one string (templates expect strings).
+Status normalize_messages(const json& in, json* out) {
+  if (!in.is_array() || in.empty()) return Status::error("'messages' must be a non-empty array");
+  *out = json::array();
+  for (const json& m : in) {
+    if (!m.is_object()) return Status::error("each message must be an object");
+    if (!m.contains("role") || !m["role"].is_string()) return Status::error("each message needs a string 'role'");
+    json msg = m;
+    if (!m.contains("content") || m["content"].is_null()) {
+      msg["content"] = "";
+    } else if (m["content"].is_array()) {
+      std::string text;
+      for (const json& part : m["content"]) {
+        if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+            !part["text"].is_string())
+          return Status::error("message content parts must be {\"type\": \"text\", \"text\": \"...\"}");
+        text += part["text"].get<std::string>();
+      }
+      msg["content"] = text;
+    } else if (!m["content"].is_string()) {
+      return Status::error("message 'content' must be a string or an array of text parts");
+    }
+    out->push_back(std::move(msg));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status check_prompt(const std::vector<int32_t>& ids, const Tokenizer& tok, const RequestLimits& lim) {
@@ -159,9 +187,25 @@ Result<CompletionRequest> parse_completion_request(const json& b, const Tokenize
     }
     r.gen.logprobs = static_cast<int>(lp);
   }
-  if (r.gen.echo && r.gen.logprobs >= 0)
-    return Status::error("'echo' together with 'logprobs' (log-probabilities of the prompt) is not supported");
   return r;
+}
+
+Result<ChatRequest> parse_chat_request(const json& b, const Tokenizer& tok, const RequestLimits& lim) {
+  if (!b.is_object()) return Status::error("the request body must be a JSON object");
+  ChatRequest c;
+  if (Status st = parse_common_fields(b, tok, lim, &c.req); !st) return st;
+  if (!b.contains("messages")) return Status::error("'messages' is required");
+  if (Status st = normalize_messages(b["messages"], &c.messages); !st) return st;
+  if (Status st = read_bool(b, "logprobs", &c.want_logprobs); !st) return st;
+  int64_t top = 0;
+  if (Status st = read_int(b, "top_logprobs", 0, 20, &top); !st) return st;
+  c.req.gen.logprobs = c.want_logprobs ? static_cast<int>(top) : -1;
+  c.template_kwargs = json::object();
+  if (present(b, "chat_template_kwargs")) {
+    if (!b["chat_template_kwargs"].is_object()) return Status::error("'chat_template_kwargs' must be an object");
+    c.template_kwargs = b["chat_template_kwargs"];
+  }
+  return c;
 }
 
 }  // namespace kestrel::server

@@ -29,6 +29,17 @@ struct CompletionRequest {
 // (n_predict), sampling fields, stop, seed, penalties, logprobs (0..20), echo, stream.
 Result<CompletionRequest> parse_completion_request(const json& body, const Tokenizer& tok, const RequestLimits& lim);
 
+struct ChatRequest {
+  CompletionRequest req;       // req.gen.prompt is empty: the routes render `messages` and tokenize
+  json messages;               // content parts joined into strings, null content as ""
+  json template_kwargs;        // chat_template_kwargs (an object, {} when absent)
+  bool want_logprobs = false;  // logprobs: true (req.gen.logprobs = top_logprobs)
+};
+
+// /v1/chat/completions: messages (each {role, content} with content a string, null or text parts),
+// logprobs (bool) + top_logprobs (0..20), chat_template_kwargs, and the fields shared with completions.
+Result<ChatRequest> parse_chat_request(const json& body, const Tokenizer& tok, const RequestLimits& lim);
+
 // The fields chat shares with completions (everything but prompt, echo and logprobs' format), read
 // into r.gen; chat reads logprobs (bool) + top_logprobs itself.
 Status parse_common_fields(const json& body, const Tokenizer& tok, const RequestLimits& lim, CompletionRequest* r);

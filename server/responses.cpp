@@ -36,10 +36,15 @@ json completion_logprobs(const std::vector<TokenLogprob>& t, const Tokenizer& to
   for (const TokenLogprob& x : t) {
     const std::string piece = tok.token_to_piece(x.id);
     tokens.push_back(piece);
-    lps.push_back(x.logprob);
-    json top = json::object();
-    for (const auto& [id, lp] : x.top) top[tok.token_to_piece(id)] = lp;
-    tops.push_back(top);
+    if (x.has_logprob) {
+      lps.push_back(x.logprob);
+      json top = json::object();
+      for (const auto& [id, lp] : x.top) top[tok.token_to_piece(id)] = lp;
+      tops.push_back(top);
+    } else {
+      lps.push_back(nullptr);
+      tops.push_back(nullptr);
+    }
     offsets.push_back(text_offset);
     text_offset += piece.size();
   }
@@ -47,9 +52,17 @@ json completion_logprobs(const std::vector<TokenLogprob>& t, const Tokenizer& to
 }
 
 json completion_body(const ResponseMeta& m, const Generation& g, const Tokenizer& tok, bool logprobs) {
+  json lp = nullptr;
+  if (logprobs) {
+    // The echoed prompt's tokens (offsets from 0), then the generated ones (after the echoed text).
+    lp = completion_logprobs(g.prompt_tokens, tok, 0);
+    const json gen = completion_logprobs(g.tokens, tok, g.echo_bytes);
+    for (const char* k : {"tokens", "token_logprobs", "top_logprobs", "text_offset"})
+      lp[k].insert(lp[k].end(), gen[k].begin(), gen[k].end());
+  }
   json choice = {{"index", 0},
                  {"text", g.text},
-                 {"logprobs", logprobs ? completion_logprobs(g.tokens, tok, 0) : json(nullptr)},
+                 {"logprobs", lp},
                  {"finish_reason", reason_or_null(g.finish_reason)}};
   return json{{"id", m.id},
               {"object", "text_completion"},

@@ -12,7 +12,9 @@ namespace kestrel::server {
 
 // What one request produced, gathered from its Events.
 struct Generation {
-  std::string text;
+  std::string text;                        // with echo, the prompt's text first
+  size_t echo_bytes = 0;                   // bytes of `text` that are the echoed prompt
+  std::vector<TokenLogprob> prompt_tokens; // echo + logprobs: the prompt's tokens, the first without a logprob
   std::vector<TokenLogprob> tokens;
   std::string finish_reason;
   int n_prompt = 0, n_cached = 0, n_gen = 0;
@@ -27,7 +29,9 @@ struct ResponseMeta {
 std::string new_response_id(const char* prefix);
 json usage_json(int n_prompt, int n_cached, int n_gen);
 
-// Completions: logprobs in the legacy shape {tokens, token_logprobs, top_logprobs, text_offset}.
+// Completions: logprobs in the legacy shape {tokens, token_logprobs, top_logprobs, text_offset}; a
+// token without a logprob (the first of an echoed prompt) has null in token_logprobs and top_logprobs,
+// as OpenAI's legacy API and vLLM answer echo + logprobs.
 json completion_logprobs(const std::vector<TokenLogprob>& t, const Tokenizer& tok, size_t text_offset);
 json completion_body(const ResponseMeta& m, const Generation& g, const Tokenizer& tok, bool logprobs);
 // One streamed chunk; finish_reason "" means null; usage only when given (the final chunk).

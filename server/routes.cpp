@@ -51,33 +51,6 @@ bool check_ready(const ServerState& st, Response& res) {
   return true;
 }
 
-// Chat messages: an array of {role, content} with content a string, null or text parts; parts are
-// joined into one string (templates expect strings).
-Status normalize_messages(const json& in, json* out) {
-  if (!in.is_array() || in.empty()) return Status::error("'messages' must be a non-empty array");
-  *out = json::array();
-  for (const json& m : in) {
-    if (!m.is_object()) return Status::error("each message must be an object");
-    if (!m.contains("role") || !m["role"].is_string()) return Status::error("each message needs a string 'role'");
-    json msg = m;
-    if (!m.contains("content") || m["content"].is_null()) {
-      msg["content"] = "";
-    } else if (m["content"].is_array()) {
-      std::string text;
-      for (const json& part : m["content"]) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
-          return Status::error("message content parts must be {\"type\": \"text\", \"text\": \"...\"}");
-        text += part["text"].get<std::string>();
-      }
-      msg["content"] = text;
-    } else if (!m["content"].is_string()) {
-      return Status::error("message 'content' must be a string or an array of text parts");
-    }
-    out->push_back(std::move(msg));
-  }
-  return Status::ok();
-}
-
 enum class Api { Completion, Chat };
 
 // Runs one generation and answers with its result, whole or as Server-Sent Events.
@@ -93,6 +66,7 @@ void serve_generation(ServerState& st, Response& res, Api api, CompletionRequest
   if (!r.stream) {
     Generation g;
     if (task->params.echo) g.text = r.echo_text;
+    g.echo_bytes = g.text.size();
     Event e;
     while (true) {
       if (!task->pop(&e, milliseconds(1000))) continue;
@@ -101,6 +75,10 @@ void serve_generation(ServerState& st, Response& res, Api api, CompletionRequest
         return send_error(res, 500, e.error);
       }
       if (e.kind == Event::Kind::Done) break;
+      if (e.prompt) {
+        g.prompt_tokens = std::move(e.tokens);
+        continue;
+      }
       g.text += e.text;
       g.tokens.insert(g.tokens.end(), e.tokens.begin(), e.tokens.end());
     }
@@ -129,7 +107,7 @@ void serve_generation(ServerState& st, Response& res, Api api, CompletionRequest
     };
     if (api == Api::Chat) {
       if (!send(chat_chunk(meta, {{"role", "assistant"}, {"content", ""}}, nullptr, ""))) return gone();
-    } else if (!echo.empty()) {
+    } else if (!echo.empty() && !logprobs) {  // with logprobs: once the prompt's arrive
       if (!send(completion_chunk(meta, echo, nullptr, "", nullptr))) return gone();
       text_offset = echo.size();
     }
@@ -155,7 +133,10 @@ void serve_generation(ServerState& st, Response& res, Api api, CompletionRequest
         break;
       }
       bool ok;
-      if (api == Api::Chat) {
+      if (e.prompt) {  // echo + logprobs: the prompt's text with its tokens' log-probabilities
+        ok = send(completion_chunk(meta, echo, completion_logprobs(e.tokens, tok, 0), "", nullptr));
+        text_offset = echo.size();
+      } else if (api == Api::Chat) {
         ok = send(chat_chunk(meta, {{"content", e.text}}, logprobs ? chat_logprobs(e.tokens, tok) : json(nullptr), ""));
       } else {
         ok = send(completion_chunk(meta, e.text, logprobs ? completion_logprobs(e.tokens, tok, text_offset) : json(nullptr),
@@ -191,35 +172,15 @@ void handle_chat(ServerState& st, const Request& req, Response& res) {
   json body;
   if (!parse_body(req, res, &body)) return;
   const Tokenizer& tok = st.model->tokenizer();
-  CompletionRequest r;
-  if (Status s = parse_common_fields(body, tok, st.limits, &r); !s) return send_error(res, 400, s.message());
-  if (!body.contains("messages")) return send_error(res, 400, "'messages' is required");
-  json messages;
-  if (Status s = normalize_messages(body["messages"], &messages); !s) return send_error(res, 400, s.message());
-  bool want_logprobs = false;
-  if (body.contains("logprobs") && !body["logprobs"].is_null()) {
-    if (!body["logprobs"].is_boolean()) return send_error(res, 400, "'logprobs' must be true or false");
-    want_logprobs = body["logprobs"].get<bool>();
-  }
-  int top = 0;
-  if (body.contains("top_logprobs") && !body["top_logprobs"].is_null()) {
-    const json& t = body["top_logprobs"];
-    if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > 20)
-      return send_error(res, 400, "'top_logprobs' must be an integer in [0, 20]");
-    top = static_cast<int>(t.get<int64_t>());
-  }
-  r.gen.logprobs = want_logprobs ? top : -1;
-  json extra = json::object();
-  if (body.contains("chat_template_kwargs") && !body["chat_template_kwargs"].is_null()) {
-    if (!body["chat_template_kwargs"].is_object()) return send_error(res, 400, "'chat_template_kwargs' must be an object");
-    extra = body["chat_template_kwargs"];
-  }
-  auto prompt = st.render_chat(messages, extra);
+  auto c = parse_chat_request(body, tok, st.limits);
+  if (!c) return send_error(res, 400, c.error());
+  CompletionRequest& r = c->req;
+  auto prompt = st.render_chat(c->messages, c->template_kwargs);
   if (!prompt) return send_error(res, 400, "chat template: " + prompt.error());
   r.gen.prompt = chat_prompt_tokens(tok, *prompt);  // the BOS rule llm-cli -cnv and the Python module use
   if (Status s = check_prompt(r.gen.prompt, tok, st.limits); !s) return send_error(res, 400, s.message());
   r.gen.stop_tokens = st.chat_stop_tokens;
-  serve_generation(st, res, Api::Chat, std::move(r), want_logprobs);
+  serve_generation(st, res, Api::Chat, std::move(r), c->want_logprobs);
 }
 
 void handle_tokenize(ServerState& st, const Request& req, Response& res) {

@@ -22,6 +22,8 @@ struct Scheduler::Slot {
   std::unique_ptr<TokenStreamer> streamer;
   std::unique_ptr<StopMatcher> stop;
   std::vector<TokenLogprob> logprobs;  // tokens whose text has not been sent yet
+  bool prompt_logprobs = false;        // echo + logprobs: every prompt position's logits are kept
+  std::vector<TokenLogprob> prompt_lp; // the prompt tokens' log-probabilities so far
   uint64_t last_used = 0;
 };
 
@@ -56,6 +58,10 @@ TokenLogprob logprob_of(const float* logits, int V, int32_t id, int n_top, std::
   }
   return lp;
 }
+
+// echo + logprobs reads the logits of every prompt token: at most this many per step, so the logits
+// buffer stays small (rows x n_vocab floats) and other streams keep their pace.
+constexpr int kPromptLogitsChunk = 32;
 
 uint64_t micros_since(std::chrono::steady_clock::time_point t0) {
   return static_cast<uint64_t>(
@@ -147,7 +153,9 @@ void Scheduler::admit() {
 void Scheduler::start(Slot& s, std::shared_ptr<Task> t) {
   const GenParams& p = t->params;
   // Keep the shared prefix, but always evaluate at least the last prompt token: its logits are needed.
-  size_t keep = std::min(common_prefix(s.cached, p.prompt), p.prompt.size() - 1);
+  // Prompt log-probabilities need the logits of every prompt position: nothing is reused.
+  const bool prompt_logprobs = p.echo && p.logprobs >= 0;
+  size_t keep = prompt_logprobs ? 0 : std::min(common_prefix(s.cached, p.prompt), p.prompt.size() - 1);
   session_.truncate(s.seq, static_cast<int>(keep));
   keep = std::min(keep, static_cast<size_t>(session_.n_past(s.seq)));  // a sliding-window ring may keep less
   s.cached.resize(keep);
@@ -162,9 +170,18 @@ void Scheduler::start(Slot& s, std::shared_ptr<Task> t) {
   s.streamer = std::make_unique<TokenStreamer>(model_.tokenizer());
   s.stop = std::make_unique<StopMatcher>(p.stop);
   s.logprobs.clear();
+  s.prompt_logprobs = prompt_logprobs;
+  s.prompt_lp.clear();
+  if (prompt_logprobs) {
+    TokenLogprob first;
+    first.id = p.prompt[0];
+    first.has_logprob = false;
+    s.prompt_lp.push_back(first);
+  }
   metrics_.busy_slots++;
   metrics_.prompt_tokens_cached += keep;
-  if (p.max_tokens == 0) finish(s, "length");
+  // max_tokens 0 ends before the prompt is read, unless its log-probabilities were asked for (scoring).
+  if (p.max_tokens == 0 && !prompt_logprobs) finish(s, "length");
 }
 
 void Scheduler::step() {
@@ -192,8 +209,8 @@ void Scheduler::step() {
     if (!s.task || s.decoding) continue;
     const auto& prompt = s.task->params.prompt;
     const int remaining = static_cast<int>(prompt.size() - s.n_prompt_done);
-    const int chunk = std::min(remaining, budget);
-    items_.push_back({s.seq, prompt.data() + s.n_prompt_done, chunk, chunk == remaining});
+    const int chunk = std::min({remaining, budget, s.prompt_logprobs ? kPromptLogitsChunk : remaining});
+    items_.push_back({s.seq, prompt.data() + s.n_prompt_done, chunk, chunk == remaining, s.prompt_logprobs});
     owners_.push_back(&s);
     budget -= chunk;
     n_prompt += chunk;
@@ -224,11 +241,34 @@ void Scheduler::step() {
     }
     s.cached.insert(s.cached.end(), items_[k].tokens, items_[k].tokens + items_[k].n);
     if (!s.decoding) {
+      if (s.prompt_logprobs) prompt_logprobs(s, static_cast<int>(k));
       s.n_prompt_done += items_[k].n;
       if (!items_[k].logits) continue;
       s.decoding = true;
+      if (s.prompt_logprobs) {
+        Event e;
+        e.prompt = true;
+        e.tokens.swap(s.prompt_lp);
+        s.task->push(std::move(e));
+        if (s.task->params.max_tokens == 0) {
+          finish(s, "length");
+          continue;
+        }
+      }
     }
     sample(s, session_.item_logits(static_cast<int>(k)));
+  }
+}
+
+// Row i of item k is prompt position n_prompt_done + i; its logits predict the next prompt token.
+void Scheduler::prompt_logprobs(Slot& s, int k) {
+  const GenParams& p = s.task->params;
+  const int V = model_.config().n_vocab;
+  thread_local std::vector<int32_t> idx;
+  for (int i = 0; i < items_[k].n; ++i) {
+    const size_t next = s.n_prompt_done + i + 1;
+    if (next >= p.prompt.size()) break;
+    s.prompt_lp.push_back(logprob_of(session_.item_logits(k, i), V, p.prompt[next], p.logprobs, idx));
   }
 }
 

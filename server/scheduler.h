@@ -37,6 +37,7 @@ class Scheduler {
   void start(Slot& s, std::shared_ptr<Task> t);
   void step();                         // one forward pass over every busy slot
   void sample(Slot& s, const float* logits);
+  void prompt_logprobs(Slot& s, int k);  // echo + logprobs: the prompt tokens of items_[k]
   void emit(Slot& s, std::string text);
   void finish(Slot& s, const char* reason);
   void release(Slot& s);

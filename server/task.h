@@ -22,13 +22,15 @@ struct GenParams {
   std::vector<std::string> stop;     // stop strings (not included in the output)
   std::vector<int32_t> stop_tokens;  // extra end-of-generation tokens (e.g. the chat template's)
   int logprobs = -1;                 // -1: none; else the number of alternatives per token (0..20)
-  bool echo = false;                 // completions: the prompt text comes first in the output
+  bool echo = false;                 // completions: the prompt text comes first in the output (with
+                                     // logprobs >= 0 also the prompt tokens' log-probabilities)
   bool ignore_eos = false;           // llama-server's: end-of-generation tokens do not end it
 };
 
 // A generated token with its log-probability and the top alternatives (when asked for).
 struct TokenLogprob {
   int32_t id = 0;
+  bool has_logprob = true;  // false for the first prompt token (echo + logprobs): nothing predicts it
   float logprob = 0;
   std::vector<std::pair<int32_t, float>> top;
 };
@@ -38,6 +40,7 @@ struct Event {
   Kind kind = Kind::Text;
   std::string text;                  // Text: new output text (whole UTF-8 characters)
   std::vector<TokenLogprob> tokens;  // Text: the tokens behind it, when logprobs were asked for
+  bool prompt = false;               // Text: `tokens` are the prompt's (echo + logprobs), before any output
   std::string finish_reason;         // Done: "stop" or "length"
   int n_prompt = 0, n_cached = 0, n_gen = 0;  // Done: usage (n_cached prompt tokens were reused)
   std::string error;                 // Error

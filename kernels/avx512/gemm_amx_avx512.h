@@ -36,6 +36,12 @@ namespace kestrel::kernels {
 namespace {
 
 constexpr int kAmxTokens = 16;  // tile rows
+// Fewer tokens stay on VNNI: a decode batch of a few parallel streams (llm-server) fills at most part
+// of a tile and pays the whole epilogue. Measured (bench_matmul --decode-rows: 2048x8192, 2 threads,
+// CPU ms, AMX vs VNNI, loaded machine): Q4_0 8 rows 2.05-2.21 vs 1.14-1.44, 12 rows 2.08-2.15 vs
+// 1.44-1.50; Q8_0 8 rows 2.51-2.54 vs 1.45-1.58; Q4_K 8 rows 3.00-4.34 vs 2.11-2.18; Q4_0 16 rows
+// 2.16-2.28 vs 1.78-1.86; about equal at 32 (Q4_0 2.85-3.28 vs 3.09-3.20).
+constexpr int64_t kAmxMinTokens = 32;
 
 // LDTILECFG operand (palette 1).
 struct alignas(64) AmxConfig {

@@ -165,8 +165,11 @@ void packed_tile(const GemmArgs& a, const uint8_t* panel, int64_t nb, const int3
   }
 }
 
+// Packs a panel (pack_panel's layout); a type may bring a faster one than unpack + transpose.
+using PackPanelFn = void (*)(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel);
+
 // kMin: the weight type has a per-block minimum (Q4_1/Q5_1), paired with Q8_1 activations.
-template <UnpackFn Unpack, class Act, bool kMin>
+template <UnpackFn Unpack, class Act, bool kMin, PackPanelFn Pack = pack_panel<Unpack>>
 void gemm_packed(const GemmArgs& a, int32_t off) {
   static_assert(!kMin || Act::kHasSum, "a minimum needs the activation sums of Q8_1");
   const int64_t nb = a.n_in / kQK;
@@ -183,10 +186,10 @@ void gemm_packed(const GemmArgs& a, int32_t off) {
     build_token_tables<Act>(a, nb, off, corr, dx, sx);
     k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
   }
-  const bool amx = amx_enabled();
+  const bool amx = a.n_tokens >= kAmxMinTokens && amx_enabled();
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
     const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
-    pack_panel<Unpack>(a, r0, rows, nb, panel);
+    Pack(a, r0, rows, nb, panel);
     if (amx) {
       // Tiles (gemm_amx_avx512.h): offset types take signed weights (TDPBSSD), minimum types unsigned.
       const AmxLayout<1> L{panel, kPanelBlockBytes, kPanelWeightBytes / 2, kPanelWeightBytes,

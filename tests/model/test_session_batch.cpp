@@ -89,6 +89,33 @@ TEST_P(BatchTypes, EachSequenceEqualsItselfAlone) {
 INSTANTIATE_TEST_SUITE_P(Types, BatchTypes, ::testing::Values(TensorType::F32, TensorType::Q8_0, TensorType::Q4_0),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
+// all_logits on one item of a batch (the server's echo + logprobs): every token's row, equal to eval()
+// with all_logits alone; the other items keep their last-token rows; item_logits(k, i) is nullptr where
+// an item did not ask for all rows or i is out of range.
+TEST(SessionBatch, AllLogitsOfOneItem) {
+  auto m = load_model(TensorType::F32);
+  ASSERT_TRUE(m);
+  const int V = m->config().n_vocab;
+  auto s = Session::create(*m, {.n_ctx = 32, .n_threads = 1, .cache_type = TensorType::F32, .n_seq = 3});
+  ASSERT_TRUE(s);
+  const auto a = ids_for(5, 3), b = ids_for(6, 6), c = ids_for(7, 2);
+  SeqTokens ia{0, a.data(), 3, true}, ib{1, b.data(), 6, false, true}, ic{2, c.data(), 2, true};
+  ASSERT_TRUE((*s)->eval_batch({ia, ib, ic}));
+  auto alone = Session::create(*m, {.n_ctx = 32, .n_threads = 1, .cache_type = TensorType::F32});
+  ASSERT_TRUE((*alone)->eval(b, true));
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_NE((*s)->item_logits(1, i), nullptr) << i;
+    EXPECT_LE(max_abs_diff((*s)->item_logits(1, i), (*alone)->logits(i), V), 1e-5f) << i;
+  }
+  EXPECT_EQ((*s)->item_logits(1), (*s)->item_logits(1, 5));
+  EXPECT_EQ((*s)->item_logits(1, 6), nullptr);
+  EXPECT_EQ((*s)->item_logits(1, -1), nullptr);
+  EXPECT_EQ((*s)->item_logits(0, 0), nullptr);
+  (*alone)->truncate(0);
+  ASSERT_TRUE((*alone)->eval(c));
+  EXPECT_LE(max_abs_diff((*s)->item_logits(2), (*alone)->logits(), V), 1e-5f);
+}
+
 // A new request that shares a prefix with the previous one re-evaluates only the rest.
 TEST(SessionBatch, TruncateKeepsThePrefix) {
   auto m = load_model(TensorType::F32);

@@ -99,13 +99,75 @@ TEST_F(RequestParams, BadFieldsNameThemselves) {
       {R"({"prompt": [1], "n": 3})", "'n'"},
       {R"({"prompt": [1], "stream": "yes"})", "stream"},
       {R"({"prompt": [1], "stream_options": 1})", "stream_options"},
-      {R"({"prompt": [1], "echo": true, "logprobs": 1})", "echo"},
       {R"({"prompt": [1], "presence_penalty": 3})", "presence_penalty"},
   };
   for (const auto& [body, needle] : cases) {
     auto r = parse(body);
     ASSERT_FALSE(r) << body;
     EXPECT_NE(r.error().find(needle), std::string::npos) << body << " -> " << r.error();
+  }
+}
+
+TEST_F(RequestParams, EchoWithLogprobsAsksForThePrompts) {
+  auto r = parse(R"({"prompt": [1, 5, 6], "echo": true, "logprobs": 0, "max_tokens": 0})");
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_TRUE(r->gen.echo);
+  EXPECT_EQ(r->gen.logprobs, 0);
+  EXPECT_EQ(r->gen.max_tokens, 0);
+}
+
+class ChatParams : public RequestParams {
+ protected:
+  Result<ChatRequest> chat(const std::string& body) {
+    RequestLimits lim;
+    lim.n_ctx_slot = 16;
+    lim.max_tokens = 1000;
+    return parse_chat_request(json::parse(body), model_->tokenizer(), lim);
+  }
+};
+
+TEST_F(ChatParams, MessagesLogprobsKwargs) {
+  auto c = chat(R"({"messages": [{"role": "system", "content": null},
+                                 {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}],
+                    "logprobs": true, "top_logprobs": 3, "max_completion_tokens": 5,
+                    "chat_template_kwargs": {"enable_thinking": false}})");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->messages[0]["content"], "");
+  EXPECT_EQ(c->messages[1]["content"], "ab");
+  EXPECT_TRUE(c->want_logprobs);
+  EXPECT_EQ(c->req.gen.logprobs, 3);
+  EXPECT_EQ(c->req.gen.max_tokens, 5);
+  EXPECT_EQ(c->template_kwargs["enable_thinking"], false);
+  auto d = chat(R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 3})");
+  ASSERT_TRUE(d) << d.error();
+  EXPECT_FALSE(d->want_logprobs);
+  EXPECT_EQ(d->req.gen.logprobs, -1);
+  EXPECT_TRUE(d->template_kwargs.is_object() && d->template_kwargs.empty());
+}
+
+TEST_F(ChatParams, BadFieldsNameThemselves) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"([])", "object"},
+      {R"({})", "messages"},
+      {R"({"messages": {}})", "messages"},
+      {R"({"messages": []})", "messages"},
+      {R"({"messages": [3]})", "object"},
+      {R"({"messages": [{"content": "x"}]})", "role"},
+      {R"({"messages": [{"role": 1, "content": "x"}]})", "role"},
+      {R"({"messages": [{"role": "user", "content": 5}]})", "content"},
+      {R"({"messages": [{"role": "user", "content": [{"type": 5, "text": "a"}]}]})", "parts"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", "parts"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]})", "parts"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "logprobs": 1})", "logprobs"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 21})", "top_logprobs"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": [1]})", "chat_template_kwargs"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "n": 2})", "'n'"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 1001})", "max_tokens"},
+  };
+  for (const auto& [body, needle] : cases) {
+    auto c = chat(body);
+    ASSERT_FALSE(c) << body;
+    EXPECT_NE(c.error().find(needle), std::string::npos) << body << " -> " << c.error();
   }
 }
 

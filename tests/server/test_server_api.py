@@ -241,6 +241,43 @@ def t_sampling_fields_logprobs_stop_echo():
     assert a == b
 
 
+def t_echo_logprobs():
+    # echo + logprobs: the prompt's tokens with log-probabilities (the first one null), as OpenAI's
+    # legacy API answers it; each prompt position's alternatives are what a 1-token completion of the
+    # prompt up to there reports. The prompt is longer than the 32 rows of logits read per step.
+    ids = srv.request("POST", "/tokenize", {"content": " ".join(PROMPTS), "add_special": True})[1]["tokens"]
+    assert len(ids) > 40, len(ids)
+    r = client.completions.create(model="m", prompt=ids, max_tokens=0, echo=True, logprobs=2, temperature=0)
+    lp, text = r.choices[0].logprobs, r.choices[0].text
+    assert r.usage.completion_tokens == 0 and r.usage.prompt_tokens == len(ids), r.usage
+    assert len(lp.tokens) == len(ids) and "".join(lp.tokens) == text, (lp.tokens, text)
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None, lp
+    assert all(x <= 0 for x in lp.token_logprobs[1:]) and all(len(t) == 2 for t in lp.top_logprobs[1:])
+    assert lp.text_offset == [sum(len(t) for t in lp.tokens[:i]) for i in range(len(ids))]
+    for i in (1, 5, 32, 33, len(ids) - 1):
+        one = client.completions.create(model="m", prompt=ids[:i], max_tokens=1, logprobs=2, temperature=0)
+        want = one.choices[0].logprobs.top_logprobs[0]
+        assert want.keys() == lp.top_logprobs[i].keys(), (i, want, lp.top_logprobs[i])
+        assert all(abs(want[k] - lp.top_logprobs[i][k]) < 1e-3 for k in want), (i, want, lp.top_logprobs[i])
+        if lp.tokens[i] in want:
+            assert abs(want[lp.tokens[i]] - lp.token_logprobs[i]) < 1e-3, (i, want, lp.token_logprobs[i])
+    # with generated tokens: theirs follow, offsets after the echoed text; streamed: the first chunk is
+    # the prompt with its logprobs, the rest as without echo
+    g = client.completions.create(model="m", prompt=ids[:8], max_tokens=3, echo=True, logprobs=1, temperature=0)
+    glp, echo = g.choices[0].logprobs, "".join(lp.tokens[:8])
+    assert len(glp.tokens) == 11 and glp.token_logprobs[8] is not None and g.choices[0].text.startswith(echo), glp
+    assert glp.text_offset[8] == len(echo) and "".join(glp.tokens) == g.choices[0].text, (glp, g.choices[0].text)
+    chunks = list(client.completions.create(model="m", prompt=ids[:8], max_tokens=3, echo=True, logprobs=1,
+                                            temperature=0, stream=True))
+    first = chunks[0].choices[0]
+    assert first.text == echo and len(first.logprobs.tokens) == 8 and first.logprobs.token_logprobs[0] is None
+    assert "".join(c.choices[0].text for c in chunks) == g.choices[0].text
+    # the prompt tokens are scored again, not taken from the slot's cache
+    again = client.completions.create(model="m", prompt=ids, max_tokens=0, echo=True, logprobs=2, temperature=0)
+    assert again.choices[0].logprobs.token_logprobs[1:] == lp.token_logprobs[1:] or \
+        max(abs(a - b) for a, b in zip(again.choices[0].logprobs.token_logprobs[1:], lp.token_logprobs[1:])) < 1e-4
+
+
 def t_tokenize_detokenize():
     st, body, _ = srv.request("POST", "/tokenize", {"content": "Once upon a time"})
     st2, body2, _ = srv.request("POST", "/tokenize", {"content": "Once upon a time", "add_special": True})
@@ -289,6 +326,12 @@ def t_bad_requests():
         ("POST", "/v1/chat/completions", b'{"messages": [{"content": "no role"}]}', 400),
         ("POST", "/v1/chat/completions", b'{"messages": [{"role": "user", "content": 5}]}', 400),
         ("POST", "/v1/chat/completions", b'{"messages": "hi"}', 400),
+        ("POST", "/v1/chat/completions", b'{"messages": [{"role": "user", "content": "x"}], "n": 2}', 400),
+        ("POST", "/v1/chat/completions", b'{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 21}', 400),
+        ("POST", "/v1/chat/completions",
+         b'{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}', 400),
+        ("POST", "/v1/chat/completions", b'{"messages": [{"role": "user", "content": [{"type": 1}]}]}', 400),
+        ("POST", "/v1/chat/completions", b'not json', 400),
         ("POST", "/tokenize", b'{"content": 5}', 400),
         ("POST", "/detokenize", b'{"tokens": ["a"]}', 400),
         ("GET", "/v1/nothing-here", None, 404),
@@ -422,6 +465,7 @@ check("chat: whole, stream, usage, multi-turn prefix reuse", t_chat)
 check("chat: --chat-template-file", t_chat_template_file)
 check("8 concurrent streams equal each alone (F32)", t_concurrent_streams_equal_alone)
 check("logprobs, stop, echo, samplers, token prompts, seeds", t_sampling_fields_logprobs_stop_echo)
+check("echo + logprobs: the prompt's log-probabilities", t_echo_logprobs)
 check("tokenize / detokenize", t_tokenize_detokenize)
 check("a full slot ends with length", t_context_full_is_length)
 check("bad requests: status and error object", t_bad_requests)
