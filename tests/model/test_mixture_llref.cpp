@@ -89,20 +89,7 @@ TEST(MixturesVsLlamaCpp, PromptLogits) {
       auto s = Session::create(**model, {.n_ctx = 256, .n_threads = 2, .cache_type = TensorType::F32});
       ASSERT_TRUE(s) << s.error();
       ASSERT_TRUE((*s)->eval(ids, true));
-      float worst = 0;
-      double sq_diff = 0, sq_ref = 0;
-      size_t same_argmax = 0;
-      for (size_t p = 0; p < ids.size(); ++p) {
-        const float* ours = (*s)->logits(static_cast<int>(p));
-        const float* theirs = ref.data() + p * V;
-        worst = std::max(worst, max_abs_diff(ours, theirs, V));
-        for (int i = 0; i < V; ++i) {
-          sq_diff += (ours[i] - theirs[i]) * (ours[i] - theirs[i]);
-          sq_ref += theirs[i] * theirs[i];
-        }
-        same_argmax += argmax(ours, V) == argmax(theirs, V);
-      }
-      const double rel_rms = std::sqrt(sq_diff / sq_ref);
+      const auto [worst, rel_rms, same_argmax] = compare_logits(**s, ref.data(), ids.size(), V);
       std::printf("[mixture %s] %zu positions: max |diff| %.3g, rms diff / rms logits %.2g, same argmax %zu\n",
                   tag.c_str(), ids.size(), worst, rel_rms, same_argmax);
       EXPECT_LE(worst, 0.5f);

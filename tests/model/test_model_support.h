@@ -98,6 +98,31 @@ inline int argmax(const float* x, int n) {
   return best;
 }
 
+// How a session's logits at every evaluated position agree with a reference dump ([n_pos x V], row-major):
+// the worst |difference|, the rms difference relative to the rms of the reference, and how many positions
+// have the same argmax. The llref comparison tests all measure these three.
+struct LogitAgreement {
+  float worst = 0;
+  double rel_rms = 0;
+  size_t same_argmax = 0;
+};
+inline LogitAgreement compare_logits(const Session& s, const float* ref, size_t n_pos, int V) {
+  LogitAgreement a;
+  double sq_diff = 0, sq_ref = 0;
+  for (size_t p = 0; p < n_pos; ++p) {
+    const float* ours = s.logits(static_cast<int>(p));
+    const float* theirs = ref + p * V;
+    a.worst = std::max(a.worst, max_abs_diff(ours, theirs, V));
+    for (int i = 0; i < V; ++i) {
+      sq_diff += (ours[i] - theirs[i]) * (ours[i] - theirs[i]);
+      sq_ref += theirs[i] * theirs[i];
+    }
+    a.same_argmax += argmax(ours, V) == argmax(theirs, V);
+  }
+  a.rel_rms = std::sqrt(sq_diff / sq_ref);
+  return a;
+}
+
 // Parses the first line of `llref tokenize` output: "[1,2,3]".
 inline std::vector<int32_t> parse_id_list(const std::string& out) {
   std::vector<int32_t> ids;
