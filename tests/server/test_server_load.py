@@ -68,7 +68,9 @@ try:
     print("%d requests in %.1f s; %d generations, %d tokens, %d steps; RSS %d KB after half, %d KB at the end" %
           (CLIENTS * REQUESTS, elapsed, gens, m["tokens_predicted_total"], m["decode_steps_total"], rss_half, rss_end))
     assert gens == CLIENTS * REQUESTS, m
-    assert m["requests_errors_total"] == 0, m
+    # Errors counted during the load only: the readiness poll before it may have seen /health's 503 while
+    # the model was loading (a correct answer, counted by the server as an error status; CI hit it once).
+    assert m["requests_errors_total"] - m0["requests_errors_total"] == 0, (m0, m)
     assert m["requests_processing"] == 0 and m["requests_deferred"] == 0, m
     assert m["generations_cancelled_total"] == 0, m
     # 4 slots, 16 clients: requests waited in the queue and slots were shared
