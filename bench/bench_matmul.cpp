@@ -15,23 +15,31 @@
 // of every quantized and 16-bit type on 4096x14336, best ISA, 1 and 2 threads.
 // Batch-1 rows rotate over distinct weight copies (bench/dram_footprint.h: >= 1 GiB and >= 2x the LLC in total, counter "copies"; `--in-cache`: one copy, for compute speed) so the weight
 // comes from DRAM on every call, like bench_probe's mem_read.
+// `--huge`: every weight copy in one 2 MiB-aligned MADV_HUGEPAGE block (what the weight store gives
+// repacked and copied matrices at load). `--repacked` (implies --huge): the copies in the type's
+// load-time layout (kernels/repack.h) where the ISA has one, named matmul_repacked/...
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <sys/mman.h>
 #include <vector>
 
 #include "bench/dram_footprint.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_isa.h"
+#include "kernels/repack.h"
 #include "kernels/quant.h"
 #include "kernels/quant_k.h"
 #include "kernels/quant_q2k_q3k_iq4xs.h"
 #include "kernels/type_traits.h"
+#include "kernels/thread_pool.h"
 
 namespace {
 
@@ -142,6 +150,16 @@ std::vector<uint8_t> make_weights(TensorType t, int64_t n_in, int64_t n_out) {
 // `--in-cache` sets it to 0 (one copy, called in a loop: cache-resident, i.e. the kernel's compute speed).
 size_t g_rotate_bytes = kestrel::bench::dram_footprint_bytes();
 
+bool g_huge = false, g_repacked = false;
+
+// Weight copies: separate vectors (4 KiB pages), or (--huge / --repacked) pieces of one huge-page block.
+struct Copies {
+  std::vector<std::vector<uint8_t>> vecs;
+  void* block = nullptr;
+  std::vector<const void*> ptrs;
+  ~Copies() { std::free(block); }
+};
+
 void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
   if (!isa_supported(isa)) {
     state.SkipWithError("ISA not supported on this CPU");
@@ -153,20 +171,44 @@ void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t
   // use one copy. Each copy is its own allocation, in separately faulted-in pages.
   const std::vector<uint8_t> w0 = make_weights(t, sh.n_in, sh.n_out);
   const size_t copies = batch < 8 ? std::max<size_t>(1, (g_rotate_bytes + w0.size() - 1) / w0.size()) : 1;
-  std::vector<std::vector<uint8_t>> ws(copies, w0);
+  const RepackLayout* layout = g_repacked && isa == active_isa() ? repack_layout(isa, t) : nullptr;
+  const size_t piece = layout ? (layout->bytes(sh.n_in, sh.n_out) + 4095) / 4096 * 4096 : (w0.size() + 4095) / 4096 * 4096;
+  ThreadPool pool(threads);
+  Copies ws;
+  if (g_huge || g_repacked) {
+    const size_t total = (piece * copies + (size_t{2} << 20) - 1) / (size_t{2} << 20) * (size_t{2} << 20);
+    ws.block = std::aligned_alloc(size_t{2} << 20, total);
+    if (!ws.block) {
+      state.SkipWithError("out of memory");
+      return;
+    }
+    ::madvise(ws.block, total, MADV_HUGEPAGE);
+    for (size_t c = 0; c < copies; ++c) {
+      void* p = static_cast<char*>(ws.block) + c * piece;
+      if (layout) repack_matrix(pool, *layout, w0.data(), sh.n_in, sh.n_out, p);
+      else std::memcpy(p, w0.data(), w0.size());
+      ws.ptrs.push_back(p);
+    }
+  } else {
+    ws.vecs.assign(copies, w0);
+    for (const auto& v : ws.vecs) ws.ptrs.push_back(v.data());
+  }
   std::vector<float> x(sh.n_in * batch);
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 2001) * 1e-3f - 1.0f;
   std::vector<float> y(sh.n_out * batch);
-  ThreadPool pool(threads);
-  for (const auto& w : ws)  // warm-up (and the activation scratch grows once)
-    matmul_isa(isa, pool, t, w.data(), sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);
+  auto call = [&](const void* w) {
+    if (layout) matmul_packed(pool, *layout, w, sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);
+    else matmul_isa(isa, pool, t, w, sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);
+  };
+  for (const void* w : ws.ptrs) call(w);  // warm-up (and the activation scratch grows once)
   size_t next = 0;
   for (auto _ : state) {
-    matmul_isa(isa, pool, t, ws[next].data(), sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);
+    call(ws.ptrs[next]);
     next = next + 1 == copies ? 0 : next + 1;
     benchmark::ClobberMemory();
   }
   state.counters["copies"] = static_cast<double>(copies);
+  state.counters["repacked"] = layout ? 1 : 0;
   state.counters["weight_GBps"] =
       benchmark::Counter(static_cast<double>(w0.size()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 #if defined(__x86_64__)
@@ -176,18 +218,62 @@ void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t
 }
 
 void add(TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
-  const std::string name = "matmul/" + std::string(type_name(t)) + "/" + std::string(isa_name(isa)) + "/" +
+  const bool packed = g_repacked && isa == active_isa() && repack_layout(isa, t) != nullptr;
+  const std::string name = std::string(packed ? "matmul_repacked/" : g_huge ? "matmul_huge/" : "matmul/") + std::string(type_name(t)) + "/" + std::string(isa_name(isa)) + "/" +
                            std::to_string(sh.n_in) + "x" + std::to_string(sh.n_out) + "/b" + std::to_string(batch) +
                            "/t" + std::to_string(threads);
   benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, t, isa, sh, batch, threads)->UseRealTime()->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
 }
+
+#if defined(__x86_64__)
+// Q4_K / Q6_K on the load-time x16 layout (kernels/kquant_x16.h, the AVX-512 repack entries) beside the
+// ggml-layout rows in the same run: "matmul/<type>_x16/avx512/...", 4 KiB pages like the plain rows
+// (`--repacked` measures every repacked type on huge pages instead, as the weight store holds them).
+void BM_MatmulX16(benchmark::State& state, TensorType t, Shape sh, int64_t batch, int threads) {
+  const RepackLayout* layout = isa_supported(Isa::Avx512) && active_isa() == Isa::Avx512 ? repack_layout(Isa::Avx512, t) : nullptr;
+  if (layout == nullptr) {
+    state.SkipWithError("no AVX-512 x16 layout on this CPU");
+    return;
+  }
+  const std::vector<uint8_t> w0 = make_weights(t, sh.n_in, sh.n_out);
+  const size_t bytes = layout->bytes(sh.n_in, sh.n_out);
+  const size_t copies = batch < 8 ? std::max<size_t>(1, (g_rotate_bytes + bytes - 1) / bytes) : 1;
+  ThreadPool pool(threads);
+  std::vector<uint8_t*> ws(copies);
+  for (uint8_t*& w : ws) {
+    w = static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    repack_matrix(pool, *layout, w0.data(), sh.n_in, sh.n_out, w);
+  }
+  std::vector<float> x(sh.n_in * batch);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 2001) * 1e-3f - 1.0f;
+  std::vector<float> y(sh.n_out * batch);
+  for (const uint8_t* w : ws) matmul_packed(pool, *layout, w, sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);
+  size_t next = 0;
+  for (auto _ : state) {
+    matmul_packed(pool, *layout, ws[next], sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);
+    next = next + 1 == copies ? 0 : next + 1;
+    benchmark::ClobberMemory();
+  }
+  state.counters["copies"] = static_cast<double>(copies);
+  state.counters["weight_GBps"] = benchmark::Counter(static_cast<double>(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["amx"] = amx_enabled() ? 1 : 0;
+  state.counters["FLOPS"] = benchmark::Counter(2.0 * sh.n_in * sh.n_out * batch, benchmark::Counter::kIsIterationInvariantRate);
+  for (uint8_t* w : ws) std::free(w);
+}
+
+void add_x16(TensorType t, Shape sh, int64_t batch, int threads) {
+  const std::string name = "matmul/" + std::string(type_name(t)) + "_x16/avx512/" + std::to_string(sh.n_in) + "x" +
+                           std::to_string(sh.n_out) + "/b" + std::to_string(batch) + "/t" + std::to_string(threads);
+  benchmark::RegisterBenchmark(name.c_str(), BM_MatmulX16, t, sh, batch, threads)->UseRealTime()->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
+}
+#endif
 
 }  // namespace
 
 // AVX-512 prompt batches run on AMX tiles where the CPU has them (counter amx=1); KESTREL_AMX=0 in the
 // environment measures the VNNI kernels instead.
 int main(int argc, char** argv) {
-  bool full = false, q32 = false, decode = false, decode_rows = false;
+  bool full = false, q32 = false, decode = false, decode_rows = false, verify_rows = false;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--full") == 0) full = true;
@@ -195,6 +281,9 @@ int main(int argc, char** argv) {
     else if (std::strcmp(argv[i], "--decode") == 0) decode = true;
     else if (std::strcmp(argv[i], "--in-cache") == 0) g_rotate_bytes = 0;
     else if (std::strcmp(argv[i], "--decode-rows") == 0) decode_rows = true;
+    else if (std::strcmp(argv[i], "--huge") == 0) g_huge = true;
+    else if (std::strcmp(argv[i], "--repacked") == 0) g_repacked = true;
+    else if (std::strcmp(argv[i], "--verify-rows") == 0) verify_rows = true;
     else args.push_back(argv[i]);
   }
   int n = static_cast<int>(args.size());
@@ -202,11 +291,22 @@ int main(int argc, char** argv) {
                               TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL,
                               TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
                               TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_XS};
-  if (decode_rows) {
+  if (verify_rows) {
+    // Speculative decoding's verify batches (1 + k drafted tokens of one stream) on 16/32-bit weights,
+    // 2 threads: where the dot-product tiles hand over to the packed GEMM, whose panel transpose is paid
+    // once per call and dominates at a few rows.
+    for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16})
+      for (int64_t b : {1, 4, 8, 16, 32, 64, 96, 128}) add(t, best_isa(), {2048, 8192}, b, 2);
+  } else if (decode_rows) {
     // Batched decode as llm-server runs it (one row per parallel stream) on the 1B Llama-3.2 FFN shape,
     // 2 threads: where the dot-product kernels hand over to the packed GEMM (kPackedMinTokens).
-    for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K})
-      for (int64_t b : {1, 4, 8, 12, 16, 32, 64}) add(t, best_isa(), {2048, 8192}, b, 2);
+    // F16/BF16 also at 24 and 48: where the AMX BF16 tiles take over (kAmxHalfMinTokens).
+    for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::F16,
+                         TensorType::BF16})
+      for (int64_t b : {1, 4, 8, 12, 16, 24, 32, 48, 64}) {
+        const bool half = t == TensorType::F16 || t == TensorType::BF16;
+        if (half || (b != 24 && b != 48)) add(t, best_isa(), {2048, 8192}, b, 2);
+      }
   } else if (decode) {
     // Decode of every type: batch 1 on 4096x14336 (Llama-3-8B's ffn_up), best ISA, 1 and 2 threads,
     // each call on a weight copy not in cache (see kRotateBytes).
@@ -216,6 +316,10 @@ int main(int argc, char** argv) {
           add(t, best_isa(), {4096, 14336}, 1, th);
           // Llama-3.2-1B's output layer (tied embedding, often Q6_K or Q8_0 in mixtures): short rows.
           if (t == TensorType::Q6_K || t == TensorType::Q8_0) add(t, best_isa(), {2048, 128256}, 1, th);
+#if defined(__x86_64__)
+          if (t == TensorType::Q4_K || t == TensorType::Q6_K) add_x16(t, {4096, 14336}, 1, th);
+          if (t == TensorType::Q6_K) add_x16(t, {2048, 128256}, 1, th);
+#endif
         }
   } else if (q32) {
     // The other 32-value block types beside Q4_0/Q8_0: decode on 4096x14336 (memory bound) and a
@@ -250,6 +354,10 @@ int main(int argc, char** argv) {
           add(t, isa, {4096, 14336}, 1, th);
         for (TensorType t : {TensorType::F32, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K})
           add(t, isa, {2048, 2048}, 512, th);
+#if defined(__x86_64__)
+        if (isa == Isa::Avx512)
+          for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K}) add_x16(t, {4096, 14336}, 1, th), add_x16(t, {2048, 2048}, 512, th);
+#endif
       }
     }
   }

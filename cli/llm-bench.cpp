@@ -144,11 +144,12 @@ class Printer {
     if (json_) {
       std::printf("[\n");
     } else {
-      std::printf("| %-30s | %10s | %10s | %-12s | %7s | %8s | %20s |\n", "model", "size", "params", "backend", "threads",
-                  "test", "t/s");
-      std::printf("| %s | %s: | %s: | %s | %s: | %s: | %s: |\n", std::string(30, '-').c_str(), std::string(9, '-').c_str(),
-                  std::string(9, '-').c_str(), std::string(12, '-').c_str(), std::string(6, '-').c_str(),
-                  std::string(7, '-').c_str(), std::string(19, '-').c_str());
+      std::printf("| %-30s | %10s | %10s | %-12s | %7s | %6s | %8s | %20s |\n", "model", "size", "params", "backend",
+                  "threads", "repack", "test", "t/s");
+      std::printf("| %s | %s: | %s: | %s | %s: | %s: | %s: | %s: |\n", std::string(30, '-').c_str(),
+                  std::string(9, '-').c_str(), std::string(9, '-').c_str(), std::string(12, '-').c_str(),
+                  std::string(6, '-').c_str(), std::string(5, '-').c_str(), std::string(7, '-').c_str(),
+                  std::string(19, '-').c_str());
     }
     std::fflush(stdout);
   }
@@ -159,9 +160,9 @@ class Printer {
     if (!json_) {
       char ts[48];
       std::snprintf(ts, sizeof ts, "%.2f ± %.2f", avg_ts, sd_ts);
-      std::printf("| %-30s | %10s | %10s | %-12s | %7d | %8s | %20s |\n", model_desc(m).c_str(),
+      std::printf("| %-30s | %10s | %10s | %-12s | %7d | %6d | %8s | %20s |\n", model_desc(m).c_str(),
                   cli::format_bytes(m.weights().total_bytes()).c_str(), cli::format_count(m.n_params()).c_str(),
-                  ("CPU " + isa_).c_str(), t.n_threads, t.name().c_str(), ts);
+                  ("CPU " + isa_).c_str(), t.n_threads, m.repack_summary() == "off" ? 0 : 1, t.name().c_str(), ts);
       std::fflush(stdout);
       return;
     }
@@ -181,6 +182,7 @@ class Printer {
     o["isa"] = isa_;
     o["n_threads"] = t.n_threads;
     o["n_batch"] = n_batch;
+    o["repack"] = m.repack_summary() != "off";  // load-time weight repacking (--no-repack: false)
     o["test"] = t.name();
     o["n_prompt"] = t.n_prompt;
     o["n_gen"] = t.n_gen;
@@ -219,7 +221,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> models;
   std::string prompts = "512", gens = "128", threads = "2", output = "md";
   int reps = 5, n_batch = 512;
-  bool no_warmup = false, no_mmap = false;
+  bool no_warmup = false, no_mmap = false, no_repack = false;
   cli::ArgParser args(kProgram, "Measures prompt processing (pp) and generation (tg) speed, like llama-bench.");
   args.add_strings("-m,--model", &models, "model file (repeatable)");
   args.add_string("-p,--n-prompt", &prompts, "prompt lengths, comma-separated; 0 skips pp (default 512)");
@@ -230,6 +232,7 @@ int main(int argc, char** argv) {
   args.add_string("-o,--output", &output, "output format: md or json (default md)");
   args.add_flag("--no-warmup", &no_warmup, "skip the warm-up run");
   args.add_flag("--no-mmap", &no_mmap, "copy weights to memory instead of mapping the file");
+  args.add_flag("--no-repack", &no_repack, "keep the file's weight layout: no load-time repacking or huge-page copies of the matrices");
   if (Status st = args.parse(argc, argv); !st) return cli::fail(kProgram, st.message());
   if (args.help_requested()) {
     std::printf("%s", args.usage().c_str());
@@ -257,12 +260,13 @@ int main(int argc, char** argv) {
   if (Status st = kestrel::kernels::init_isa_from_env(); !st) return cli::fail(kProgram, st.message());
   Printer out(output == "json", std::string(kestrel::kernels::isa_name(kestrel::kernels::active_isa())));
   for (const auto& path : models) {
-    auto model = kestrel::Model::load(path, {.use_mmap = !no_mmap});
+    auto model = kestrel::Model::load(path, {.use_mmap = !no_mmap, .repack = !no_repack});
     if (!model) {
       out.end();
       return cli::fail(kProgram, model.error());
     }
     std::fprintf(stderr, "%s: %s: %s\n", kProgram, path.c_str(), model_mixture(**model).summary().c_str());
+    std::fprintf(stderr, "%s: %s: repack: %s\n", kProgram, path.c_str(), (*model)->repack_summary().c_str());
     Runner runner(**model, n_batch);
     for (const auto& t : tests) {
       auto r = runner.run(t, reps, !no_warmup);

@@ -6,6 +6,7 @@
 // The prompt (unless --no-echo) and the continuation go to stdout as they are produced; load time,
 // prompt and generation speed, ISA and threads go to stderr. Errors: one line, exit code 1.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -53,13 +54,28 @@ void print_info(const kestrel::Model& m, const std::string& path) {
               m.tokenizer().bos(), m.tokenizer().eos(), m.tokenizer().add_bos());
 }
 
+// One tensor as `llref tensors --full` prints it: name, op, ne (width, rows), sum, rms, every value.
+void write_tap_line(FILE* f, const kestrel::TapTensor& t) {
+  const int64_t n = t.rows * t.width;
+  double sum = 0, sq = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    sum += t.data[i];
+    sq += static_cast<double>(t.data[i]) * t.data[i];
+  }
+  std::fprintf(f, "{\"name\":\"%s\",\"op\":\"%s\",\"ne\":[%lld,%lld,1,1],\"sum\":%.6f,\"rms\":%.6f,\"first\":[", t.name,
+               t.op, static_cast<long long>(t.width), static_cast<long long>(t.rows), sum,
+               std::sqrt(sq / static_cast<double>(n > 0 ? n : 1)));
+  for (int64_t i = 0; i < n; ++i) std::fprintf(f, "%s%.9g", i ? "," : "", t.data[i]);
+  std::fputs("]}\n", f);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace kestrel;
-  std::string model_path, prompt, prompt_file, cache_type = "f16", logits_out;
+  std::string model_path, prompt, prompt_file, cache_type = "f16", logits_out, dump_tensors;
   int n_predict = -1, n_threads = 0, n_ctx = 0, n_batch = 512;
-  bool no_mmap = false, no_echo = false, info = false, chat = false;
+  bool no_mmap = false, no_repack = false, no_echo = false, info = false, chat = false;
   std::string system_prompt, chat_template_file, draft_path;
   int lookup = 0, n_draft = 16;
   float draft_p_min = ModelDrafter::kDefaultPMin;
@@ -80,10 +96,14 @@ int main(int argc, char** argv) {
   args.add_int("--repeat-last-n", &sp.repeat_last_n, "tokens considered by the repetition penalty");
   args.add_uint64("-s,--seed", &sp.seed, "random seed (0xFFFFFFFF: random)");
   args.add_flag("--no-mmap", &no_mmap, "copy the weights to memory instead of mapping the file");
+  args.add_flag("--no-repack", &no_repack, "keep the file's weight layout: no load-time repacking or huge-page copies of the matrices");
   args.add_string("-ctk,--cache-type", &cache_type, "KV cache type: f32 or f16");
   args.add_flag("--no-echo", &no_echo, "do not print the prompt");
   args.add_string("--logits-out", &logits_out,
                   "write the logits of every prompt position (float32, [n_prompt][n_vocab]) to this file");
+  args.add_string("--dump-tensors", &dump_tensors,
+                  "write every named intermediate tensor of each evaluation to this file, one JSON line each, in the "
+                  "format and with the names of `llref tensors MODEL PROMPT --full` (llama.cpp's graph names)");
   args.add_flag("--info", &info, "print the model's configuration and exit");
   args.add_flag("-cnv,--conversation,--chat", &chat,
                 "conversation mode: the model's chat template, user turns from stdin (/clear, /exit, Ctrl-C stops a reply)");
@@ -126,7 +146,7 @@ int main(int argc, char** argv) {
   }
 
   const auto t_load = std::chrono::steady_clock::now();
-  auto model = Model::load(model_path, {.use_mmap = !no_mmap});
+  auto model = Model::load(model_path, {.use_mmap = !no_mmap, .repack = !no_repack});
   if (!model) return cli::fail(kProg, model.error());
   const double load_s = seconds_since(t_load);
   const Model& m = **model;
@@ -138,7 +158,7 @@ int main(int argc, char** argv) {
   if (n_ctx == 0) n_ctx = std::min(4096, cfg.n_ctx_train);
   std::unique_ptr<Model> draft_model;
   if (!draft_path.empty()) {
-    auto dm = Model::load(draft_path, {.use_mmap = !no_mmap});
+    auto dm = Model::load(draft_path, {.use_mmap = !no_mmap, .repack = !no_repack});
     if (!dm) return cli::fail(kProg, "draft model: " + dm.error());
     draft_model = std::move(*dm);
     if (Status st = check_same_vocab(m, *draft_model); !st) return cli::fail(kProg, st.message());
@@ -185,6 +205,12 @@ int main(int argc, char** argv) {
   auto session = Session::create(m, sess_params);
   if (!session) return cli::fail(kProg, session.error());
   Session& s = **session;
+  std::unique_ptr<FILE, int (*)(FILE*)> dump(nullptr, std::fclose);
+  if (!dump_tensors.empty()) {
+    dump.reset(std::fopen(dump_tensors.c_str(), "w"));
+    if (!dump) return cli::fail(kProg, "cannot write '" + dump_tensors + "'");
+    s.set_tensor_tap([f = dump.get()](const TapTensor& t) { write_tap_line(f, t); });
+  }
 
   if (!no_echo) {
     std::fwrite(prompt.data(), 1, prompt.size(), stdout);

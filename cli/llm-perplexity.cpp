@@ -36,7 +36,7 @@ constexpr const char* kProgram = "llm-perplexity";
 struct Options {
   std::string model, text_file, kl_base, mc_file, stats_json, cache_type = "f16";
   int n_ctx = 512, n_threads = 0, n_batch = 2048, n_chunks = -1, mc_tasks = -1;
-  bool kl_divergence = false, no_mmap = false;
+  bool kl_divergence = false, no_mmap = false, no_repack = false;
   bool ctx_given = false;
 };
 
@@ -214,6 +214,7 @@ int main(int argc, char** argv) {
   args.add_string("-ctk,--cache-type-k", &o.cache_type, "KV cache type: f16 (default) or f32");
   args.add_string("--stats-json", &o.stats_json, "also write the final numbers as JSON to FILE");
   args.add_flag("--no-mmap", &o.no_mmap, "copy weights to memory instead of mapping the file");
+  args.add_flag("--no-repack", &o.no_repack, "keep the file's weight layout: no load-time repacking or huge-page copies of the matrices");
   if (Status st = args.parse(argc, argv); !st) return cli::fail(kProgram, st.message());
   if (args.help_requested()) {
     std::printf("%s", args.usage().c_str());
@@ -243,7 +244,7 @@ int main(int argc, char** argv) {
   }
 
   if (Status st = kestrel::kernels::init_isa_from_env(); !st) return cli::fail(kProgram, st.message());
-  auto model = kestrel::Model::load(o.model, {.use_mmap = !o.no_mmap});
+  auto model = kestrel::Model::load(o.model, {.use_mmap = !o.no_mmap, .repack = !o.no_repack});
   if (!model) return cli::fail(kProgram, model.error());
   kestrel::SessionParams sp;
   sp.n_ctx = session_ctx;

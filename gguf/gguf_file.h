@@ -46,6 +46,7 @@ class GGUFFile {
   // Unmaps the file (metadata and tensor table stay usable; tensor_data() then returns nullptr). For
   // callers that copied the tensors they need, e.g. WeightStore in heap mode.
   void drop_mapping();
+  bool owns_mapping() const { return owns_map_ && map_ != nullptr; }  // mapped() came from mmap()
 
   const std::vector<KeyValue>& metadata() const { return kv_; }
   const Value* find(std::string_view key) const;  // nullptr when absent

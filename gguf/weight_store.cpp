@@ -4,6 +4,7 @@
 
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -120,21 +121,10 @@ Result<std::unique_ptr<WeightStore>> WeightStore::open(const std::string& path, 
   if (mode == LoadMode::Heap) {
     ws->heap_blocks_.reserve(ws->views_.size());
     for (TensorView& v : ws->views_) {
-      // aligned_alloc needs a size that is a multiple of the alignment; empty tensors still get a block
-      // so every view has a valid, aligned pointer.
-      size_t size = (static_cast<size_t>(v.bytes) + kHeapAlignment - 1) / kHeapAlignment * kHeapAlignment;
-      if (size == 0) size = kHeapAlignment;
-      // Tensors of 2 MiB or more get 2 MiB alignment and ask for transparent huge pages (THP is often in
-      // "madvise" mode): decode streams every weight once per token, and 4 KiB pages cost it TLB misses
-      // (measured: 1B Q8_0 tg, --no-mmap, see README).
-      const bool huge = size >= kHugePage;
-      if (huge) size = (size + kHugePage - 1) / kHugePage * kHugePage;
-      void* p = std::aligned_alloc(huge ? kHugePage : kHeapAlignment, size);
-      if (p && huge) ::madvise(p, size, MADV_HUGEPAGE);  // advice only: failure leaves normal pages
+      Result<void*> p = ws->alloc_block(static_cast<size_t>(v.bytes));
       if (!p) return Status::error(path + ": out of memory copying tensor '" + v.name + "' (" + std::to_string(v.bytes) + " bytes)");
-      ws->heap_blocks_.push_back(p);
-      if (v.bytes > 0) std::memcpy(p, v.data, v.bytes);
-      v.data = p;
+      if (v.bytes > 0) std::memcpy(*p, v.data, v.bytes);
+      v.data = *p;
     }
     for (std::unique_ptr<GGUFFile>& f : ws->files_) f->drop_mapping();
   }
@@ -143,6 +133,46 @@ Result<std::unique_ptr<WeightStore>> WeightStore::open(const std::string& path, 
 
 WeightStore::~WeightStore() {
   for (void* p : heap_blocks_) std::free(p);
+}
+
+Result<void*> WeightStore::alloc_block(size_t bytes) {
+  // aligned_alloc needs a size that is a multiple of the alignment; empty tensors still get a block
+  // so every view has a valid, aligned pointer.
+  size_t size = (bytes + kHeapAlignment - 1) / kHeapAlignment * kHeapAlignment;
+  if (size == 0) size = kHeapAlignment;
+  // Blocks of 2 MiB or more get 2 MiB alignment and ask for transparent huge pages (THP is often in
+  // "madvise" mode): decode streams every weight once per token, and 4 KiB pages cost it TLB misses
+  // (measured: 1B Q8_0 tg, --no-mmap, see README).
+  const bool huge = size >= kHugePage;
+  if (huge) size = (size + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = std::aligned_alloc(huge ? kHugePage : kHeapAlignment, size);
+  if (!p) return Status::error("out of memory for a weight block of " + std::to_string(bytes) + " bytes");
+  if (huge) ::madvise(p, size, MADV_HUGEPAGE);  // advice only: failure leaves normal pages
+  heap_blocks_.push_back(p);
+  return p;
+}
+
+void WeightStore::free_block(const void* p) {
+  for (void*& b : heap_blocks_)
+    if (b == p) {
+      std::free(b);
+      b = heap_blocks_.back();
+      heap_blocks_.pop_back();
+      return;
+    }
+}
+
+void WeightStore::release_mapped(const void* p, uint64_t bytes) const {
+  if (mode_ != LoadMode::Mmap || p == nullptr || bytes == 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p), e = b + bytes;
+  for (const std::unique_ptr<GGUFFile>& f : files_) {
+    const uintptr_t fb = reinterpret_cast<uintptr_t>(f->mapped());
+    if (!f->owns_mapping() || b < fb || e > fb + f->file_size()) continue;  // not this part's mapping
+    const uintptr_t lo = (b + page - 1) / page * page, hi = e / page * page;
+    if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // advice: failure keeps pages
+    return;
+  }
 }
 
 const TensorView* WeightStore::find(std::string_view name) const {

@@ -1,7 +1,8 @@
 #pragma once
 // Tensors of a model as views. Either the file is memory-mapped read-only (default: instant load,
 // pages shared between processes) or each tensor is copied to 64-byte-aligned heap memory
-// (--no-mmap; the place where later work may repack weights for SIMD). Split files
+// (--no-mmap). Either way a matrix may later get a heap copy of its own (alloc_block) in a kernel's
+// repacked layout (kernels/repack.h, model/repack_weights.cpp), recorded in its view's `packed`. Split files
 // (model-00001-of-00003.gguf with split.count / split.no / split.tensors.count) load as one model:
 // pass the first part; metadata comes from it, tensors from all parts.
 #include <cstdint>
@@ -21,6 +22,11 @@ struct TensorView {
   std::vector<int64_t> ne;     // ggml order: ne[0] is the row length
   const void* data = nullptr;
   uint64_t bytes = 0;
+  // A kernel-private copy of this matrix in the repacked layout of one ISA (kernels/repack.h), held in
+  // the store's heap blocks; nullptr when matmuls read `data` in the file's ggml layout. `data` stays
+  // valid either way (get_rows of a tied embedding reads it).
+  const void* packed = nullptr;
+  int packed_isa = -1;  // the kernels::Isa that layout belongs to
   int64_t n_rows() const;      // product of ne[1..]
   uint64_t row_bytes() const;  // bytes of one ne[0] row
 };
@@ -38,6 +44,18 @@ class WeightStore {
   const TensorView* find(std::string_view name) const;
   LoadMode mode() const { return mode_; }
   uint64_t total_bytes() const;  // sum of tensor bytes
+
+  // For the load-time repacking pass (model/repack_weights.cpp), which runs before the model is shared.
+  std::vector<TensorView>& mutable_tensors() { return views_; }
+  // A heap block owned by the store: 64-byte aligned; blocks of 2 MiB or more are 2 MiB-aligned and
+  // advised MADV_HUGEPAGE (decode streams every weight per token; 4 KiB pages cost it TLB misses).
+  Result<void*> alloc_block(size_t bytes);
+  // Frees a block from alloc_block (or a Heap-mode tensor copy) early; unknown pointers are ignored.
+  void free_block(const void* p);
+  // Mmap mode: gives back the mapped file pages that lie wholly inside [p, p + bytes) (madvise
+  // MADV_DONTNEED), so a tensor that now lives in a heap copy is not resident twice. Pages shared with
+  // a neighbouring tensor stay. The mapping stays valid: a later read faults the page in again.
+  void release_mapped(const void* p, uint64_t bytes) const;
 
  private:
   WeightStore() = default;

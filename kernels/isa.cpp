@@ -111,33 +111,41 @@ bool cpu_has_avx512_bf16() { return features().avx512_bf16; }
 
 #if defined(__x86_64__) || defined(_M_X64)
 namespace {
-// AMX needs three things: the CPU (CPUID.7.0:EDX bit 24 AMX-TILE, bit 25 AMX-INT8), the OS enabling
-// the tile state in XCR0 (bits 17 TILECFG and 18 TILEDATA), and on Linux >= 5.16 a per-process
-// permission for the large (8 KiB) tile data state, asked once with arch_prctl(ARCH_REQ_XCOMP_PERM);
-// without it the first tile instruction faults. Any "no" leaves AMX off and the VNNI kernels in use.
-bool detect_amx_int8() {
+// AMX needs three things: the CPU (CPUID.7.0:EDX bit 24 AMX-TILE, bit 25 AMX-INT8, bit 22 AMX-BF16),
+// the OS enabling the tile state in XCR0 (bits 17 TILECFG and 18 TILEDATA), and on Linux >= 5.16 a
+// per-process permission for the large (8 KiB) tile data state, asked once with
+// arch_prctl(ARCH_REQ_XCOMP_PERM); without it the first tile instruction faults. Any "no" leaves AMX
+// off and the VNNI / FMA kernels in use (e.g. AMD Zen 4/5: AVX-512 without AMX).
+struct AmxSupport {
+  bool int8 = false, bf16 = false;
+};
+AmxSupport detect_amx() {
 #if defined(__linux__)
-  if (!features().avx512) return false;
+  if (!features().avx512) return {};
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  if (!((edx >> 24) & 1) || !((edx >> 25) & 1)) return false;
-  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !((ecx >> 27) & 1)) return false;  // OSXSAVE
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return {};
+  const bool tile = (edx >> 24) & 1, int8 = (edx >> 25) & 1, bf16 = (edx >> 22) & 1;
+  if (!tile || (!int8 && !bf16)) return {};
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !((ecx >> 27) & 1)) return {};  // OSXSAVE
   unsigned lo = 0, hi = 0;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if (((lo >> 17) & 3) != 3) return false;
+  if (((lo >> 17) & 3) != 3) return {};
   constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) return {};
+  return {int8, bf16};
 #else
-  return false;
+  return {};
 #endif
+}
+const AmxSupport& amx_support() {
+  static const AmxSupport s = detect_amx();
+  return s;
 }
 std::atomic<int> g_amx_enabled{-1};  // -1: not decided yet (KESTREL_AMX, default on)
 }  // namespace
 
-bool cpu_has_amx_int8() {
-  static const bool has = detect_amx_int8();
-  return has;
-}
+bool cpu_has_amx_int8() { return amx_support().int8; }
+bool cpu_has_amx_bf16() { return amx_support().bf16; }
 
 bool amx_enabled() {
   int e = g_amx_enabled.load(std::memory_order_relaxed);
@@ -147,6 +155,11 @@ bool amx_enabled() {
     g_amx_enabled.store(e, std::memory_order_relaxed);
   }
   return e == 1 && cpu_has_amx_int8();
+}
+
+bool amx_bf16_enabled() {
+  amx_enabled();  // decides the KESTREL_AMX switch on first use
+  return g_amx_enabled.load(std::memory_order_relaxed) == 1 && cpu_has_amx_bf16();
 }
 
 bool set_amx_enabled(bool on) {

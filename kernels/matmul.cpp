@@ -164,14 +164,19 @@ void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t
     std::fprintf(stderr, "kestrel: %s\n", st.message().c_str());
     std::abort();
   }
+  GemmFn gemm = gemm_slot(table_for(isa), wt);
+  if (gemm == nullptr) gemm = gemm_slot(scalar_matmul_kernels(), wt);
+  const size_t w_row_bytes = static_cast<size_t>(*bytes_for(wt, static_cast<uint64_t>(n_in)));
+  matmul_run(isa, pool, wt, gemm, w, w_row_bytes, n_in, n_out, x, n_tokens, y, ldy);
+}
+
+void matmul_run(Isa isa, ThreadPool& pool, TensorType wt, GemmFn gemm, const void* w, size_t w_row_bytes,
+                int64_t n_in, int64_t n_out, const float* x, int64_t n_tokens, float* y, int64_t ldy) {
   const MatmulKernels* k = table_for(isa);
   const MatmulKernels* scalar = scalar_matmul_kernels();
-  GemmFn gemm = gemm_slot(k, wt);
-  if (gemm == nullptr) gemm = gemm_slot(scalar, wt);
   ConvertRowFn convert = convert_slot(k, wt);
   if (convert == nullptr) convert = convert_slot(scalar, wt);
 
-  const size_t w_row_bytes = static_cast<size_t>(*bytes_for(wt, static_cast<uint64_t>(n_in)));
   const size_t x_row_bytes = act_row_bytes(wt, n_in);
   const void* xc = x;
   if (wt != TensorType::F32) {
@@ -190,7 +195,15 @@ void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t
   const int64_t n_tblocks = (n_tokens + tblock - 1) / tblock;
   // Many jobs per thread (8 for decode, 16 for batches, whose jobs are long) so a thread descheduled
   // on a shared machine holds up little work at the end; multiples of 32 rows (the packed panel height).
-  const int64_t per_thread = n_tokens >= 8 ? 16 : 8;
+  int64_t per_thread = n_tokens >= 8 ? 16 : 8;
+#if defined(__x86_64__) || defined(_M_X64)
+  // F16/BF16 batches on AMX tiles (kernels/avx512/gemm_amx_half_avx512.h) read a job's activations
+  // once per group of up to 8 panels of 32 rows: longer jobs read them fewer times. (From their
+  // threshold kAmxHalfMinTokens = 32 on; smaller batches are dot-product tiles.)
+  if ((wt == TensorType::F16 || wt == TensorType::BF16) && n_tokens >= 32 && isa == Isa::Avx512 &&
+      amx_bf16_enabled())
+    per_thread = 4;
+#endif
   int64_t chunk = (n_out + nth * per_thread - 1) / (nth * per_thread);
   chunk = std::clamp<int64_t>(round_up(static_cast<size_t>(chunk), 32), 32, 512);
   const int64_t n_rchunks = (n_out + chunk - 1) / chunk;

@@ -25,6 +25,8 @@
 #include <cstdint>
 
 #include "gguf/tensor_type.h"
+#include "kernels/isa.h"
+#include "kernels/thread_pool.h"
 
 namespace kestrel::kernels {
 
@@ -91,6 +93,13 @@ struct MatmulKernels {
   GemmFn gemm_iq4_xs;
 };
 
+// The matmul driver behind matmul_isa (kernels/matmul.cpp): converts the activations with `isa`'s
+// converter for wt, splits (token block x 32-row-multiple row chunk) jobs over the pool and calls gemm
+// on each with w / w_row_bytes as given. Shapes must have passed matmul_check. matmul_packed
+// (kernels/repack.cpp) runs repacked weights through it with w_row_bytes 0.
+void matmul_run(Isa isa, ThreadPool& pool, TensorType wt, GemmFn gemm, const void* w, size_t w_row_bytes,
+                int64_t n_in, int64_t n_out, const float* x, int64_t n_tokens, float* y, int64_t ldy);
+
 // Each ISA's K-quant file sets its entries of that ISA's table (called while the table is built).
 void set_kquant_kernels_scalar(MatmulKernels& k);
 #if defined(__x86_64__) || defined(_M_X64)
@@ -124,6 +133,11 @@ bool cpu_has_amx_int8();
 // and benchmarks use to compare the AMX and VNNI paths). set_amx_enabled returns the previous state.
 bool amx_enabled();
 bool set_amx_enabled(bool on);
+// AMX-TILE + AMX-BF16 with the tile state granted (isa.cpp), and amx_bf16_enabled(): that and the same
+// switch as amx_enabled() (KESTREL_AMX=0 / set_amx_enabled(false) turn both off). The avx512 table's
+// F16 and BF16 prompt kernels then run on BF16 tiles (kernels/avx512/gemm_amx_half_avx512.h).
+bool cpu_has_amx_bf16();
+bool amx_bf16_enabled();
 const MatmulKernels* avx2_matmul_kernels();
 const MatmulKernels* avx512_matmul_kernels();
 // The avx512 table with the BF16 kernel that does not use AVX512-BF16 (tests check both variants).

@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "kernels/repack.h"
 #include "model/forward_moe.h"
 
 namespace kestrel {
@@ -12,8 +14,7 @@ namespace {
 
 // y[n][n_out] = W x[n][n_in] for a [n_in, n_out] weight tensor.
 void project(kernels::ThreadPool& pool, const TensorView& w, const float* x, int n, float* y) {
-  const int64_t n_in = w.ne[0], n_out = w.ne[1];
-  kernels::matmul(pool, w.type, w.data, n_in, n_out, x, n, y, n_out);
+  kernels::matmul_view(pool, w, x, n, y, w.ne[1]);
 }
 
 // Runs fn(t) for every token row; prompt batches are split over the pool, single tokens stay on the
@@ -118,10 +119,17 @@ Forward::Forward(const ModelConfig& cfg, const ArchSpec& arch, const ModelWeight
   rope_swa_ = rope_params(cfg, w, n_ctx, true);
 }
 
+void Forward::tap(const char* name, int il, const char* op, const float* data, int64_t rows, int64_t width) const {
+  if (!tap_) return;
+  const std::string full = il < 0 ? std::string(name) : std::string(name) + "-" + std::to_string(il);
+  tap_(TapTensor{full.c_str(), op, data, rows, width});
+}
+
 void Forward::attention_block(kernels::ThreadPool& pool, const SeqSpan* spans, int n_spans, int il, int n) {
   const LayerWeights& l = w_.layers[il];
   const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q(), KV = cfg_.n_embd_kv();
   norm_rows(pool, arch_.norm, x_.data(), *l.attn_norm, l.attn_norm_b, cur_.data(), n, E, cfg_.rms_eps);
+  tap("attn_norm", il, l.attn_norm_b ? "ADD" : "MUL", cur_.data(), n, E);
   if (l.wqkv) {
     // Fused projection: each row is [q | k | v].
     const int64_t W = Q + 2 * KV;
@@ -141,9 +149,14 @@ void Forward::attention_block(kernels::ThreadPool& pool, const SeqSpan* spans, i
     add_bias(pool, l.bk, k_.data(), n, KV);
     add_bias(pool, l.bv, v_.data(), n, KV);
   }
+  tap("Qcur", il, l.wqkv || l.bq ? "ADD" : "MUL_MAT", q_.data(), n, Q);
+  tap("Kcur", il, l.wqkv || l.bk ? "ADD" : "MUL_MAT", k_.data(), n, KV);
+  tap("Vcur", il, l.wqkv || l.bv ? "ADD" : "MUL_MAT", v_.data(), n, KV);
   if (l.q_norm) {
     head_norm_rows(pool, q_.data(), *l.q_norm, n, cfg_.n_head, cfg_.head_dim, cfg_.rms_eps);
     head_norm_rows(pool, k_.data(), *l.k_norm, n, cfg_.n_head_kv, cfg_.head_dim, cfg_.rms_eps);
+    tap("Qcur_normed", il, "MUL", q_.data(), n, Q);
+    tap("Kcur_normed", il, "MUL", k_.data(), n, KV);
   }
   const bool swa = cfg_.is_swa(il);
   // Everything above ran over all rows of the batch; positions, the cache and attention are per sequence.
@@ -158,6 +171,10 @@ void Forward::attention_block(kernels::ThreadPool& pool, const SeqSpan* spans, i
         kernels::rope(q + t * Q, cfg_.n_head, cfg_.head_dim, sp.pos0 + t, rp);
         kernels::rope(k + t * KV, cfg_.n_head_kv, cfg_.head_dim, sp.pos0 + t, rp);
       });
+      if (n_spans == 1) {
+        tap("Qcur", il, "ROPE", q, sp.n, Q);
+        tap("Kcur", il, "ROPE", k, sp.n, KV);
+      }
     }
     if (arch_.q_prescale) scale_rows(pool, q, cfg_.attn_scale, sp.n, Q);
     cache.store(il, sp.pos0, sp.n, k, v_.data() + sp.row0 * KV);
@@ -179,12 +196,14 @@ void Forward::attention_block(kernels::ThreadPool& pool, const SeqSpan* spans, i
     a.out = attn_.data() + sp.row0 * Q;
     kernels::attention(pool, a);
   }
+  tap("kqv_out", il, "CONT", attn_.data(), n, Q);
 }
 
 void Forward::ffn_block(kernels::ThreadPool& pool, int il, int n) {
   const LayerWeights& l = w_.layers[il];
   const int64_t E = cfg_.n_embd, F = cfg_.n_ff;
   norm_rows(pool, arch_.norm, x_.data(), *l.ffn_norm, l.ffn_norm_b, cur_.data(), n, E, cfg_.rms_eps);
+  tap("ffn_norm", il, l.ffn_norm_b ? "ADD" : "MUL", cur_.data(), n, E);
   if (cfg_.n_expert > 0) {
     run_layer_experts(pool, l.moe, cfg_, cur_.data(), n, proj_.data(), moe_scratch_);
   } else {
@@ -206,18 +225,27 @@ void Forward::ffn_block(kernels::ThreadPool& pool, int il, int n) {
         for_rows(pool, n, [&](int t) { kernels::gelu(up_.data() + t * F, F); });
       } else {
         project(pool, *l.ffn_gate, cur_.data(), n, gate_.data());
+        tap("ffn_gate", il, "MUL_MAT", gate_.data(), n, F);
+        tap("ffn_up", il, "MUL_MAT", up_.data(), n, F);
         // In place into up_: an element-wise op reads each element before writing it.
         if (arch_.ffn == FfnKind::SwiGlu)
           for_rows(pool, n, [&](int t) { kernels::swiglu(gate_.data() + t * F, up_.data() + t * F, up_.data() + t * F, F); });
         else
           for_rows(pool, n, [&](int t) { kernels::geglu(gate_.data() + t * F, up_.data() + t * F, up_.data() + t * F, F); });
+        tap(arch_.ffn == FfnKind::SwiGlu ? "ffn_swiglu" : "ffn_geglu", il, arch_.ffn == FfnKind::SwiGlu ? "SWIGLU" : "GEGLU",
+            up_.data(), n, F);
       }
     }
     project(pool, *l.ffn_down, hidden, n, proj_.data());
     add_bias(pool, l.ffn_down_b, proj_.data(), n, E);
   }
-  if (l.ffn_post_norm) norm_rows(pool, arch_.norm, proj_.data(), *l.ffn_post_norm, nullptr, proj_.data(), n, E, cfg_.rms_eps);
+  tap("ffn_out", il, l.ffn_down_b ? "ADD" : "MUL_MAT", proj_.data(), n, E);
+  if (l.ffn_post_norm) {
+    norm_rows(pool, arch_.norm, proj_.data(), *l.ffn_post_norm, nullptr, proj_.data(), n, E, cfg_.rms_eps);
+    tap("ffn_post_norm", il, "MUL", proj_.data(), n, E);
+  }
   add_rows(pool, x_.data(), proj_.data(), n, E);
+  tap("l_out", il, "ADD", x_.data(), n, E);
 }
 
 void Forward::eval(kernels::ThreadPool& pool, KvCache& cache, const int32_t* ids, int n, int64_t pos0,
@@ -230,7 +258,11 @@ void Forward::eval(kernels::ThreadPool& pool, const SeqSpan* spans, int n_spans,
                    const int32_t* out_rows, int n_out, float* logits) {
   const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q();
   kernels::get_rows(w_.tok_embd->type, w_.tok_embd->data, E, ids, n, x_.data());
-  if (arch_.embd_scale) scale_rows(pool, x_.data(), std::sqrt(static_cast<float>(E)), n, E);
+  tap("embd", -1, "GET_ROWS", x_.data(), n, E);
+  if (arch_.embd_scale) {
+    scale_rows(pool, x_.data(), std::sqrt(static_cast<float>(E)), n, E);
+    tap("inp_scaled", -1, "SCALE", x_.data(), n, E);
+  }
   if (w_.pos_embd) {
     // Learned absolute positions (GPT-2): the caller keeps every position within the training context.
     for (int s = 0; s < n_spans; ++s)
@@ -251,18 +283,24 @@ void Forward::eval(kernels::ThreadPool& pool, const SeqSpan* spans, int n_spans,
     const LayerWeights& l = w_.layers[il];
     project(pool, *l.wo, attn_.data(), n, proj_.data());
     add_bias(pool, l.bo, proj_.data(), n, E);
-    if (l.attn_post_norm)
+    tap("attn_out", il, "MUL_MAT", proj_.data(), n, E);  // unnamed in llama.cpp's graph (node_N)
+    if (l.attn_post_norm) {
       norm_rows(pool, arch_.norm, proj_.data(), *l.attn_post_norm, nullptr, proj_.data(), n, E, cfg_.rms_eps);
+      tap("attn_post_norm", il, "MUL", proj_.data(), n, E);
+    }
     add_rows(pool, x_.data(), proj_.data(), n, E);
+    tap(l.attn_post_norm ? "sa_out" : "ffn_inp", il, "ADD", x_.data(), n, E);
     ffn_block(pool, il, n);
   }
   // After the last layer x_ holds exactly the n_out wanted rows (or all rows when n_out == n).
   norm_rows(pool, arch_.norm, x_.data(), *w_.output_norm, w_.output_norm_b, cur_.data(), n_out, E, cfg_.rms_eps);
+  tap("result_norm", -1, w_.output_norm_b ? "ADD" : "MUL", cur_.data(), n_out, E);
   project(pool, *w_.output, cur_.data(), n_out, logits);
   if (cfg_.final_softcap > 0) {
     const int64_t V = cfg_.n_vocab;
     for_rows(pool, n_out, [&](int t) { kernels::softcap(logits + t * V, cfg_.final_softcap, V); });
   }
+  tap("result_output", -1, cfg_.final_softcap > 0 ? "SCALE" : "MUL_MAT", logits, n_out, cfg_.n_vocab);
 }
 
 }  // namespace kestrel

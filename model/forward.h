@@ -56,10 +56,13 @@ class Forward {
             const int32_t* out_rows, int n_out, float* logits);
 
   int n_batch() const { return n_batch_; }
+  void set_tap(TensorTap tap) { tap_ = std::move(tap); }
 
  private:
   void attention_block(kernels::ThreadPool& pool, const SeqSpan* spans, int n_spans, int il, int n);
   void ffn_block(kernels::ThreadPool& pool, int il, int n);
+  // Shows rows x width floats as llama.cpp's tensor `name`-il (il < 0: no suffix) to the tap, if any.
+  void tap(const char* name, int il, const char* op, const float* data, int64_t rows, int64_t width) const;
 
   const ModelConfig& cfg_;
   const ArchSpec& arch_;
@@ -77,6 +80,7 @@ class Forward {
   ScratchBuffer proj_;  // block output before the residual add, n_embd
   ScratchBuffer gate_, up_;  // n_ff (up_: 2 n_ff with a fused gate/up projection)
   MoeScratch moe_scratch_;
+  TensorTap tap_;
 };
 
 }  // namespace kestrel

@@ -100,6 +100,9 @@ Status Generator::start(const std::vector<int32_t>& prompt, bool all_logits, con
   if (drafter_) {
     context_ = cached;
     context_.insert(context_.end(), prompt.begin(), prompt.end());
+    // A draft model reads the prompt now, as part of the prompt's time (its first draft then evaluates
+    // only the first generated token).
+    if (Status st = drafter_->prefill(context_); !st) return st;
   }
   finish_ = FinishReason::Running;
   if (p_.max_tokens == 0) finish_ = FinishReason::Length;

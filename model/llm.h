@@ -9,6 +9,7 @@
 //   kestrel::Sampler sampler({.temp = 0});
 //   int32_t next = sampler.sample((*session)->logits(), (*model)->config().n_vocab);
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,6 +69,8 @@ struct ModelConfig {
 
 struct LoadParams {
   bool use_mmap = true;        // false: copy weights to aligned heap memory (--no-mmap)
+  bool repack = true;          // false: matmuls read the file's ggml rows (--no-repack); see kernels/repack.h
+  int n_threads = 0;           // threads that repack at load (<= 0: all cores)
 };
 
 class Model {
@@ -79,6 +82,8 @@ class Model {
   virtual const WeightStore& weights() const = 0;
   virtual uint64_t n_params() const = 0;
   virtual std::string type_name() const = 0;  // dominant weight type, e.g. "Q4_0"
+  // What load-time repacking did: "off" (--no-repack), else e.g. "112 packed (1.2 GiB), 1 copied (..)".
+  virtual std::string repack_summary() const = 0;
 };
 
 struct SessionParams {
@@ -97,6 +102,19 @@ struct SeqTokens {
   bool logits = false;      // keep the logits of this item's last token
   bool all_logits = false;  // keep the logits of every token of this item (e.g. prompt log-probabilities)
 };
+
+// One named intermediate tensor of a forward pass, a debug view for per-layer comparisons with llama.cpp:
+// llama.cpp's graph name and op for the same value, as `llref tensors` prints them ("attn_norm-3" MUL,
+// "Qcur-0" MUL_MAT then ROPE, "ffn_out-2" MUL_MAT, "l_out-17" ADD, "result_output" MUL_MAT), rows x
+// width floats, row-major (one row per token; rows of the last layer after attention are only those
+// whose logits are kept, as in llama.cpp). Valid during the call only.
+struct TapTensor {
+  const char* name;
+  const char* op;
+  const float* data;
+  int64_t rows, width;
+};
+using TensorTap = std::function<void(const TapTensor&)>;
 
 class Session {
  public:
@@ -120,6 +138,9 @@ class Session {
   // are dropped. It may keep fewer (see truncate(seq, n)): evaluate from n_past() afterwards.
   virtual void truncate(int n) = 0;
   virtual kernels::ThreadPool& pool() = 0;
+  // Calls tap with the named intermediate tensors of every later eval (see TapTensor); an empty function
+  // turns it off. A debugging aid: it costs a branch per tensor when off.
+  virtual void set_tensor_tap(TensorTap tap) = 0;
 
   // Several sequences (SessionParams::n_seq; eval(), logits() and n_past() above are sequence 0's).
   // eval_batch evaluates the next tokens of distinct sequences in one forward pass, so every weight is

@@ -9,6 +9,7 @@
 
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "kernels/repack.h"
 #include "model/llm.h"
 #include "model/moe.h"
 
@@ -23,8 +24,7 @@ T* grow(std::vector<T>& v, size_t n) {
 }
 
 void matmul_view(kernels::ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y) {
-  const int64_t n_in = w.ne[0], n_out = w.ne[1];
-  kernels::matmul(pool, w.type, w.data, n_in, n_out, x, n_tokens, y, n_out);
+  kernels::matmul_view(pool, w, x, n_tokens, y, w.ne[1]);
 }
 
 // y_m = W_m · x_m for n_mat one-token matrix-vector products that all have n_out rows, as one job list

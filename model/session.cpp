@@ -149,6 +149,7 @@ class SessionImpl final : public Session {
     }
   }
   kernels::ThreadPool& pool() override { return pool_; }
+  void set_tensor_tap(TensorTap tap) override { fwd_.set_tap(std::move(tap)); }
 
  private:
   // Ids in range and room in the sequence's cache for n more tokens.

@@ -47,42 +47,70 @@ Result<std::unique_ptr<ModelDrafter>> ModelDrafter::create(const Model& target, 
   KESTREL_RETURN_IF_ERROR(check_same_vocab(target, draft));
   auto s = Session::create(draft, params);
   if (!s) return Status::error("draft model: " + s.error());
-  return std::unique_ptr<ModelDrafter>(new ModelDrafter(draft, std::move(*s), p_min));
+  Session& ref = **s;
+  return std::unique_ptr<ModelDrafter>(new ModelDrafter(draft, std::move(*s), ref, 0, p_min));
 }
 
-Result<std::vector<int32_t>> ModelDrafter::draft(const std::vector<int32_t>& context, int max_n) {
-  std::vector<int32_t> out;
-  if (max_n < 1 || context.empty()) return out;
+std::unique_ptr<ModelDrafter> ModelDrafter::on_sequence(const Model& draft, Session& session, int seq, float p_min) {
+  return std::unique_ptr<ModelDrafter>(new ModelDrafter(draft, nullptr, session, seq, p_min));
+}
+
+Status ModelDrafter::eval(const int32_t* ids, size_t n) {
+  // eval_batch takes at most n_batch tokens; a new prompt is caught up in several passes. Only the last
+  // pass's last row of logits is kept (the next draft token's).
+  const size_t chunk = static_cast<size_t>(std::max(1, s_.n_batch()));
+  for (size_t i = 0; i < n; i += chunk) {
+    const int m = static_cast<int>(std::min(chunk, n - i));
+    if (Status st = s_.eval_batch({SeqTokens{seq_, ids + i, m, i + m == n}}); !st) return st;
+  }
+  return Status::ok();
+}
+
+void ModelDrafter::forget() {
+  s_.truncate(seq_, 0);
+  cached_.clear();
+}
+
+Status ModelDrafter::catch_up(const std::vector<int32_t>& context) {
   // Keep the longest prefix the draft cache shares with the context (after the target's rollback the
   // draft cache still holds the rejected guesses), but evaluate at least the last token for fresh logits.
   size_t p = 0;
   while (p < cached_.size() && p < context.size() && cached_[p] == context[p]) ++p;
   if (p == context.size()) --p;
-  s_->truncate(static_cast<int>(p));
-  p = std::min(p, static_cast<size_t>(s_->n_past()));  // a sliding-window ring may keep less than asked
+  s_.truncate(seq_, static_cast<int>(p));
+  p = std::min(p, static_cast<size_t>(s_.n_past(seq_)));  // a sliding-window ring may keep less than asked
   cached_.resize(p);
-  const std::vector<int32_t> suffix(context.begin() + static_cast<long>(p), context.end());
-  if (Status st = s_->eval(suffix); !st) {
-    s_->reset();
-    cached_.clear();
+  if (Status st = eval(context.data() + p, context.size() - p); !st) {
+    forget();
     return Status::error("draft model: " + st.message());
   }
-  cached_.insert(cached_.end(), suffix.begin(), suffix.end());
+  cached_.insert(cached_.end(), context.begin() + static_cast<long>(p), context.end());
+  return Status::ok();
+}
+
+Status ModelDrafter::prefill(const std::vector<int32_t>& context) {
+  if (context.empty()) return Status::ok();
+  return catch_up(context);
+}
+
+Result<std::vector<int32_t>> ModelDrafter::draft(const std::vector<int32_t>& context, int max_n) {
+  std::vector<int32_t> out;
+  if (max_n < 1 || context.empty()) return out;
+  if (Status st = catch_up(context); !st) return st;
 
   const int V = model_.config().n_vocab;
   const Tokenizer& tok = model_.tokenizer();
   while (static_cast<int>(out.size()) < max_n) {
     // Greedy: the first maximum, and its probability under the full softmax.
-    const float* l = s_->logits();
+    const float* l = s_.item_logits(0);
     const int32_t id = static_cast<int32_t>(std::max_element(l, l + V) - l);
     double sum = 0;
     for (int i = 0; i < V; ++i) sum += std::exp(static_cast<double>(l[i] - l[id]));
     if (1.0 / sum < p_min_) break;  // not confident: a guess that is likely wrong only costs compute
     out.push_back(id);
-    if (tok.is_eog(id) || static_cast<int>(out.size()) == max_n || s_->n_past() >= s_->n_ctx()) break;
-    if (Status st = s_->eval({id}); !st) {
-      s_->reset();
-      cached_.clear();
+    if (tok.is_eog(id) || static_cast<int>(out.size()) == max_n || s_.n_past(seq_) >= s_.n_ctx()) break;
+    if (Status st = eval(&id, 1); !st) {
+      forget();
       return Status::error("draft model: " + st.message());
     }
     cached_.push_back(id);

@@ -25,6 +25,12 @@ class Drafter {
   // the last sampled one, in order). Fewer or none when there is no good guess. Errors come only from a
   // draft model's eval.
   virtual Result<std::vector<int32_t>> draft(const std::vector<int32_t>& context, int max_n) = 0;
+  // Reads `context` (a new prompt) ahead of the first draft() call, so a draft model's prompt pass counts
+  // as prompt time rather than as the first decode step's. Nothing to do for drafters without a model.
+  virtual Status prefill(const std::vector<int32_t>& context) {
+    (void)context;
+    return Status::ok();
+  }
 };
 
 class LookupDrafter final : public Drafter {
@@ -47,13 +53,26 @@ class ModelDrafter final : public Drafter {
   // The draft model must outlive the drafter. Its session gets `params` (use the target's n_ctx).
   static Result<std::unique_ptr<ModelDrafter>> create(const Model& target, const Model& draft,
                                                       const SessionParams& params, float p_min = kDefaultPMin);
+  // A drafter on sequence `seq` of a multi-sequence session of the draft model that the caller owns (one
+  // sequence per server slot, so one draft KV cache per slot and one thread pool for all). The caller has
+  // checked check_same_vocab(target, draft); model and session must outlive the drafter.
+  static std::unique_ptr<ModelDrafter> on_sequence(const Model& draft, Session& session, int seq,
+                                                   float p_min = kDefaultPMin);
   Result<std::vector<int32_t>> draft(const std::vector<int32_t>& context, int max_n) override;
+  Status prefill(const std::vector<int32_t>& context) override;
+  void set_p_min(float p_min) { p_min_ = p_min; }
 
  private:
-  ModelDrafter(const Model& draft, std::unique_ptr<Session> s, float p_min)
-      : model_(draft), s_(std::move(s)), p_min_(p_min) {}
+  ModelDrafter(const Model& draft, std::unique_ptr<Session> owned, Session& s, int seq, float p_min)
+      : model_(draft), owned_(std::move(owned)), s_(s), seq_(seq), p_min_(p_min) {}
+  Status eval(const int32_t* ids, size_t n);  // appends to seq_, in chunks of the session's n_batch
+  Status catch_up(const std::vector<int32_t>& context);  // the cache := context (at least its last token evaluated)
+  void forget();                              // empties seq_ (after an error)
+
   const Model& model_;
-  std::unique_ptr<Session> s_;
+  std::unique_ptr<Session> owned_;  // create(): the drafter's own session; on_sequence(): none
+  Session& s_;
+  int seq_;
   float p_min_;
   std::vector<int32_t> cached_;  // the tokens in the draft session's cache, in order
 };

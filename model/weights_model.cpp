@@ -6,6 +6,7 @@
 #include "kernels/ops.h"
 #include "model/config.h"
 #include "model/forward.h"
+#include "model/repack_weights.h"
 
 namespace kestrel {
 
@@ -24,6 +25,16 @@ Result<std::unique_ptr<Model>> LoadedModel::open(const std::string& path, const 
   m->arch_ = find_arch(m->cfg_.arch);
   auto w = bind_weights(*m->ws_, *m->arch_, m->cfg_);
   if (!w) return Status::error(path + ": " + w.error());
+  if (params.repack) {
+    // Matrices get their own heap copies (repacked layout or huge-page ggml rows); then bind again, as
+    // the MoE expert views are copies of the store's views.
+    auto rs = repack_weights(*m->ws_, *w, params.n_threads);
+    if (!rs) return Status::error(path + ": " + rs.error());
+    m->repack_ = *rs;
+    m->repacked_ = true;
+    w = bind_weights(*m->ws_, *m->arch_, m->cfg_);
+    if (!w) return Status::error(path + ": " + w.error());
+  }
   m->w_ = std::move(*w);
   for (bool swa : {false, true})
     if (Status st = kernels::check_rope_params(m->cfg_.head_dim, rope_params(m->cfg_, m->w_, m->cfg_.n_ctx_train, swa)); !st)
@@ -49,6 +60,13 @@ Result<std::unique_ptr<Model>> LoadedModel::open(const std::string& path, const 
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::toupper(c); });
   m->type_name_ = name;
   return std::unique_ptr<Model>(std::move(m));
+}
+
+std::string LoadedModel::repack_summary() const {
+  if (!repacked_) return "off";
+  auto mib = [](uint64_t b) { return std::to_string((b + (1u << 19)) >> 20) + " MiB"; };
+  return std::to_string(repack_.n_packed) + " matrices repacked (" + mib(repack_.packed_bytes) + "), " +
+         std::to_string(repack_.n_copied) + " copied to huge pages (" + mib(repack_.copied_bytes) + ")";
 }
 
 }  // namespace kestrel

@@ -6,6 +6,7 @@
 
 #include "model/arch.h"
 #include "model/llm.h"
+#include "model/repack_weights.h"
 #include "model/weights.h"
 
 namespace kestrel {
@@ -19,6 +20,7 @@ class LoadedModel final : public Model {
   const WeightStore& weights() const override { return *ws_; }
   uint64_t n_params() const override { return n_params_; }
   std::string type_name() const override { return type_name_; }
+  std::string repack_summary() const override;
 
   const ArchSpec& arch() const { return *arch_; }
   const ModelWeights& bound() const { return w_; }
@@ -31,6 +33,8 @@ class LoadedModel final : public Model {
   std::unique_ptr<Tokenizer> tok_;
   uint64_t n_params_ = 0;
   std::string type_name_;
+  bool repacked_ = false;
+  RepackStats repack_;
 };
 
 }  // namespace kestrel

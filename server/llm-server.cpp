@@ -1,6 +1,7 @@
 // llm-server: an OpenAI-compatible HTTP server (llama-server's endpoints and flags) that serves many
 // clients at once by continuous batching over -np slots.
 //   llm-server -m model.gguf [--host 127.0.0.1] [--port 8080] [-np 4] [-c 4096] [-t N] [--api-key KEY]
+//              [--lookup N | -md DRAFT.gguf [--draft-max N] [--draft-p-min P]] [--draft-min N]
 // The port is bound before the model loads, so /health answers 503 while loading and 200 once ready.
 // SIGTERM/SIGINT: new requests get 503, running ones finish, then the process exits 0.
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include "kernels/isa.h"
 #include "model/llm.h"
 #include "model/chat.h"
+#include "model/speculative.h"
 #include "server/routes.h"
 #include "server/scheduler.h"
 
@@ -41,6 +43,10 @@ int main(int argc, char** argv) {
   int max_tokens_limit = 1 << 20;
   int64_t max_body = 8 << 20;
   bool no_mmap = false;
+  bool no_repack = false;
+  std::string draft_path;
+  int lookup = 0, draft_max = 16, draft_min = 0;
+  float draft_p_min = ModelDrafter::kDefaultPMin;
   cli::ArgParser args(kProg, "OpenAI-compatible HTTP server with continuous batching.");
   args.add_string("-m,--model", &model_path, "model file (GGUF)");
   args.add_string("--host", &host, "address to listen on (default 127.0.0.1: this machine only)");
@@ -57,6 +63,18 @@ int main(int argc, char** argv) {
   args.add_int64("--max-body", &max_body, "largest request body in bytes (default 8 MiB)");
   args.add_int("--max-tokens-limit", &max_tokens_limit, "largest max_tokens a request may ask for");
   args.add_flag("--no-mmap", &no_mmap, "copy the weights to memory instead of mapping the file");
+  args.add_flag("--no-repack", &no_repack, "keep the file's weight layout: no load-time repacking or huge-page copies of the matrices");
+  args.add_int("--lookup", &lookup,
+               "speculative decoding of greedy requests with prompt-lookup drafts of up to N tokens (default 0: only "
+               "requests that set speculative.n_max)");
+  args.add_string("-md,--model-draft,--spec-draft-model", &draft_path,
+                  "speculative decoding of greedy requests with this draft model (same vocabulary)");
+  args.add_int("--draft-max,--draft,--draft-n,--spec-draft-n-max", &draft_max,
+               "most tokens the draft model guesses per step (default 16; requests: speculative.n_max)");
+  args.add_int("--draft-min,--draft-n-min,--spec-draft-n-min", &draft_min,
+               "drafts shorter than this are not verified (default 0; requests: speculative.n_min)");
+  args.add_float("--draft-p-min,--spec-draft-p-min", &draft_p_min,
+                 "the draft model stops guessing below this top probability (default 0.75; requests: speculative.p_min)");
   if (Status st = args.parse(argc, argv); !st) return cli::fail(kProg, st.message());
   if (args.help_requested()) {
     std::fputs(args.usage().c_str(), stdout);
@@ -71,6 +89,21 @@ int main(int argc, char** argv) {
   if (threads_http < 0) return cli::fail(kProg, "invalid --threads-http: expected >= 0");
   if (max_body < 1024) return cli::fail(kProg, "invalid --max-body: expected >= 1024");
   if (max_tokens_limit < 1) return cli::fail(kProg, "invalid --max-tokens-limit: expected >= 1");
+  if (lookup < 0) return cli::fail(kProg, "invalid --lookup " + std::to_string(lookup) + ": expected >= 0 (0: off)");
+  if (lookup > 0 && !draft_path.empty()) return cli::fail(kProg, "give --lookup or -md, not both");
+  const bool draft_flags = args.was_set("--draft-max") || args.was_set("--draft") || args.was_set("--draft-n") ||
+                           args.was_set("--spec-draft-n-max") || args.was_set("--draft-p-min") ||
+                           args.was_set("--spec-draft-p-min");
+  if (draft_flags && draft_path.empty())
+    return cli::fail(kProg, "--draft-max and --draft-p-min need a draft model (-md FILE); prompt lookup is --lookup N");
+  if (draft_max < 1) return cli::fail(kProg, "invalid --draft-max " + std::to_string(draft_max) + ": expected >= 1");
+  if (draft_min < 0) return cli::fail(kProg, "invalid --draft-min " + std::to_string(draft_min) + ": expected >= 0");
+  const int spec_n_max = !draft_path.empty() ? draft_max : lookup;
+  if (spec_n_max > 0 && draft_min > spec_n_max)
+    return cli::fail(kProg, "invalid --draft-min " + std::to_string(draft_min) + ": expected <= " +
+                                (draft_path.empty() ? "--lookup " : "--draft-max ") + std::to_string(spec_n_max));
+  if (!(draft_p_min >= 0 && draft_p_min <= 1))
+    return cli::fail(kProg, "invalid --draft-p-min " + std::to_string(draft_p_min) + ": expected 0 .. 1");
   auto ct = type_from_name(cache_type);
   if (!ct || (*ct != TensorType::F32 && *ct != TensorType::F16))
     return cli::fail(kProg, "invalid --cache-type '" + cache_type + "': expected f32 or f16");
@@ -91,6 +124,9 @@ int main(int argc, char** argv) {
   state.api_key = api_key;
   state.model_name = alias.empty() ? base_name(model_path) : alias;
   state.limits.max_tokens = max_tokens_limit;
+  state.limits.spec_n_max = spec_n_max;
+  state.limits.spec_n_min = draft_min;
+  state.limits.spec_p_min = draft_p_min;
   httplib::Server svr;
   const int n_http = threads_http > 0 ? threads_http : std::max(32, 4 * n_parallel);
   svr.new_task_queue = [n_http] { return new httplib::ThreadPool(static_cast<size_t>(n_http)); };
@@ -119,7 +155,7 @@ int main(int argc, char** argv) {
     http.join();
   };
 
-  auto model = Model::load(model_path, {.use_mmap = !no_mmap});
+  auto model = Model::load(model_path, {.use_mmap = !no_mmap, .repack = !no_repack});
   if (!model) {
     shut_http();
     return cli::fail(kProg, model.error());
@@ -141,6 +177,27 @@ int main(int argc, char** argv) {
     shut_http();
     return cli::fail(kProg, session.error());
   }
+  // The draft model: its own multi-sequence session, one sequence per slot (same context per slot).
+  std::unique_ptr<Model> draft_model;
+  std::unique_ptr<Session> draft_session;
+  if (!draft_path.empty()) {
+    auto dm = Model::load(draft_path, {.use_mmap = !no_mmap, .repack = !no_repack});
+    if (!dm) {
+      shut_http();
+      return cli::fail(kProg, "draft model: " + dm.error());
+    }
+    draft_model = std::move(*dm);
+    if (Status st = check_same_vocab(m, *draft_model); !st) {
+      shut_http();
+      return cli::fail(kProg, st.message());
+    }
+    auto ds = Session::create(*draft_model, sp);
+    if (!ds) {
+      shut_http();
+      return cli::fail(kProg, "draft model: " + ds.error());
+    }
+    draft_session = std::move(*ds);
+  }
   // The model's chat template (or --chat-template-file's; ChatML when the model has none).
   auto tmpl = ChatTemplate::from_model(m, template_file);
   if (!tmpl) {
@@ -153,7 +210,7 @@ int main(int argc, char** argv) {
   };
   state.chat_stop_tokens = chat->stop_tokens();
   if (chat->is_chatml_fallback()) std::fprintf(stderr, "%s: the model has no chat template: chat uses ChatML\n", kProg);
-  server::Scheduler scheduler(m, **session, state.metrics);
+  server::Scheduler scheduler(m, **session, state.metrics, draft_model.get(), draft_session.get());
   state.model = &m;
   state.scheduler = &scheduler;
   state.limits.n_ctx_slot = per_slot;
@@ -163,6 +220,12 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "%s: ready: %s (%s, %.1f M params), %d slots x %d positions, %d threads, isa %s\n", kProg,
                state.model_name.c_str(), m.type_name().c_str(), m.n_params() / 1e6, n_parallel, per_slot,
                (*session)->pool().size(), std::string(kernels::isa_name(kernels::active_isa())).c_str());
+  if (draft_model)
+    std::fprintf(stderr, "%s: speculative decoding of greedy requests: draft model %s (%s), up to %d tokens\n", kProg,
+                 draft_path.c_str(), draft_model->type_name().c_str(), spec_n_max);
+  else if (spec_n_max > 0)
+    std::fprintf(stderr, "%s: speculative decoding of greedy requests: prompt lookup, up to %d tokens\n", kProg,
+                 spec_n_max);
 
   int sig = 0;
   sigwait(&sigs, &sig);

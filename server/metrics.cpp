@@ -37,6 +37,10 @@ std::string Metrics::prometheus() const {
          ds > 0 ? dt / ds : 0);
   metric(&o, "decode_steps_total", "counter", "Forward passes (one batch of every active slot).",
          static_cast<double>(steps.load()));
+  metric(&o, "draft_tokens_total", "counter", "Speculative decoding: drafted tokens verified.",
+         static_cast<double>(draft_tokens.load()));
+  metric(&o, "draft_tokens_accepted_total", "counter", "Speculative decoding: drafted tokens accepted.",
+         static_cast<double>(draft_tokens_accepted.load()));
   metric(&o, "requests_processing", "gauge", "Busy slots.", busy_slots.load());
   metric(&o, "requests_deferred", "gauge", "Requests waiting for a free slot.", queue_length.load());
   metric(&o, "slots_total", "gauge", "Slots (-np).", n_slots);

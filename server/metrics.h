@@ -18,6 +18,8 @@ struct Metrics {
   std::atomic<uint64_t> prompt_us{0};           // wall time of the steps that evaluated prompt tokens
   std::atomic<uint64_t> decode_us{0};           // wall time of the steps that decoded tokens
   std::atomic<uint64_t> steps{0};               // forward passes
+  std::atomic<uint64_t> draft_tokens{0};        // speculative decoding: drafted tokens verified
+  std::atomic<uint64_t> draft_tokens_accepted{0};  // ... that the model agreed with
   std::atomic<int> busy_slots{0};
   std::atomic<int> queue_length{0};
   int n_slots = 0;

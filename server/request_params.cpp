@@ -91,6 +91,22 @@ Status normalize_messages(const json& in, json* out) {
   return Status::ok();
 }
 
+// llama-server's per-request speculative fields (dotted keys at the top level). The server caps n_max by
+// its batch and the context; any n_max is accepted, since speculation changes only the speed.
+Status read_speculative(const json& b, const RequestLimits& lim, GenParams* g) {
+  int64_t n_max = lim.spec_n_max, n_min = lim.spec_n_min;
+  if (Status st = read_int(b, "speculative.n_max", 0, 1 << 20, &n_max); !st) return st;
+  if (Status st = read_int(b, "speculative.n_min", 0, 1 << 20, &n_min); !st) return st;
+  g->spec_p_min = lim.spec_p_min;
+  if (Status st = read_float(b, "speculative.p_min", 0, 1, &g->spec_p_min); !st) return st;
+  if (n_max > 0 && n_min > n_max)
+    return Status::error("'speculative.n_min' (" + std::to_string(n_min) + ") must be <= 'speculative.n_max' (" +
+                         std::to_string(n_max) + ")");
+  g->spec_n_max = static_cast<int>(n_max);
+  g->spec_n_min = static_cast<int>(n_min);
+  return Status::ok();
+}
+
 }  // namespace
 
 Status check_prompt(const std::vector<int32_t>& ids, const Tokenizer& tok, const RequestLimits& lim) {
@@ -141,10 +157,12 @@ Status parse_common_fields(const json& b, const Tokenizer& tok, const RequestLim
   }
   if (Status st = read_bool(b, "stream", &r->stream); !st) return st;
   if (Status st = read_bool(b, "ignore_eos", &g.ignore_eos); !st) return st;
+  if (Status st = read_bool(b, "cache_prompt", &g.cache_prompt); !st) return st;
   if (present(b, "stream_options")) {
     if (!b["stream_options"].is_object()) return Status::error("'stream_options' must be an object");
     if (Status st = read_bool(b["stream_options"], "include_usage", &r->include_usage); !st) return st;
   }
+  if (Status st = read_speculative(b, lim, &g); !st) return st;
   int64_t n = 1;
   if (Status st = read_int(b, "n", 1, 1 << 20, &n); !st) return st;
   if (n != 1) return Status::error("'n' other than 1 is not supported (send one request per choice)");

@@ -15,6 +15,11 @@ struct RequestLimits {
   int n_ctx_slot = 0;         // a prompt must fit in one slot
   int max_tokens = 1 << 20;   // largest max_tokens accepted
   int max_stop = 16;          // stop strings per request
+  // Speculative decoding defaults (llm-server --lookup / -md --draft-max / --draft-min / --draft-p-min),
+  // which a request's speculative.n_max / n_min / p_min override.
+  int spec_n_max = 0;
+  int spec_n_min = 0;
+  float spec_p_min = 0.75f;
 };
 
 struct CompletionRequest {
@@ -41,7 +46,8 @@ struct ChatRequest {
 Result<ChatRequest> parse_chat_request(const json& body, const Tokenizer& tok, const RequestLimits& lim);
 
 // The fields chat shares with completions (everything but prompt, echo and logprobs' format), read
-// into r.gen; chat reads logprobs (bool) + top_logprobs itself.
+// into r.gen; chat reads logprobs (bool) + top_logprobs itself. Among them llama-server's
+// speculative.n_max (0: no speculation), speculative.n_min and speculative.p_min (0..1).
 Status parse_common_fields(const json& body, const Tokenizer& tok, const RequestLimits& lim, CompletionRequest* r);
 
 // Checks the prompt against the vocabulary and the slot's context.

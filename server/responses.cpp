@@ -31,6 +31,22 @@ json usage_json(int n_prompt, int n_cached, int n_gen) {
               {"prompt_tokens_details", {{"cached_tokens", n_cached}}}};
 }
 
+json timings_json(const Event& d) {
+  const int prompt_n = d.n_prompt - d.n_cached;
+  json t = {{"cache_n", d.n_cached},
+            {"prompt_n", prompt_n},
+            {"prompt_ms", d.prompt_ms},
+            {"prompt_per_second", d.prompt_ms > 0 ? 1e3 * prompt_n / d.prompt_ms : 0.0},
+            {"predicted_n", d.n_gen},
+            {"predicted_ms", d.predicted_ms},
+            {"predicted_per_second", d.predicted_ms > 0 ? 1e3 * d.n_gen / d.predicted_ms : 0.0}};
+  if (d.speculative) {
+    t["draft_n"] = d.n_drafted;
+    t["draft_n_accepted"] = d.n_accepted;
+  }
+  return t;
+}
+
 json completion_logprobs(const std::vector<TokenLogprob>& t, const Tokenizer& tok, size_t text_offset) {
   json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
   for (const TokenLogprob& x : t) {
@@ -69,7 +85,8 @@ json completion_body(const ResponseMeta& m, const Generation& g, const Tokenizer
               {"created", m.created},
               {"model", m.model},
               {"choices", json::array({choice})},
-              {"usage", usage_json(g.n_prompt, g.n_cached, g.n_gen)}};
+              {"usage", usage_json(g.n_prompt, g.n_cached, g.n_gen)},
+              {"timings", g.timings}};
 }
 
 json completion_chunk(const ResponseMeta& m, const std::string& text, const json& logprobs,
@@ -108,7 +125,8 @@ json chat_body(const ResponseMeta& m, const Generation& g, const Tokenizer& tok,
               {"created", m.created},
               {"model", m.model},
               {"choices", json::array({choice})},
-              {"usage", usage_json(g.n_prompt, g.n_cached, g.n_gen)}};
+              {"usage", usage_json(g.n_prompt, g.n_cached, g.n_gen)},
+              {"timings", g.timings}};
 }
 
 json chat_chunk(const ResponseMeta& m, const json& delta, const json& logprobs, const std::string& finish_reason) {

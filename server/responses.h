@@ -18,6 +18,7 @@ struct Generation {
   std::vector<TokenLogprob> tokens;
   std::string finish_reason;
   int n_prompt = 0, n_cached = 0, n_gen = 0;
+  json timings;                            // timings_json() of the Done event
 };
 
 struct ResponseMeta {
@@ -28,6 +29,10 @@ struct ResponseMeta {
 
 std::string new_response_id(const char* prefix);
 json usage_json(int n_prompt, int n_cached, int n_gen);
+// llama-server's `timings` (cache_n, prompt_n, prompt_ms, prompt_per_second, predicted_n, predicted_ms,
+// predicted_per_second; draft_n and draft_n_accepted when the request decoded speculatively), from a
+// Done event. In the body beside `usage`, and in the last chunk of a stream.
+json timings_json(const Event& done);
 
 // Completions: logprobs in the legacy shape {tokens, token_logprobs, top_logprobs, text_offset}; a
 // token without a logprob (the first of an echoed prompt) has null in token_logprobs and top_logprobs,

@@ -86,6 +86,7 @@ void serve_generation(ServerState& st, Response& res, Api api, CompletionRequest
     g.n_prompt = e.n_prompt;
     g.n_cached = e.n_cached;
     g.n_gen = e.n_gen;
+    g.timings = timings_json(e);
     send_json(res, 200, api == Api::Chat ? chat_body(meta, g, tok, logprobs) : completion_body(meta, g, tok, logprobs));
     st.in_flight--;
     return;
@@ -124,11 +125,16 @@ void serve_generation(ServerState& st, Response& res, Api api, CompletionRequest
       }
       if (e.kind == Event::Kind::Done) {
         const json usage = usage_json(e.n_prompt, e.n_cached, e.n_gen);
+        // The chunk with finish_reason carries llama-server's timings (draft counts included).
         if (api == Api::Chat) {
-          if (!send(chat_chunk(meta, json::object(), nullptr, e.finish_reason))) return gone();
+          json last = chat_chunk(meta, json::object(), nullptr, e.finish_reason);
+          last["timings"] = timings_json(e);
+          if (!send(last)) return gone();
           if (include_usage && !send(chat_usage_chunk(meta, usage))) return gone();
-        } else if (!send(completion_chunk(meta, "", nullptr, e.finish_reason, &usage))) {
-          return gone();
+        } else {
+          json last = completion_chunk(meta, "", nullptr, e.finish_reason, &usage);
+          last["timings"] = timings_json(e);
+          if (!send(last)) return gone();
         }
         break;
       }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 
 #include "model/generate.h"
@@ -25,6 +26,13 @@ struct Scheduler::Slot {
   bool prompt_logprobs = false;        // echo + logprobs: every prompt position's logits are kept
   std::vector<TokenLogprob> prompt_lp; // the prompt tokens' log-probabilities so far
   uint64_t last_used = 0;
+  // Speculative decoding.
+  std::unique_ptr<ModelDrafter> model_drafter;  // with a draft model: on this slot's draft sequence
+  bool spec = false;                   // this request drafts (greedy and speculative.n_max > 0)
+  std::vector<int32_t> batch;          // this step's item: pending, then the drafts
+  int n_drafted = 0, n_accepted = 0;
+  std::chrono::steady_clock::time_point t_start, t_first;  // request start, first token
+  bool has_first = false;
 };
 
 namespace {
@@ -70,11 +78,14 @@ uint64_t micros_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-Scheduler::Scheduler(const Model& model, Session& session, Metrics& metrics)
+Scheduler::Scheduler(const Model& model, Session& session, Metrics& metrics, const Model* draft_model,
+                     Session* draft_session)
     : model_(model), session_(session), metrics_(metrics) {
   for (int i = 0; i < session.n_seq(); ++i) {
     slots_.push_back(std::make_unique<Slot>());
     slots_.back()->seq = i;
+    if (draft_model && draft_session && i < draft_session->n_seq())
+      slots_.back()->model_drafter = ModelDrafter::on_sequence(*draft_model, *draft_session, i);
   }
   metrics_.n_slots = session.n_seq();
   metrics_.n_ctx_slot = session.n_ctx();
@@ -154,8 +165,9 @@ void Scheduler::start(Slot& s, std::shared_ptr<Task> t) {
   const GenParams& p = t->params;
   // Keep the shared prefix, but always evaluate at least the last prompt token: its logits are needed.
   // Prompt log-probabilities need the logits of every prompt position: nothing is reused.
+  // cache_prompt false (llama-server's): the whole prompt is evaluated in its own batch, as llm-cli does.
   const bool prompt_logprobs = p.echo && p.logprobs >= 0;
-  size_t keep = prompt_logprobs ? 0 : std::min(common_prefix(s.cached, p.prompt), p.prompt.size() - 1);
+  size_t keep = prompt_logprobs || !p.cache_prompt ? 0 : std::min(common_prefix(s.cached, p.prompt), p.prompt.size() - 1);
   session_.truncate(s.seq, static_cast<int>(keep));
   keep = std::min(keep, static_cast<size_t>(session_.n_past(s.seq)));  // a sliding-window ring may keep less
   s.cached.resize(keep);
@@ -172,6 +184,12 @@ void Scheduler::start(Slot& s, std::shared_ptr<Task> t) {
   s.logprobs.clear();
   s.prompt_logprobs = prompt_logprobs;
   s.prompt_lp.clear();
+  // Speculation changes only the speed, and only greedy choices can be checked against drafts.
+  s.spec = p.sampling.temp <= 0 && p.spec_n_max > 0;
+  if (s.spec && s.model_drafter) s.model_drafter->set_p_min(p.spec_p_min);
+  s.n_drafted = s.n_accepted = 0;
+  s.t_start = std::chrono::steady_clock::now();
+  s.has_first = false;
   if (prompt_logprobs) {
     TokenLogprob first;
     first.id = p.prompt[0];
@@ -192,14 +210,23 @@ void Scheduler::step() {
     }
   items_.clear();
   owners_.clear();
+  const auto t0 = std::chrono::steady_clock::now();  // drafting is part of the step's time
   int budget = session_.n_batch();
   int n_decode = 0, n_prompt = 0;
   for (auto& s : slots_)
+    if (s->task && s->decoding) ++n_decode;
+  n_decode = std::min(n_decode, budget);
+  // Drafts take the room the decoding slots' own tokens leave, before the prompts.
+  int draft_room = budget - n_decode;
+  for (auto& s : slots_)
     if (s->task && s->decoding && budget > 0) {
-      items_.push_back({s->seq, &s->pending, 1, true});
+      s->batch.assign(1, s->pending);
+      if (s->spec && draft_room > 0) add_drafts(*s, draft_room);
+      const int n = static_cast<int>(s->batch.size());
+      draft_room -= n - 1;
+      items_.push_back({s->seq, s->batch.data(), n, true, n > 1});
       owners_.push_back(s.get());
-      --budget;
-      ++n_decode;
+      budget -= n;
     }
   // Prompts fill the rest of the batch, a different one first each step, so one long prompt goes in
   // chunks between the decode steps of the others instead of stalling them.
@@ -218,7 +245,6 @@ void Scheduler::step() {
   ++round_robin_;
   if (items_.empty()) return;
 
-  const auto t0 = std::chrono::steady_clock::now();
   const Status st = session_.eval_batch(items_);
   const uint64_t us = micros_since(t0);
   metrics_.steps++;
@@ -240,24 +266,98 @@ void Scheduler::step() {
       continue;
     }
     s.cached.insert(s.cached.end(), items_[k].tokens, items_[k].tokens + items_[k].n);
-    if (!s.decoding) {
-      if (s.prompt_logprobs) prompt_logprobs(s, static_cast<int>(k));
-      s.n_prompt_done += items_[k].n;
-      if (!items_[k].logits) continue;
-      s.decoding = true;
-      if (s.prompt_logprobs) {
-        Event e;
-        e.prompt = true;
-        e.tokens.swap(s.prompt_lp);
-        s.task->push(std::move(e));
-        if (s.task->params.max_tokens == 0) {
-          finish(s, "length");
-          continue;
-        }
+    if (s.decoding) {
+      verify(s, static_cast<int>(k));
+      continue;
+    }
+    // A prompt chunk; the last one's logits give the first token.
+    if (s.prompt_logprobs) prompt_logprobs(s, static_cast<int>(k));
+    s.n_prompt_done += items_[k].n;
+    if (!items_[k].logits) continue;
+    s.decoding = true;
+    // The draft model reads the prompt now (prompt time); should that fail, its first draft() retries.
+    if (s.spec && s.model_drafter) {
+      if (Status ds = s.model_drafter->prefill(s.cached); !ds)
+        std::fprintf(stderr, "llm-server: slot %d: %s\n", s.seq, ds.message().c_str());
+    }
+    if (s.prompt_logprobs) {
+      Event e;
+      e.prompt = true;
+      e.tokens.swap(s.prompt_lp);
+      s.task->push(std::move(e));
+      if (s.task->params.max_tokens == 0) {
+        finish(s, "length");
+        continue;
       }
     }
-    sample(s, session_.item_logits(static_cast<int>(k)));
+    const float* logits = session_.item_logits(static_cast<int>(k));
+    deliver(s, choose(s, logits), logits, s.cached.size());
   }
+}
+
+void Scheduler::add_drafts(Slot& s, int room) {
+  const GenParams& p = s.task->params;
+  // The batch row budget, the rollback distance a sliding-window ring still holds (n_batch - 1, see
+  // Generator), the context (every draft needs a position) and the token budget (the item gives up to
+  // k + 1 tokens) cap the drafts.
+  const int base = static_cast<int>(s.cached.size());
+  int k = std::min({p.spec_n_max, room, session_.n_batch() - 1, session_.n_ctx() - base - 1});
+  if (p.max_tokens >= 0) k = std::min(k, p.max_tokens - s.n_gen - 1);
+  if (k < std::max(1, p.spec_n_min)) return;
+  Drafter& d = s.model_drafter ? static_cast<Drafter&>(*s.model_drafter) : lookup_;
+  s.cached.push_back(s.pending);  // the drafter's context: everything cached, then the token to evaluate
+  auto r = d.draft(s.cached, k);
+  s.cached.pop_back();
+  if (!r) {  // a draft model's eval failed: decode this step without drafts (the tokens do not change)
+    std::fprintf(stderr, "llm-server: slot %d: %s\n", s.seq, r.error().c_str());
+    return;
+  }
+  if (static_cast<int>(r->size()) > k) r->resize(k);
+  if (static_cast<int>(r->size()) < p.spec_n_min) return;  // llama.cpp's n_min: too short to verify
+  s.batch.insert(s.batch.end(), r->begin(), r->end());
+}
+
+bool Scheduler::is_end(const Slot& s, int32_t id) const {
+  const GenParams& p = s.task->params;
+  return !p.ignore_eos && (model_.tokenizer().is_eog(id) ||
+                           std::find(p.stop_tokens.begin(), p.stop_tokens.end(), id) != p.stop_tokens.end());
+}
+
+// Row i of the item holds the logits after batch[0..i]: its greedy choice is the token plain decoding
+// gives there as long as every earlier draft was right. The rows are chosen first (the draft counts go
+// into the Done event that delivering may send), then the cache is rolled back, then the tokens go out.
+void Scheduler::verify(Slot& s, int k) {
+  const int nd = items_[k].n - 1;
+  const size_t base = s.cached.size() - items_[k].n;  // position of batch[0] (the pending token)
+  thread_local std::vector<int32_t> ids;
+  ids.clear();
+  for (int i = 0; i <= nd; ++i) {
+    const int32_t id = choose(s, nd == 0 ? session_.item_logits(k) : session_.item_logits(k, i));
+    ids.push_back(id);
+    if (i == nd || id != s.batch[i + 1] || is_end(s, id)) break;
+  }
+  const int accepted = static_cast<int>(ids.size()) - 1;
+  s.n_drafted += nd;
+  s.n_accepted += accepted;
+  metrics_.draft_tokens += nd;
+  metrics_.draft_tokens_accepted += accepted;
+  const size_t keep = base + 1 + accepted;  // the pending token and the accepted drafts
+  if (keep < s.cached.size()) {
+    session_.truncate(s.seq, static_cast<int>(keep));
+    s.cached.resize(keep);
+    if (static_cast<size_t>(session_.n_past(s.seq)) != keep) {  // cannot happen with k <= n_batch - 1 (add_drafts)
+      Event e;
+      e.kind = Event::Kind::Error;
+      e.error = "speculative decoding: the KV cache could not be rolled back to position " + std::to_string(keep);
+      s.task->push(std::move(e));
+      session_.truncate(s.seq, 0);
+      s.cached.clear();
+      release(s);
+      return;
+    }
+  }
+  for (size_t j = 0; j < ids.size() && s.task; ++j)
+    deliver(s, ids[j], nd == 0 ? session_.item_logits(k) : session_.item_logits(k, static_cast<int>(j)), base + 1 + j);
 }
 
 // Row i of item k is prompt position n_prompt_done + i; its logits predict the next prompt token.
@@ -272,23 +372,28 @@ void Scheduler::prompt_logprobs(Slot& s, int k) {
   }
 }
 
-void Scheduler::sample(Slot& s, const float* logits) {
-  const GenParams& p = s.task->params;
-  const Tokenizer& tok = model_.tokenizer();
-  const int V = model_.config().n_vocab;
-  const int32_t id = s.sampler->sample(logits, V);
+int32_t Scheduler::choose(Slot& s, const float* logits) {
+  const int32_t id = s.sampler->sample(logits, model_.config().n_vocab);
   s.sampler->accept(id);
+  return id;
+}
+
+void Scheduler::deliver(Slot& s, int32_t id, const float* logits, size_t n_past) {
+  const GenParams& p = s.task->params;
+  const int V = model_.config().n_vocab;
+  if (!s.has_first) {
+    s.has_first = true;
+    s.t_first = std::chrono::steady_clock::now();
+  }
   ++s.n_gen;
   metrics_.predicted_tokens++;
-  const bool eog = !p.ignore_eos && (tok.is_eog(id) || std::find(p.stop_tokens.begin(), p.stop_tokens.end(), id) !=
-                                                          p.stop_tokens.end());
-  if (eog) return finish(s, "stop");  // the end-of-generation token is not part of the output
+  if (is_end(s, id)) return finish(s, "stop");  // the end-of-generation token is not part of the output
   thread_local std::vector<int32_t> idx;
   if (p.logprobs >= 0) s.logprobs.push_back(logprob_of(logits, V, id, p.logprobs, idx));
   emit(s, s.stop->push(s.streamer->push(id)));
   if (s.stop->matched()) return finish(s, "stop");
   if (p.max_tokens >= 0 && s.n_gen >= p.max_tokens) return finish(s, "length");
-  if (session_.n_past(s.seq) >= session_.n_ctx()) return finish(s, "length");  // no room to evaluate it
+  if (n_past >= static_cast<size_t>(session_.n_ctx())) return finish(s, "length");  // no room to evaluate it
   s.pending = id;
 }
 
@@ -318,6 +423,13 @@ void Scheduler::finish(Slot& s, const char* reason) {
   done.n_prompt = static_cast<int>(s.task->params.prompt.size());
   done.n_cached = s.n_reused;
   done.n_gen = s.n_gen;
+  done.speculative = s.spec;
+  done.n_drafted = s.n_drafted;
+  done.n_accepted = s.n_accepted;
+  const auto now = std::chrono::steady_clock::now();
+  using ms = std::chrono::duration<double, std::milli>;
+  done.prompt_ms = ms((s.has_first ? s.t_first : now) - s.t_start).count();
+  done.predicted_ms = s.has_first ? ms(now - s.t_first).count() : 0.0;
   s.task->push(std::move(done));
   metrics_.generations_total++;
   release(s);

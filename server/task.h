@@ -25,6 +25,14 @@ struct GenParams {
   bool echo = false;                 // completions: the prompt text comes first in the output (with
                                      // logprobs >= 0 also the prompt tokens' log-probabilities)
   bool ignore_eos = false;           // llama-server's: end-of-generation tokens do not end it
+  bool cache_prompt = true;          // llama-server's: reuse the slot's KV of a shared prompt prefix
+  // Speculative decoding (llama-server's speculative.n_max / n_min / p_min; the server's defaults when
+  // the request does not set them). Used only by greedy requests (temperature 0): drafts of up to
+  // spec_n_max tokens (0: off), dropped when shorter than spec_n_min; spec_p_min is the draft model's
+  // confidence cutoff (prompt lookup has none).
+  int spec_n_max = 0;
+  int spec_n_min = 0;
+  float spec_p_min = 0.75f;
 };
 
 // A generated token with its log-probability and the top alternatives (when asked for).
@@ -43,6 +51,9 @@ struct Event {
   bool prompt = false;               // Text: `tokens` are the prompt's (echo + logprobs), before any output
   std::string finish_reason;         // Done: "stop" or "length"
   int n_prompt = 0, n_cached = 0, n_gen = 0;  // Done: usage (n_cached prompt tokens were reused)
+  bool speculative = false;          // Done: the request decoded speculatively (greedy, n_max > 0)
+  int n_drafted = 0, n_accepted = 0; // Done: draft tokens verified, and how many the model agreed with
+  double prompt_ms = 0, predicted_ms = 0;  // Done: slot start -> first token -> end
   std::string error;                 // Error
 };
 

@@ -18,18 +18,9 @@
 namespace kestrel::kernels {
 namespace {
 
-// roundf exactly (see matmul_avx512.cpp): truncate, then step away from zero when |fraction| >= 0.5.
-inline __m256 round_half_away(__m256 v) {
-  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
-  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m256 frac = _mm256_andnot_ps(sign_mask, _mm256_sub_ps(v, t));
-  const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, sign_mask));
-  return _mm256_add_ps(t, _mm256_and_ps(up, one));
-}
-
-// One Q8_0/Q8_1 block's values: q = roundf(x * (1/d)), d = amax / 127, exactly as the reference.
-// Returns d (as float; the caller stores it as fp16).
+// One Q8_0/Q8_1 activation block exactly as ggml's x86 quantize_row_q8_0 writes it (ActRule::kX86,
+// kernels/quant_act.h): d = amax / 127, q = round-half-even(x * (127 / amax)), packed with signed
+// saturation. Returns d (as float; the caller stores it as fp16).
 inline float quantize_block_q8(const float* x, int8_t* qs) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   __m256 v[4];
@@ -43,10 +34,11 @@ inline float quantize_block_q8(const float* x, int8_t* qs) {
   m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
   const float amax = _mm_cvtss_f32(m4);
   const float d = amax / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
   const __m256 vid = _mm256_set1_ps(id);
   __m256i q[4];
-  for (int i = 0; i < 4; ++i) q[i] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[i], vid)));
+  for (int i = 0; i < 4; ++i)
+    q[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   // Packing works within 128-bit lanes; the final permute restores element order.
   const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
   const __m256i ordered = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));

@@ -22,31 +22,21 @@
 namespace kestrel::kernels {
 namespace {
 
-// roundf (half away from zero), exactly: truncate, then step away from zero when |fraction| >= 0.5.
-// v - trunc(v) is exact for |v| < 2^23, so this agrees with roundf bit for bit.
-inline __m512 round_half_away(__m512 v) {
-  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m512 frac = _mm512_sub_ps(v, t);
-  const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(frac), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
-  return _mm512_mask_add_ps(t, up, t, one);
-}
-
-// One Q8_0/Q8_1 block's values, exactly as the reference: d = amax / 127, q = roundf(x * (1/d)).
-// Returns d (the caller stores it as fp16).
+// One Q8_0/Q8_1 activation block as ggml's x86 quantize_row_q8_0 writes it (ActRule::kX86,
+// kernels/quant_act.h): d = amax / 127, q = round-half-even(x * (127 / amax)), VCVTPS2DQ's INT32_MIN for
+// NaN / out of range, saturated to int8. Returns d (the caller stores it as fp16).
 inline float quantize_block_q8(const float* x, int8_t* qs) {
   const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
   const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
   const float d = amax / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
   const __m512 vid = _mm512_set1_ps(id);
-  const __m512i q0 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v0, vid)));
-  const __m512i q1 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v1, vid)));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm512_cvtepi32_epi8(q0));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 16), _mm512_cvtepi32_epi8(q1));
+  const __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm512_cvtsepi32_epi8(q0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 16), _mm512_cvtsepi32_epi8(q1));
   return d;
 }
-
 
 inline float h2f(const void* p) {
   uint16_t h;

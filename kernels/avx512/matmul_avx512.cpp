@@ -26,6 +26,7 @@
 #include <cstring>
 
 #include "kernels/avx512/decode_rows4_avx512.h"
+#include "kernels/avx512/gemm_amx_half_avx512.h"
 #include "kernels/avx512/gemm_packed_avx512.h"
 #include "kernels/avx512/gemm_tile_avx512.h"
 #include "kernels/matmul_isa.h"
@@ -375,8 +376,18 @@ void gemm_f32_packed(const GemmArgs& a) {
   }
 }
 
+// The panel transpose is paid once per call, so the packed form pays only from many tokens on; below,
+// the dot-product tiles (which stream the weights once, row tiles outer) are faster. bench_matmul
+// --verify-rows, 2048x8192, 2 threads, CPU ms tiles/packed: b8 5.2/27.1, b16 9.1/33.3, b64 31.4/40.1,
+// b96 44.8/45.9, b128 55.5/52.1 (F16: b16 5.6/17.2, b64 22.8/23.1, b128 45.0/39.2; BF16: b16 5.4/11.0,
+// b64 22.6/26.7, b96 32.3/31.9). Speculative decoding's verify batches (1 + up to 16 drafts) and
+// llm-server's multi-stream decode steps are such batches; with the tiles a row's result is also the
+// same as in a 1-token call (each output is one accumulator over k in the same order).
+constexpr int64_t kF32PackedMinTokens = 96;
+constexpr int64_t kHalfPackedMinTokensAvx512 = 64;
+
 void gemm_f32_avx512(const GemmArgs& a) {
-  if (a.n_tokens >= kPackedMinTokens) gemm_f32_packed(a);
+  if (a.n_tokens >= kF32PackedMinTokens) gemm_f32_packed(a);
   else gemm<PolicyF32, 4, 4>(a);
 }
 
@@ -408,16 +419,21 @@ void widen_bf16_avx512(const char* src, float* dst, int64_t n) {
 using PackedF16Avx512 = PackedHalfGemm<xsimd::avx512bw, 2, 8, widen_f16_avx512>;
 using PackedBF16Avx512 = PackedHalfGemm<xsimd::avx512bw, 2, 8, widen_bf16_avx512>;
 
+// With AMX-BF16 (Sapphire Rapids and later), batches of kAmxHalfMinTokens (32) and more run on BF16 tiles (gemm_amx_half_avx512.h), falling back to the packed FMA kernel for what the tiles cannot take.
+// Without AMX, the packed FMA kernel from kHalfPackedMinTokensAvx512 tokens on (see gemm_f32_avx512).
 void gemm_f16_avx512(const GemmArgs& a) {
-  if (a.n_tokens >= kPackedHalfMinTokens) PackedF16Avx512::run(a);
+  if (a.n_tokens >= kAmxHalfMinTokens && amx_bf16_enabled()) AmxHalf<HalfKind::F16>::run(a, PackedF16Avx512::run);
+  else if (a.n_tokens >= kHalfPackedMinTokensAvx512) PackedF16Avx512::run(a);
   else gemm<PolicyF16, 4, 4>(a);
 }
 void gemm_bf16_convert_avx512(const GemmArgs& a) {
-  if (a.n_tokens >= kPackedHalfMinTokens) PackedBF16Avx512::run(a);
+  if (a.n_tokens >= kAmxHalfMinTokens && amx_bf16_enabled()) AmxHalf<HalfKind::BF16>::run(a, PackedBF16Avx512::run);
+  else if (a.n_tokens >= kHalfPackedMinTokensAvx512) PackedBF16Avx512::run(a);
   else gemm<PolicyBF16Convert, 4, 4>(a);
 }
 void gemm_bf16_dot_avx512(const GemmArgs& a) {
-  if (a.n_tokens >= kPackedHalfMinTokens) PackedBF16Avx512::run(a);
+  if (a.n_tokens >= kAmxHalfMinTokens && amx_bf16_enabled()) AmxHalf<HalfKind::BF16>::run(a, PackedBF16Avx512::run);
+  else if (a.n_tokens >= kHalfPackedMinTokensAvx512) PackedBF16Avx512::run(a);
   else gemm<PolicyBF16Dot, 4, 4>(a);
 }
 

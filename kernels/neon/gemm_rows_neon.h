@@ -22,8 +22,9 @@ inline float load_f16_scale(const char* p) {
   return static_cast<float>(h);
 }
 
-// One Q8_0/Q8_1 block's values with the same float operations as the reference: d = amax / 127,
-// q = round-half-away(x * (1/d)). Returns d (the caller stores it as fp16).
+// One Q8_0/Q8_1 activation block as ggml's NEON quantize_row_q8_0 writes it (ActRule::kArm,
+// kernels/quant_act.h): d = amax / 127, q = round-half-even(x * (1/d)) (FCVTNS), the low byte of the
+// int32. Returns d (the caller stores it as fp16).
 inline float quantize_block_q8(const float* x, int8_t* qs) {
   float32x4_t v[8];
   float32x4_t amax = vdupq_n_f32(0.0f);
@@ -34,8 +35,8 @@ inline float quantize_block_q8(const float* x, int8_t* qs) {
   const float d = vmaxvq_f32(amax) / 127.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   for (int j = 0; j < 8; j += 2) {
-    const int32x4_t q0 = vcvtaq_s32_f32(vmulq_n_f32(v[j], id));
-    const int32x4_t q1 = vcvtaq_s32_f32(vmulq_n_f32(v[j + 1], id));
+    const int32x4_t q0 = vcvtnq_s32_f32(vmulq_n_f32(v[j], id));
+    const int32x4_t q1 = vcvtnq_s32_f32(vmulq_n_f32(v[j + 1], id));
     const int16x8_t q01 = vcombine_s16(vmovn_s32(q0), vmovn_s32(q1));
     vst1_s8(qs + 4 * j, vmovn_s16(q01));
   }

@@ -7,14 +7,17 @@
 #include "kernels/matmul_isa.h"
 #include "kernels/matmul_q32.h"
 #include "kernels/quant.h"
+#include "kernels/quant_act.h"
 #include "kernels/quant_q32.h"
 #include "kernels/type_traits.h"
 
 namespace kestrel::kernels {
 namespace {
 
+// Activations round like llama.cpp's SIMD build for this machine (kernels/quant_act.h), not like the
+// reference weight quantizer.
 void quantize_row_q8_0_scalar(const float* x, void* dst, int64_t n) {
-  quantize_row_q8_0_ref(x, static_cast<BlockQ8_0*>(dst), n);
+  quantize_row_q8_0_act(x, static_cast<BlockQ8_0*>(dst), n, kHostActRule);
 }
 void fp32_to_fp16_row_scalar(const float* x, void* dst, int64_t n) {
   fp32_to_fp16_row_ref(x, static_cast<uint16_t*>(dst), n);
@@ -23,7 +26,7 @@ void fp32_to_bf16_row_scalar(const float* x, void* dst, int64_t n) {
   fp32_to_bf16_row_ref(x, static_cast<uint16_t*>(dst), n);
 }
 void quantize_row_q8_1_scalar(const float* x, void* dst, int64_t n) {
-  quantize_row_q8_1_ref(x, static_cast<BlockQ8_1*>(dst), n);
+  quantize_row_q8_1_act(x, static_cast<BlockQ8_1*>(dst), n, kHostActRule);
 }
 
 const char* wrow(const GemmArgs& a, int64_t r) { return static_cast<const char*>(a.w) + r * a.w_row_bytes; }

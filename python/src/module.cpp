@@ -133,14 +133,16 @@ text pieces or all at once with read_all(). Another generate/eval/reset on the s
 
   py::class_<PyModel>(m, "Model", R"(A GGUF model and one session (KV cache) over it.
 
-Model(path, n_ctx=0, n_threads=0, use_mmap=True, n_batch=512, cache_type='f16', chat_template_file=None)
+Model(path, n_ctx=0, n_threads=0, use_mmap=True, n_batch=512, cache_type='f16', chat_template_file=None,
+      repack=True)
 n_ctx 0: min(4096, the model's training context); n_threads 0: all cores; cache_type 'f16' or 'f32';
 chat_template_file: a .jinja file used instead of the model's tokenizer.chat_template.
+repack False: matmuls read the file's weight layout (no load-time repacking / huge-page copies; --no-repack).
 Raises kestrel.LoadError with the engine's one-line message when the file cannot be used.
 Use it as a context manager, or call close(), to free the weights and the KV cache early.)")
-      .def(py::init<const py::object&, int, int, bool, int, const std::string&, const py::object&>(), "path"_a,
+      .def(py::init<const py::object&, int, int, bool, int, const std::string&, const py::object&, bool>(), "path"_a,
            "n_ctx"_a = 0, "n_threads"_a = 0, "use_mmap"_a = true, "n_batch"_a = 512, "cache_type"_a = "f16",
-           "chat_template_file"_a = py::none())
+           "chat_template_file"_a = py::none(), "repack"_a = true)
       .def("tokenize", &PyModel::tokenize, "text"_a, "add_special"_a = true, "parse_special"_a = false,
            "Token ids of `text` (str or UTF-8 bytes). add_special: BOS/EOS as the vocab asks; parse_special: "
            "recognise special token texts such as '<|eot_id|>'.")

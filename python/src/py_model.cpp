@@ -67,7 +67,7 @@ GenerateParams GenerateArgs::params() const {
 }
 
 PyModel::PyModel(const py::object& path_obj, int n_ctx, int n_threads, bool use_mmap, int n_batch,
-                 const std::string& cache_type, const py::object& chat_template_file)
+                 const std::string& cache_type, const py::object& chat_template_file, bool repack)
     : eng_(std::make_shared<Engine>()) {
   eng_->path = path_string(path_obj, "the model path");
   if (!chat_template_file.is_none()) chat_template_file_ = path_string(chat_template_file, "chat_template_file");
@@ -83,7 +83,7 @@ PyModel::PyModel(const py::object& path_obj, int n_ctx, int n_threads, bool use_
   bool ctx_warning = false;
   {
     py::gil_scoped_release nogil;  // mapping or copying the weights, allocating the KV cache
-    auto model = Model::load(eng_->path, {.use_mmap = use_mmap});
+    auto model = Model::load(eng_->path, {.use_mmap = use_mmap, .repack = repack});
     if (!model) throw LoadError(model.error());
     h.model = std::shared_ptr<const Model>(std::move(*model));
     const int train = h.model->config().n_ctx_train;

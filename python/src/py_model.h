@@ -35,7 +35,7 @@ struct GenerateArgs {
 class PyModel {
  public:
   PyModel(const pybind11::object& path, int n_ctx, int n_threads, bool use_mmap, int n_batch,
-          const std::string& cache_type, const pybind11::object& chat_template_file);
+          const std::string& cache_type, const pybind11::object& chat_template_file, bool repack = true);
 
   std::vector<int32_t> tokenize(const pybind11::object& text, bool add_special, bool parse_special);
   pybind11::str detokenize(const std::vector<int32_t>& ids, bool remove_special, bool unparse_special);

@@ -130,7 +130,11 @@ TEST(Matmul, ScalarMatchesDequantizedDot) {
     std::vector<uint8_t> xc(*bytes_for(tr->vec_dot_type, p.n_in));
     std::vector<float> xd(p.n_in);
     for (int64_t t = 0; t < p.n_tokens; ++t) {
-      xt->from_float(p.x.data() + t * p.n_in, xc.data(), p.n_in);
+      // The matmul's own converter: Q8_0 / Q8_1 activations follow llama.cpp's SIMD rounding
+      // (kernels/quant_act.h), not the reference from_float of those types.
+      if (tr->vec_dot_type == TensorType::Q8_0) scalar_matmul_kernels()->quantize_row_q8_0(p.x.data() + t * p.n_in, xc.data(), p.n_in);
+      else if (tr->vec_dot_type == TensorType::Q8_1) scalar_matmul_kernels()->quantize_row_q8_1(p.x.data() + t * p.n_in, xc.data(), p.n_in);
+      else xt->from_float(p.x.data() + t * p.n_in, xc.data(), p.n_in);
       xt->to_float(xc.data(), xd.data(), p.n_in);
       for (int64_t r = 0; r < p.n_out; ++r) {
         double s = 0, m = 0;
@@ -191,7 +195,8 @@ TEST(Matmul, TokenBlocksAndManyRowChunks) {
   ThreadPool pool(2);
   for (TensorType wt : {TensorType::Q4_0, TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q5_1,
                         TensorType::IQ4_NL, TensorType::Q4_K, TensorType::Q6_K, TensorType::Q3_K}) {
-    const Problem p = make_problem(wt, is_kquant(wt) ? 256 : 64, sanitized() ? 131 : 263, sanitized() ? 70 : 133, 99);
+    // 97 tokens and more reach the AVX-512 packed F32 kernel (kF32PackedMinTokens) under sanitizers too.
+    const Problem p = make_problem(wt, is_kquant(wt) ? 256 : 64, sanitized() ? 131 : 263, sanitized() ? 97 : 133, 99);
     const std::vector<float> ref = run(Isa::Scalar, pool, p);
     for (Isa isa : isas) compare(p, isa, pool, ref);
   }
@@ -229,8 +234,30 @@ TEST(Matmul, AmxTilesMatchVnniAndScalar) {
   }
 }
 
+TEST(Matmul, Avx512SmallFloatBatchesEqualOneTokenCalls) {
+  // Speculative decoding checks drafts in a batch of 1 + k tokens and keeps them when they match what
+  // decoding token by token gives. For F32/F16/BF16 weights on AVX-512, batches below the packed
+  // kernels' thresholds use the dot-product tiles, whose every output is the same accumulation as in a
+  // 1-token call: bit for bit equal.
+  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  ThreadPool pool(2);
+  uint32_t seed = 11;
+  for (TensorType wt : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
+    const Problem p = make_problem(wt, 257, 67, 17, seed++);
+    const std::vector<float> batch = run(Isa::Avx512, pool, p);
+    for (int64_t t = 0; t < p.n_tokens; ++t) {
+      Problem one = p;
+      one.n_tokens = 1;
+      one.x.assign(p.x.begin() + t * p.n_in, p.x.begin() + (t + 1) * p.n_in);
+      const std::vector<float> y = run(Isa::Avx512, pool, one);
+      for (int64_t r = 0; r < p.n_out; ++r)
+        ASSERT_EQ(batch[t * p.ldy + r], y[r]) << type_name(wt) << " token " << t << " row " << r;
+    }
+  }
+}
+
 class MatmulAvx512Bf16 : public ::testing::TestWithParam<int64_t> {};
-INSTANTIATE_TEST_SUITE_P(Tokens, MatmulAvx512Bf16, ::testing::Values(5, 19));  // dot tiles, packed batch
+INSTANTIATE_TEST_SUITE_P(Tokens, MatmulAvx512Bf16, ::testing::Values(5, 67));  // dot tiles, packed batch (>= 64)
 
 TEST_P(MatmulAvx512Bf16, TableWithoutBf16Dot) {
   if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";

@@ -3,6 +3,7 @@
 // measures, and running a model over ids.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -149,4 +150,30 @@ inline std::vector<int32_t> greedy(Session& s, const std::vector<int32_t>& promp
   return out;
 }
 
+
+// One model loaded with and without load-time repacking (kernels/repack.h), the same prompt in both:
+// prompt logits bit-identical at every position (the prompt kernels build the same panels from either
+// layout), then n_decode greedy steps with the same tokens and logits within f32 summation-order noise
+// (repacked decode tiles may add in another order). Call through ASSERT_NO_FATAL_FAILURE.
+inline void expect_repack_matches_plain(const Model& on, const Model& off, const std::vector<int32_t>& prompt,
+                                        int n_vocab, int n_decode) {
+  const int V = n_vocab;
+  auto s_on = Session::create(on, {.n_ctx = 64, .n_threads = 2});
+  auto s_off = Session::create(off, {.n_ctx = 64, .n_threads = 2});
+  ASSERT_TRUE(s_on && s_off);
+  ASSERT_TRUE((*s_on)->eval(prompt, true));
+  ASSERT_TRUE((*s_off)->eval(prompt, true));
+  for (int i = 0; i < static_cast<int>(prompt.size()); ++i)
+    ASSERT_EQ(max_abs_diff((*s_on)->logits(i), (*s_off)->logits(i), V), 0.0f) << "prompt position " << i;
+  for (int step = 0; step < n_decode; ++step) {
+    const float* a = (*s_on)->logits();
+    const float* b = (*s_off)->logits();
+    const float scale = *std::max_element(b, b + V, [](float x, float y) { return std::fabs(x) < std::fabs(y); });
+    EXPECT_LE(max_abs_diff(a, b, V), 1e-3f * std::fabs(scale) + 1e-5f) << "step " << step;
+    const int id = argmax(b, V);
+    ASSERT_EQ(argmax(a, V), id) << "step " << step;
+    ASSERT_TRUE((*s_on)->eval({id}));
+    ASSERT_TRUE((*s_off)->eval({id}));
+  }
+}
 }  // namespace kestrel::test

@@ -17,6 +17,21 @@ def skip(msg):
     print("SKIPPED: " + msg)
     sys.exit(SKIP)
 
+# Failures of check(); a test script reports them and exits non-zero at its end.
+FAILED = []
+
+
+def check(name, fn):
+    t0 = time.time()
+    try:
+        fn()
+        print("[ OK ] %s (%.2f s)" % (name, time.time() - t0))
+    except Exception as e:  # a failed check is reported and the others still run
+        import traceback
+        traceback.print_exc()
+        print("[FAIL] %s: %r" % (name, e))
+        FAILED.append(name)
+
 
 def bin_dir():
     return os.environ.get("KESTREL_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
@@ -34,7 +49,7 @@ def test_model(tmp, type_name="f32"):
     p = os.path.join(tmp, "synth-%s.gguf" % type_name)
     if not os.path.exists(p):
         subprocess.run([os.path.join(bin_dir(), "llm-synth"), p, "--dim", "64", "--layers", "2", "--heads", "4",
-                        "--kv-heads", "2", "--ff", "128", "--vocab", "256", "--type", type_name], check=True,
+                        "--kv-heads", "2", "--ff", "128", "--vocab", "300", "--type", type_name], check=True,
                        stdout=subprocess.DEVNULL)
     return p
 

@@ -51,7 +51,7 @@ TEST_F(RequestParams, ReadsEveryField) {
   auto r = parse(R"({"prompt": [[5, 6]], "max_tokens": 7, "temperature": 0, "top_p": 0.5, "top_k": 3,
                      "min_p": 0.1, "stop": ["a", "b"], "seed": 9, "presence_penalty": 0.5,
                      "frequency_penalty": -0.5, "repeat_penalty": 1.1, "repeat_last_n": 8, "logprobs": 2,
-                     "stream": true, "ignore_eos": true, "model": "x"})");
+                     "stream": true, "ignore_eos": true, "cache_prompt": false, "model": "x"})");
   ASSERT_TRUE(r) << r.error();
   const GenParams& g = r->gen;
   EXPECT_EQ(g.prompt, (std::vector<int32_t>{5, 6}));
@@ -69,6 +69,7 @@ TEST_F(RequestParams, ReadsEveryField) {
   EXPECT_EQ(g.logprobs, 2);
   EXPECT_TRUE(r->stream);
   EXPECT_TRUE(g.ignore_eos);
+  EXPECT_FALSE(g.cache_prompt);
   EXPECT_EQ(r->model, "x");
   auto s = parse(R"({"prompt": "ab", "stop": "x", "n_predict": -1})");
   ASSERT_TRUE(s) << s.error();
@@ -105,6 +106,36 @@ TEST_F(RequestParams, BadFieldsNameThemselves) {
     auto r = parse(body);
     ASSERT_FALSE(r) << body;
     EXPECT_NE(r.error().find(needle), std::string::npos) << body << " -> " << r.error();
+  }
+}
+
+TEST_F(RequestParams, SpeculativeFieldsOverrideTheServerDefaults) {
+  RequestLimits lim;
+  lim.n_ctx_slot = 16;
+  lim.spec_n_max = 8;
+  lim.spec_n_min = 1;
+  lim.spec_p_min = 0.5f;
+  auto d = parse_completion_request(json::parse(R"({"prompt": [1]})"), model_->tokenizer(), lim);
+  ASSERT_TRUE(d) << d.error();
+  EXPECT_EQ(d->gen.spec_n_max, 8);
+  EXPECT_EQ(d->gen.spec_n_min, 1);
+  EXPECT_FLOAT_EQ(d->gen.spec_p_min, 0.5f);
+  auto r = parse_completion_request(
+      json::parse(R"({"prompt": [1], "speculative.n_max": 3, "speculative.n_min": 2, "speculative.p_min": 0.9})"),
+      model_->tokenizer(), lim);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->gen.spec_n_max, 3);
+  EXPECT_EQ(r->gen.spec_n_min, 2);
+  EXPECT_FLOAT_EQ(r->gen.spec_p_min, 0.9f);
+  auto off = parse_completion_request(json::parse(R"({"prompt": [1], "speculative.n_max": 0})"), model_->tokenizer(), lim);
+  ASSERT_TRUE(off) << off.error();
+  EXPECT_EQ(off->gen.spec_n_max, 0);
+  for (const char* bad : {R"("speculative.n_max": -1)", R"("speculative.n_max": 1.5)", R"("speculative.n_min": -1)",
+                          R"("speculative.p_min": 1.01)", R"("speculative.p_min": null, "speculative.n_max": true)",
+                          R"("speculative.n_max": 2, "speculative.n_min": 3)"}) {
+    auto e = parse_completion_request(json::parse(std::string(R"({"prompt": [1], )") + bad + "}"), model_->tokenizer(), lim);
+    ASSERT_FALSE(e) << bad;
+    EXPECT_NE(e.error().find("speculative."), std::string::npos) << e.error();
   }
 }
 

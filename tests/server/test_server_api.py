@@ -15,7 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from server_util import Server, bin_dir, skip, test_model  # noqa: E402
+from server_util import FAILED, Server, bin_dir, check, skip, test_model  # noqa: E402
 
 try:
     import openai
@@ -28,19 +28,6 @@ TMP = tempfile.mkdtemp(prefix="kestrel-server-test-")
 MODEL = test_model(TMP)
 PROMPTS = ["Once upon a time", "The little dog", "Lily and Ben went", "One day, a bird", "Tom had a red",
            "The sun was", "A girl named Sue", "In the park"]
-FAILED = []
-
-
-def check(name, fn):
-    t0 = time.time()
-    try:
-        fn()
-        print("[ OK ] %s (%.2f s)" % (name, time.time() - t0))
-    except Exception as e:  # a failed check is reported and the others still run
-        import traceback
-        traceback.print_exc()
-        print("[FAIL] %s: %r" % (name, e))
-        FAILED.append(name)
 
 
 def llm_cli(prompt, n):

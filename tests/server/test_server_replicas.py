@@ -110,8 +110,13 @@ try:
         t.start()
     while len(results) < 20:
         time.sleep(0.005)
-    in_flight = victim.metrics()["requests_processing"] + victim.metrics()["requests_deferred"]
+    t_metrics = time.time()
+    m = victim.metrics()
+    in_flight = m["requests_processing"] + m["requests_deferred"]
     victim.proc.send_signal(signal.SIGKILL)
+    # The kill takes effect when the process is gone, not when the signal is sent: a request that nginx
+    # handed to its listening socket in between is in flight on it (this failed a loaded ctest run).
+    victim.proc.wait()
     kill_time[0] = time.time()
     for t in threads:
         t.join(timeout=120)
@@ -119,7 +124,10 @@ try:
     print("%d requests, %d failed (the victim had %d in flight at the kill)" % (len(results), len(bad), in_flight))
     assert len(results) == 90, len(results)
     assert all(t < kill_time[0] for t, _, _ in bad), (kill_time[0], bad)
-    assert len(bad) <= in_flight + 2, (bad, in_flight)  # +2: requests routed to it while we read its metrics
+    # At most what it held when its metrics were read, plus the requests started from then until it died
+    # (any of those may have been routed to it).
+    late = sum(1 for t, _, _ in results if t_metrics <= t < kill_time[0])
+    assert len(bad) <= in_flight + late, (bad, in_flight, late)
     # and the survivors keep serving
     assert post(port, {"prompt": "The end", "max_tokens": 4}, False) == 4
 except Exception as e:

@@ -1,0 +1,327 @@
+// AVX-512 VNNI kernels on the x16 layouts of Q4_K and Q6_K (kernels/kquant_x16.h); twins:
+// gemm_q4_K_x16_scalar / gemm_q6_K_x16_scalar.
+//
+// Decode (n_tokens < kPackedMinTokens): one zmm lane per row of a 16-row group, outer-product form.
+// Per 64-byte quant vector, VPDPBUSD of its (masked) bytes against 4 activation bytes broadcast
+// straight from the Q8_K row (embedded broadcast, a load-port uop) advances 16 rows' sums; per
+// sub-block one convert and one FMA with the 16 rows' scales apply the scale. Uops per 16 rows x 256
+// values, one token (the budget docs/KERNELS.md tracks):
+//   Q4_K: 32 loads + 64 AND + 64 VPDPBUSD; per sub-block (8) shift/add of the high-nibble chain,
+//         2 converts, 2 FMA, 4 scale extract/widen; scales/mins decode 10 ops; ~230 vector uops per
+//         2304 bytes (~14 per row super-block; the ggml-layout kernel needs ~45).
+//   Q6_K: 48 loads + per sub-block (16) 3 shifts, 4 AND, 4 ternary-logic, 4 VPDPBUSD, widen +
+//         convert of the scales, convert + FMA; ~350 vector uops per 3360 bytes (~22 per row).
+// Q4_K's high nibble is used in place (v & 0xF0 = 16 q): its own VPDPBUSD chain, shifted right by 4
+// once per sub-block (exact: the chain is a multiple of 16). Q6_K's -32 enters as the start value of
+// each sub-block's chain (-32 * bsum, per token), so the integer part stays exact.
+//
+// Prompt batches take the shared packed GEMM (kquant_panel_avx512.h; AMX for Q4_K) with panels cut
+// from this layout: a quant vector masked / shifted is already a panel dword column (two per vector),
+// and the scales come out of the same vector decode, so packing is ~3 ops per 64 panel bytes instead
+// of a per-row prepare and 16x16 transposes. The panel equals the one packed from ggml blocks, byte
+// for byte, so prompt outputs are identical with and without repacking.
+#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12 AVX-512 headers (see matmul_avx512.cpp)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/avx512/kquant_panel_avx512.h"
+#include "kernels/kquant_x16.h"
+#include "kernels/matmul_isa.h"
+#include "kernels/quant_k.h"
+
+namespace kestrel::kernels {
+namespace {
+
+#define X16_INLINE __attribute__((always_inline)) inline
+
+constexpr int kTileTokens = 4;
+
+// Software prefetch distance (bytes ahead in the job's sequential stream). With the hardware
+// prefetchers alone the Q6_K kernel read its (L3-resident) weights at half the rate of the
+// ggml-layout kernel; 8 KiB ahead measured best of 2-16 KiB (bench_matmul --decode --in-cache, 1 thread:
+// Q6_K 4.1 -> 1.8 ms CPU, Q4_K 1.5 -> 1.2 ms, loaded machine).
+constexpr int64_t kAhead = 8192;
+// Lines [j * lines / parts, (j + 1) * lines / parts) of the tile kAhead bytes ahead (prefetches never
+// fault, so running past the tensor's end is harmless).
+X16_INLINE void prefetch_part(const uint8_t* tile, int j, int parts, int lines) {
+  for (int l = j * lines / parts; l < (j + 1) * lines / parts; ++l) _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(tile) + kAhead + 64 * l), _MM_HINT_T0);
+}
+
+X16_INLINE __m512i bcast32(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// The 8 scales and 8 mins of 16 rows from the transposed packed bytes (tile + 2048): sc[0] holds
+// sc_0..sc_3 ([j][row] bytes), sc[1] sc_4..sc_7, m[0], m[1] likewise (layout: quant_k.h).
+struct K4Scales {
+  __m512i sc[2], m[2];
+};
+X16_INLINE K4Scales k4_scales16(const uint8_t* tile) {
+  const __m512i z0 = _mm512_load_si512(tile + 2048), z1 = _mm512_load_si512(tile + 2112), z2 = _mm512_load_si512(tile + 2176);
+  const __m512i m63 = _mm512_set1_epi8(0x3F), m0f = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  K4Scales s;
+  s.sc[0] = _mm512_and_si512(z0, m63);
+  s.m[0] = _mm512_and_si512(z1, m63);
+  // (c ? a : b) with c = 0x0F: low 4 bits from z2, bits 4-5 from (z0 >> 6) << 4 (bits 6-7 are 0 there).
+  s.sc[1] = _mm512_ternarylogic_epi32(z2, _mm512_and_si512(_mm512_srli_epi16(z0, 2), m30), m0f, 0xE4);
+  s.m[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(z2, 4), _mm512_and_si512(_mm512_srli_epi16(z1, 2), m30), m0f, 0xE4);
+  return s;
+}
+// Sub-block j (0..7) of K4Scales::sc or ::m as 16 floats (j is a constant once the loops unroll).
+X16_INLINE __m512 k4_lane(const __m512i (&v)[2], int j) {
+  const __m512i h = v[j >> 2];
+  __m128i b;
+  switch (j & 3) {
+    case 0: b = _mm512_castsi512_si128(h); break;
+    case 1: b = _mm512_extracti32x4_epi32(h, 1); break;
+    case 2: b = _mm512_extracti32x4_epi32(h, 2); break;
+    default: b = _mm512_extracti32x4_epi32(h, 3); break;
+  }
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
+}
+
+X16_INLINE __m512 f16x16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p))); }
+
+// The 6-bit values of Q6_K sub-block j of 16 rows: q[s] = dword k = 4j + s of every row.
+X16_INLINE void q6_values(const uint8_t* tile, int j, __m512i q[4]) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i h = _mm512_load_si512(tile + 2048 + 64 * j);
+  const __m512i l0 = _mm512_load_si512(tile + 64 * (2 * j)), l1 = _mm512_load_si512(tile + 64 * (2 * j + 1));
+  q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(l0, m4), _mm512_slli_epi16(h, 4), m30, 0xF8);  // a | (b & c)
+  q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_slli_epi16(h, 2), m30, 0xF8);
+  q[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(l1, m4), h, m30, 0xF8);
+  q[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_srli_epi16(h, 2), m30, 0xF8);
+}
+
+// ---------------------------------------------------------------- per-job activation tables
+
+thread_local Buffer t_x16_tables;
+
+// Per token t of the job and super-block b: dx[t * nb + b]; Q4_K: per 32-value sub-block the bsum as
+// float, k[(t * nb + b) * 8 + j]; Q6_K: per 16-value sub-block -32 * bsum (int32), k[(t * nb + b) * 16 + j].
+struct X16Tables {
+  const float* dx;
+  const void* k;
+};
+
+template <bool kQ6>
+X16Tables x16_tables(const GemmArgs& a, int64_t nb) {
+  constexpr int per = kQ6 ? 16 : 8;
+  const size_t n = static_cast<size_t>(nb * a.n_tokens);
+  float* dx = static_cast<float*>(t_x16_tables.get(n * (1 + per) * sizeof(float)));
+  float* kf = dx + n;
+  int32_t* ki = reinterpret_cast<int32_t*>(kf);
+  for (int64_t t = 0; t < a.n_tokens; ++t) {
+    const BlockQ8_K* x = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a.x) + t * a.x_row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t i = t * nb + b;
+      dx[i] = x[b].d;
+      for (int j = 0; j < per; ++j) {
+        if constexpr (kQ6) ki[i * per + j] = -32 * x[b].bsums[j];
+        else kf[i * per + j] = static_cast<float>(x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+      }
+    }
+  }
+  return {dx, kf};
+}
+
+// ---------------------------------------------------------------- decode tiles (16 rows x T tokens)
+
+template <int T>
+void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0, const X16Tables& tab, float* y, __mmask16 mask) {
+  const int8_t* xq[T];
+  for (int t = 0; t < T; ++t) xq[t] = reinterpret_cast<const int8_t*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes) + offsetof(BlockQ8_K, qs);
+  const float* bs = static_cast<const float*>(tab.k);
+  __m512 tot[T];
+  for (int t = 0; t < T; ++t) tot[t] = _mm512_setzero_ps();
+  const __m512i m0f = _mm512_set1_epi8(0x0F), mf0 = _mm512_set1_epi8(static_cast<char>(0xF0));
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* tile = group + b * kQ4KX16TileBytes;
+    const K4Scales s = k4_scales16(tile);
+    __m512 sb[T], mn[T];
+    for (int t = 0; t < T; ++t) sb[t] = mn[t] = _mm512_setzero_ps();
+    const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
+#pragma GCC unroll 8  // k4_lane's byte-lane choice then folds to constants
+    for (int j = 0; j < 8; ++j) {
+      prefetch_part(tile, j, 8, 36);
+      __m512i lo[T], hi[T];
+      for (int t = 0; t < T; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
+      for (int pp = 0; pp < 4; ++pp) {
+        const int p = 4 * j + pp;
+        const __m512i v = _mm512_load_si512(tile + 64 * p);
+        const __m512i l = _mm512_and_si512(v, m0f), h = _mm512_and_si512(v, mf0);
+        for (int t = 0; t < T; ++t) {
+          lo[t] = _mm512_dpbusd_epi32(lo[t], l, bcast32(xq[t] + xo + 8 * p));
+          hi[t] = _mm512_dpbusd_epi32(hi[t], h, bcast32(xq[t] + xo + 8 * p + 4));
+        }
+      }
+      const __m512 scf = k4_lane(s.sc, j), mf = k4_lane(s.m, j);
+      for (int t = 0; t < T; ++t) {
+        const __m512i isum = _mm512_add_epi32(lo[t], _mm512_srai_epi32(hi[t], 4));
+        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scf, sb[t]);
+        mn[t] = _mm512_fmadd_ps(mf, _mm512_set1_ps(bs[((t0 + t) * nb + b) * 8 + j]), mn[t]);
+      }
+    }
+    const __m512 d = f16x16(tile + 2240), dmin = f16x16(tile + 2272);
+    for (int t = 0; t < T; ++t) {
+      const __m512 dx = _mm512_set1_ps(tab.dx[(t0 + t) * nb + b]);
+      tot[t] = _mm512_fmadd_ps(sb[t], _mm512_mul_ps(d, dx), tot[t]);
+      tot[t] = _mm512_fnmadd_ps(mn[t], _mm512_mul_ps(dmin, dx), tot[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, tot[t]);
+}
+
+template <int T>
+void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0, const X16Tables& tab, float* y, __mmask16 mask) {
+  const int8_t* xq[T];
+  for (int t = 0; t < T; ++t) xq[t] = reinterpret_cast<const int8_t*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes) + offsetof(BlockQ8_K, qs);
+  const int32_t* off = static_cast<const int32_t*>(tab.k);
+  const uint8_t* dvec = group + nb * kQ6KX16TileBytes;
+  // The d vectors sit after the group's tiles, outside the stream the tile prefetches run ahead in:
+  // fetch them all now, or each pair of super-blocks would wait for one of their lines.
+  for (int64_t off = 0; off < 32 * nb; off += 64) _mm_prefetch(reinterpret_cast<const char*>(dvec + off), _MM_HINT_T0);
+  __m512 tot[T];
+  for (int t = 0; t < T; ++t) tot[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* tile = group + b * kQ6KX16TileBytes;
+    __m512 sb[T];
+    for (int t = 0; t < T; ++t) sb[t] = _mm512_setzero_ps();
+    const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
+    for (int j = 0; j < 16; ++j) {
+      prefetch_part(tile, j, 16, 53);
+      __m512i q[4];
+      q6_values(tile, j, q);
+      const __m512 scf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 3072 + 16 * j))));
+      for (int t = 0; t < T; ++t) {
+        __m512i is = _mm512_set1_epi32(off[((t0 + t) * nb + b) * 16 + j]);
+        for (int s = 0; s < 4; ++s) is = _mm512_dpbusd_epi32(is, q[s], bcast32(xq[t] + xo + 16 * j + 4 * s));
+        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), scf, sb[t]);
+      }
+    }
+    const __m512 d = f16x16(dvec + 32 * b);
+    for (int t = 0; t < T; ++t) tot[t] = _mm512_fmadd_ps(sb[t], _mm512_mul_ps(d, _mm512_set1_ps(tab.dx[(t0 + t) * nb + b])), tot[t]);
+  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, tot[t]);
+}
+
+using GroupFn = void (*)(const GemmArgs&, const uint8_t*, int64_t, int64_t, const X16Tables&, float*, __mmask16);
+
+// Rows [row_begin, row_end) x every token, group by group (lanes outside the range masked off).
+template <bool kQ6, GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4>
+void gemm_decode_x16(const GemmArgs& a, size_t group_bytes) {
+  const int64_t nb = a.n_in / kQK_K;
+  const X16Tables tab = x16_tables<kQ6>(a, nb);
+  for (int64_t g = a.row_begin / kX16Rows; g * kX16Rows < a.row_end; ++g) {
+    const int64_t r0 = g * kX16Rows;
+    const int lo = static_cast<int>(std::max<int64_t>(a.row_begin - r0, 0));
+    const int hi = static_cast<int>(std::min<int64_t>(a.row_end - r0, kX16Rows));
+    const __mmask16 mask = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+    const uint8_t* group = static_cast<const uint8_t*>(a.w) + g * group_bytes;
+    float* y = a.y + r0;
+    int64_t t0 = 0;
+    for (; t0 + kTileTokens <= a.n_tokens; t0 += kTileTokens) G4(a, group, nb, t0, tab, y, mask);
+    switch (a.n_tokens - t0) {
+      case 1: G1(a, group, nb, t0, tab, y, mask); break;
+      case 2: G2(a, group, nb, t0, tab, y, mask); break;
+      case 3: G3(a, group, nb, t0, tab, y, mask); break;
+      default: break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- prompt panels from the layout
+
+// Panel rows r0 .. r0 + rows (r0 a multiple of 16) = groups r0 / 16 and r0 / 16 + 1.
+void pack_panel_q4_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel) {
+  const size_t gb = q4_K_x16_group_bytes(a.n_in);
+  const __m512i m0f = _mm512_set1_epi8(0x0F);
+  for (int g = 0; g < 2; ++g) {
+    const uint8_t* group = static_cast<const uint8_t*>(a.w) + (r0 / kX16Rows + g) * gb;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* ps = panel + b * sb_bytes(32);
+      float* dsc = reinterpret_cast<float*>(ps + kSbWeightBytes) + 16 * g;
+      float* dm = dsc + 8 * kPanelRows;
+      if (16 * g >= rows) {  // no second group: zero weights and scales (the VNNI tile reads both groups)
+        for (int k = 0; k < 64; ++k) _mm512_store_si512(ps + (g * 64 + k) * 64, _mm512_setzero_si512());
+        for (int j = 0; j < 8; ++j) _mm512_store_ps(dsc + j * kPanelRows, _mm512_setzero_ps()), _mm512_store_ps(dm + j * kPanelRows, _mm512_setzero_ps());
+        continue;
+      }
+      const uint8_t* tile = group + b * kQ4KX16TileBytes;
+      for (int p = 0; p < 32; ++p) {
+        const __m512i v = _mm512_load_si512(tile + 64 * p);
+        _mm512_store_si512(ps + (g * 64 + 2 * p) * 64, _mm512_and_si512(v, m0f));
+        _mm512_store_si512(ps + (g * 64 + 2 * p + 1) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f));
+      }
+      const K4Scales s = k4_scales16(tile);
+      const __m512 d = f16x16(tile + 2240), dmin = f16x16(tile + 2272);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) {
+        _mm512_store_ps(dsc + j * kPanelRows, _mm512_mul_ps(d, k4_lane(s.sc, j)));
+        _mm512_store_ps(dm + j * kPanelRows, _mm512_mul_ps(dmin, k4_lane(s.m, j)));
+      }
+    }
+  }
+}
+
+void pack_panel_q6_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel) {
+  const size_t gb = q6_K_x16_group_bytes(a.n_in);
+  for (int g = 0; g < 2; ++g) {
+    const uint8_t* group = static_cast<const uint8_t*>(a.w) + (r0 / kX16Rows + g) * gb;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* ps = panel + b * sb_bytes(16);
+      float* dsc = reinterpret_cast<float*>(ps + kSbWeightBytes) + 16 * g;
+      float* dm = dsc + 16 * kPanelRows;
+      if (16 * g >= rows) {
+        for (int k = 0; k < 64; ++k) _mm512_store_si512(ps + (g * 64 + k) * 64, _mm512_setzero_si512());
+        for (int j = 0; j < 16; ++j) _mm512_store_ps(dsc + j * kPanelRows, _mm512_setzero_ps()), _mm512_store_ps(dm + j * kPanelRows, _mm512_setzero_ps());
+        continue;
+      }
+      const uint8_t* tile = group + b * kQ6KX16TileBytes;
+      const __m512 d = f16x16(group + nb * kQ6KX16TileBytes + 32 * b);
+      const __m512 dsub = _mm512_mul_ps(_mm512_set1_ps(32.0f), d);
+      for (int j = 0; j < 16; ++j) {
+        __m512i q[4];
+        q6_values(tile, j, q);
+        for (int s = 0; s < 4; ++s) _mm512_store_si512(ps + (g * 64 + 4 * j + s) * 64, q[s]);
+        const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 3072 + 16 * j))));
+        _mm512_store_ps(dsc + j * kPanelRows, _mm512_mul_ps(d, sc));
+        _mm512_store_ps(dm + j * kPanelRows, _mm512_mul_ps(dsub, sc));
+      }
+    }
+  }
+}
+
+// Rows before the first multiple of 16 go through the decode tiles (any n_tokens); the rest by size.
+template <bool kQ6, GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, int Block, class Packer>
+void gemm_x16(const GemmArgs& a0, size_t group_bytes, Packer pack) {
+  GemmArgs a = a0;
+  const int64_t head_end = std::min<int64_t>(a.row_end, (a.row_begin + kX16Rows - 1) / kX16Rows * kX16Rows);
+  if (a.n_tokens < kPackedMinTokens || head_end == a.row_end) return gemm_decode_x16<kQ6, G1, G2, G3, G4>(a, group_bytes);
+  if (a.row_begin < head_end) {
+    GemmArgs h = a;
+    h.row_end = head_end;
+    gemm_decode_x16<kQ6, G1, G2, G3, G4>(h, group_bytes);
+    a.row_begin = head_end;
+  }
+  gemm_packed<Block, kQ6>(a, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack(a, r0, rows, nb, panel); });
+}
+
+}  // namespace
+
+void gemm_q4_K_x16_avx512(const GemmArgs& a) {
+  gemm_x16<false, q4_K_group<1>, q4_K_group<2>, q4_K_group<3>, q4_K_group<4>, 32>(a, q4_K_x16_group_bytes(a.n_in), pack_panel_q4_K_x16);
+}
+
+void gemm_q6_K_x16_avx512(const GemmArgs& a) {
+  gemm_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>, 16>(a, q6_K_x16_group_bytes(a.n_in), pack_panel_q6_K_x16);
+}
+
+}  // namespace kestrel::kernels

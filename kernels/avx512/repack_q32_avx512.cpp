@@ -1,0 +1,240 @@
+// AVX-512 VNNI kernels over the repacked q8_0x16 / q4_0x16 layouts (kernels/repack_q32.h defines the
+// bytes and the reference gemms these must equal bit for bit).
+//
+// Decode (n_tokens < kPackedMinTokens): per 32-row panel (two 16-row groups) and up to 4 tokens, each
+// block costs per group 8 aligned 64-byte weight loads (Q4_0: 4 loads, split into low / high nibbles),
+// one broadcast activation dword per load shared by all 16 rows, 8 VPDPBUSD, and one fp16 scale vector
+// for the 16 rows. The unsigned offset (128, or Q4_0's 8) is removed by starting the block's chain at
+// -off * sum(x_block), computed once per call and thread. The float step is mul(mul(d_w, d_x), isum)
+// then add, in block order (this file is built with -ffp-contract=off): the same operations as the
+// scalar ggml kernels, so decode results equal kernels/scalar's exactly.
+// Prompts (n_tokens >= kPackedMinTokens): the shared packed GEMM (gemm_packed_avx512.h, VNNI or AMX)
+// with a panel builder that copies the layout's vectors (Q4_0: splits nibbles) instead of gathering and
+// transposing ggml rows; the panels, and so the results, equal those of the ggml-layout kernels.
+#include "kernels/avx512/gemm_packed_avx512.h"
+#include "kernels/repack_isa.h"
+#include "kernels/repack_q32.h"
+
+namespace kestrel::kernels {
+namespace {
+
+template <bool kQ4>
+struct Lay {
+  static constexpr size_t kPair = kQ4 ? kQ4x16PairBytes : kQ8x16PairBytes;
+  static constexpr size_t kHalf = kQ4 ? 256 : 512;  // quant bytes of one block of a group
+  static constexpr int32_t kOff = kQ4 ? 8 : 128;
+};
+
+constexpr size_t kPrefetchAhead = 4096;
+
+inline int32_t load_i32(const char* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Rows [r0, r0 + 16 G) (G groups from group g0) x tokens [t0, t0 + T). corr / dx: [block][n_tokens].
+template <bool kQ4, int T, int G>
+void decode_tile(const GemmArgs& a, const int32_t* corr, const float* dx, int64_t r0, int rows, int64_t t0) {
+  using L = Lay<kQ4>;
+  const int64_t nb = a.n_in / kQK, np = (nb + 1) / 2;
+  const uint8_t* gp[G];
+  for (int g = 0; g < G; ++g)
+    gp[g] = static_cast<const uint8_t*>(a.w) + static_cast<size_t>((r0 / kRepackRows + g) * np) * L::kPair;
+  const char* xr[T];
+  for (int t = 0; t < T; ++t) xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes + 2;
+  __m512 acc[G][T];
+  for (int g = 0; g < G; ++g)
+    for (int t = 0; t < T; ++t) acc[g][t] = _mm512_setzero_ps();
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    const size_t off = static_cast<size_t>(b >> 1) * L::kPair + static_cast<size_t>(b & 1) * L::kHalf;
+    // Each group is one sequential stream; the hardware prefetcher alone does not keep DRAM busy while
+    // this thread computes (decode_rows4_avx512.h measured the same): fetch every line of the pair
+    // kPrefetchAhead bytes ahead once per pair.
+    if ((b & 1) == 0)
+      for (int g = 0; g < G; ++g)
+        for (size_t l = 0; l < L::kPair; l += 64) _mm_prefetch(reinterpret_cast<const char*>(gp[g] + off + kPrefetchAhead + l), _MM_HINT_T0);
+    __m512i is[G][T];
+    for (int g = 0; g < G; ++g)
+      for (int t = 0; t < T; ++t) is[g][t] = _mm512_set1_epi32(corr[b * a.n_tokens + t0 + t]);
+    if constexpr (kQ4) {
+      for (int j = 0; j < 4; ++j) {
+        __m512i xl[T], xh[T];
+        for (int t = 0; t < T; ++t) {
+          xl[t] = _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 4 * j));
+          xh[t] = _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 16 + 4 * j));
+        }
+        for (int g = 0; g < G; ++g) {
+          const __m512i v = _mm512_load_si512(gp[g] + off + j * 64);
+          const __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+          for (int t = 0; t < T; ++t) {
+            is[g][t] = _mm512_dpbusd_epi32(is[g][t], lo, xl[t]);
+            is[g][t] = _mm512_dpbusd_epi32(is[g][t], hi, xh[t]);
+          }
+        }
+      }
+    } else {
+      for (int k = 0; k < 8; ++k) {
+        __m512i xk[T];
+        for (int t = 0; t < T; ++t) xk[t] = _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 4 * k));
+        for (int g = 0; g < G; ++g) {
+          const __m512i v = _mm512_load_si512(gp[g] + off + k * 64);
+          for (int t = 0; t < T; ++t) is[g][t] = _mm512_dpbusd_epi32(is[g][t], v, xk[t]);
+        }
+      }
+    }
+    const size_t d_off = static_cast<size_t>(b >> 1) * L::kPair + 2 * L::kHalf + static_cast<size_t>(b & 1) * 32;
+    for (int g = 0; g < G; ++g) {
+      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(gp[g] + d_off)));
+      for (int t = 0; t < T; ++t) {
+        const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dx[b * a.n_tokens + t0 + t]));
+        acc[g][t] = _mm512_add_ps(acc[g][t], _mm512_mul_ps(_mm512_cvtepi32_ps(is[g][t]), d));
+      }
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    const int n = rows - 16 * g >= 16 ? 16 : rows - 16 * g;
+    const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
+    for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(a.y + (t0 + t) * a.ldy + r0 + 16 * g, m, acc[g][t]);
+  }
+}
+
+template <bool kQ4, int G>
+void decode_tokens(const GemmArgs& a, const int32_t* corr, const float* dx, int64_t r0, int rows) {
+  for (int64_t t0 = 0; t0 < a.n_tokens; t0 += 4) {
+    switch (a.n_tokens - t0 >= 4 ? 4 : a.n_tokens - t0) {
+      case 1: decode_tile<kQ4, 1, G>(a, corr, dx, r0, rows, t0); break;
+      case 2: decode_tile<kQ4, 2, G>(a, corr, dx, r0, rows, t0); break;
+      case 3: decode_tile<kQ4, 3, G>(a, corr, dx, r0, rows, t0); break;
+      default: decode_tile<kQ4, 4, G>(a, corr, dx, r0, rows, t0); break;
+    }
+  }
+}
+
+thread_local AlignedBuffer t_decode_tables;
+thread_local TablesKey t_decode_key;
+
+template <bool kQ4>
+void decode(const GemmArgs& a) {
+  const int64_t nb = a.n_in / kQK;
+  const size_t n_entries = static_cast<size_t>(nb * a.n_tokens);
+  char* tables = static_cast<char*>(t_decode_tables.get(n_entries * 8));
+  int32_t* corr = reinterpret_cast<int32_t*>(tables);
+  float* dx = reinterpret_cast<float*>(tables + n_entries * 4);
+  // The tables depend only on the activations: once per (call, token block) per thread.
+  TablesKey& k = t_decode_key;
+  const int32_t off = Lay<kQ4>::kOff;
+  if (a.call_id == 0 || a.call_id != k.call_id || a.x != k.x || off != k.off || a.n_tokens != k.n_tokens || nb != k.nb) {
+    build_token_tables<ActQ8_0>(a, nb, off, corr, dx, nullptr);
+    k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
+  }
+  for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += 32) {
+    const int rows = static_cast<int>(a.row_end - r0 < 32 ? a.row_end - r0 : 32);
+    if (rows > 16) decode_tokens<kQ4, 2>(a, corr, dx, r0, rows);
+    else decode_tokens<kQ4, 1>(a, corr, dx, r0, rows);
+  }
+}
+
+// gemm_packed's panel (gemm_packed_avx512.h) from the layout: group g's block b is already the panel's
+// [k][row][4] vectors (Q4_0: after splitting the nibbles); scales widen from fp16.
+template <bool kQ4>
+void pack_panel_from_layout(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel) {
+  using L = Lay<kQ4>;
+  const int64_t np = (nb + 1) / 2;
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  for (int g = 0; g < 2; ++g) {
+    const bool present = rows > 16 * g;
+    const uint8_t* gp = static_cast<const uint8_t*>(a.w) + static_cast<size_t>((r0 / kRepackRows + g) * np) * L::kPair;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* pw = panel + b * kPanelBlockBytes + g * 512;
+      float* ps = reinterpret_cast<float*>(panel + b * kPanelBlockBytes + kPanelWeightBytes) + 16 * g;
+      if (!present) {
+        for (int k = 0; k < 8; ++k) _mm512_store_si512(pw + k * 64, _mm512_setzero_si512());
+        _mm512_store_ps(ps, _mm512_setzero_ps());
+        continue;
+      }
+      const uint8_t* q = gp + static_cast<size_t>(b >> 1) * L::kPair + static_cast<size_t>(b & 1) * L::kHalf;
+      if constexpr (kQ4) {
+        for (int j = 0; j < 4; ++j) {
+          const __m512i v = _mm512_load_si512(q + j * 64);
+          _mm512_store_si512(pw + j * 64, _mm512_and_si512(v, nib));
+          _mm512_store_si512(pw + (4 + j) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), nib));
+        }
+      } else {
+        for (int k = 0; k < 8; ++k) _mm512_store_si512(pw + k * 64, _mm512_load_si512(q + k * 64));
+      }
+      const uint8_t* d = gp + static_cast<size_t>(b >> 1) * L::kPair + 2 * L::kHalf + static_cast<size_t>(b & 1) * 32;
+      _mm512_store_ps(ps, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d))));
+    }
+  }
+}
+
+// The packer (the bytes of repack_pack_q*_0x16, which tests compare): per 16-row group and block, one
+// dword gather per layout vector (the same dword of 16 rows' blocks), plus one for the 16 fp16 scales.
+// Rows past n_out are masked off and read as padding. ~10x the portable packer's speed: packing a 1B
+// model is a small part of its load time.
+template <bool kQ4>
+void pack_avx512(const void* src, int64_t n_in, int64_t n_out, int64_t r0, int64_t r1, void* dst) {
+  using L = Lay<kQ4>;
+  constexpr int64_t kBlock = kQ4 ? 18 : 34;
+  constexpr int kVecs = kQ4 ? 4 : 8;
+  const int64_t nb = n_in / kQK, np = (nb + 1) / 2, rb = nb * kBlock;
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(static_cast<int32_t>(rb)));
+  const __m512i pad = _mm512_set1_epi8(static_cast<char>(kQ4 ? 0x88 : 0x00));  // Q8_0: 0 + 128 after the flip
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(kQ4 ? 0x00 : 0x80));
+  for (int64_t g = r0 / kRepackRows; g * kRepackRows < r1; ++g) {
+    const int64_t left = n_out - g * kRepackRows;
+    const __mmask16 m = left >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << left) - 1);
+    const char* rows = static_cast<const char*>(src) + g * kRepackRows * rb;
+    uint8_t* gp = static_cast<uint8_t*>(dst) + static_cast<size_t>(g * np) * L::kPair;
+    for (int64_t b = 0; b < 2 * np; ++b) {
+      uint8_t* q = gp + static_cast<size_t>(b >> 1) * L::kPair + static_cast<size_t>(b & 1) * L::kHalf;
+      __m256i* d = reinterpret_cast<__m256i*>(gp + static_cast<size_t>(b >> 1) * L::kPair + 2 * L::kHalf +
+                                              static_cast<size_t>(b & 1) * 32);
+      if (b >= nb) {  // the padding block of an odd count
+        for (int k = 0; k < kVecs; ++k) _mm512_store_si512(q + k * 64, _mm512_xor_si512(pad, flip));
+        _mm256_store_si256(d, _mm256_setzero_si256());
+        continue;
+      }
+      const char* blk = rows + b * kBlock;
+      for (int k = 0; k < kVecs; ++k) {
+        const __m512i v = _mm512_mask_i32gather_epi32(pad, m, idx, blk + 2 + 4 * k, 1);
+        _mm512_store_si512(q + k * 64, _mm512_xor_si512(v, flip));
+      }
+      // The scale's 2 bytes plus the first 2 quant bytes (inside the block), keep the low 16 bits.
+      const __m512i dd = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, blk, 1);
+      _mm256_store_si256(d, _mm512_cvtepi32_epi16(dd));
+    }
+  }
+}
+
+// gemm_packed names an unpacker for its default panel builder; ours replaces that builder.
+void unpack_unused(const char*, int64_t, uint8_t* out, float* d, float* m) {
+  std::memset(out, 0, 32);
+  *d = 0.0f;
+  *m = 0.0f;
+}
+
+template <bool kQ4>
+void gemm_x16(const GemmArgs& a) {
+  if (a.n_tokens < kPackedMinTokens) decode<kQ4>(a);
+  else gemm_packed<unpack_unused, ActQ8_0, false, pack_panel_from_layout<kQ4>>(a, Lay<kQ4>::kOff);
+}
+
+}  // namespace
+
+const RepackLayout* repack_layout_q8_0_avx512() {
+  static const RepackLayout k{TensorType::Q8_0, "q8_0x16", repack_bytes_q8_0x16, kRepackRows, pack_avx512<false>,
+                              gemm_x16<false>};
+  return &k;
+}
+
+const RepackLayout* repack_layout_q4_0_avx512() {
+  static const RepackLayout k{TensorType::Q4_0, "q4_0x16", repack_bytes_q4_0x16, kRepackRows, pack_avx512<true>,
+                              gemm_x16<true>};
+  return &k;
+}
+
+}  // namespace kestrel::kernels

@@ -1,0 +1,62 @@
+// Repacked-layout lookup, parallel packing and the matmul entry for packed weights (kernels/repack.h).
+#include "kernels/repack.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "kernels/matmul.h"
+#include "kernels/repack_isa.h"
+
+namespace kestrel::kernels {
+
+const RepackLayout* repack_layout(Isa isa, TensorType wt) {
+  if (!isa_supported(isa)) return nullptr;
+  RepackLayoutList list{nullptr, 0};
+#if defined(__x86_64__) || defined(_M_X64)
+  if (isa == Isa::Avx512) list = avx512_repack_layouts();
+#endif
+  for (size_t i = 0; i < list.count; ++i)
+    if (list.items[i]->type == wt) return list.items[i];
+  return nullptr;
+}
+
+void repack_matrix(ThreadPool& pool, const RepackLayout& layout, const void* src, int64_t n_in, int64_t n_out,
+                   void* dst, int64_t r0, int64_t r1) {
+  if (r1 < 0 || r1 > n_out) r1 = n_out;
+  const int64_t g = layout.row_group;
+  const int64_t g0 = r0 / g, n_groups = (r1 + g - 1) / g - g0;
+  if (n_groups <= 0) return;
+  // Jobs of a few groups each: enough of them to balance a shared machine, big enough to stream.
+  const int64_t per_job = std::max<int64_t>(1, n_groups / (pool.size() * 8));
+  const int64_t n_jobs = (n_groups + per_job - 1) / per_job;
+  pool.for_each_job(n_jobs, [&](int64_t j, int) {
+    const int64_t a = (g0 + j * per_job) * g, b = std::min(r1, (g0 + (j + 1) * per_job) * g);
+    layout.pack(src, n_in, n_out, a, b, dst);
+  });
+}
+
+void matmul_packed(ThreadPool& pool, const RepackLayout& layout, const void* packed, int64_t n_in, int64_t n_out,
+                   const float* x, int64_t n_tokens, float* y, int64_t ldy) {
+  Status st = matmul_check(layout.type, n_in, n_out, n_tokens, ldy);
+  if (st.is_ok() && layout.bytes(n_in, n_out) == 0)
+    st = Status::error("matmul_packed: layout " + std::string(layout.name) + " has no packing for this shape");
+  if (!st.is_ok()) {
+    std::fprintf(stderr, "kestrel: %s\n", st.message().c_str());
+    std::abort();
+  }
+  matmul_run(active_isa(), pool, layout.type, layout.gemm, packed, 0, n_in, n_out, x, n_tokens, y, ldy);
+}
+
+void matmul_view(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, int64_t ldy) {
+  const int64_t n_in = w.ne[0], n_out = w.ne[1];
+  if (w.packed != nullptr && w.packed_isa == static_cast<int>(active_isa())) {
+    if (const RepackLayout* l = repack_layout(active_isa(), w.type)) {
+      matmul_packed(pool, *l, w.packed, n_in, n_out, x, n_tokens, y, ldy);
+      return;
+    }
+  }
+  matmul(pool, w.type, w.data, n_in, n_out, x, n_tokens, y, ldy);
+}
+
+}  // namespace kestrel::kernels

@@ -1,0 +1,234 @@
+// The x16 load-time layouts of Q4_K / Q6_K (kernels/kquant_x16.h): packing is lossless (every row's
+// ggml blocks come back byte for byte), the scalar twin on the packed layout equals the scalar ggml
+// kernel bit for bit, and the AVX-512 kernels agree with it on odd shapes: n_out not a multiple of 16,
+// odd numbers of super-blocks, row ranges that start inside a group, 1..40 and > 512 tokens. Prompt
+// batches (>= 8 tokens) must equal the ggml-layout AVX-512 kernel bit for bit (same panel bytes).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/isa.h"
+#include "kernels/kquant_x16.h"
+#include "kernels/matmul_isa.h"
+#include "kernels/matmul.h"
+#include "kernels/quant_k.h"
+#include "kernels/repack.h"
+#include "kernels/type_traits.h"
+
+namespace kestrel::kernels {
+namespace {
+
+bool sanitized() { return std::getenv("KESTREL_SANITIZED") != nullptr; }
+
+struct AlignedBytes {  // the packed tensor must be 64-byte aligned for the AVX-512 kernels
+  explicit AlignedBytes(size_t n) : p(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64))), n(n) {
+    std::memset(p, 0xA5, (n + 63) / 64 * 64);  // not zero: the packer must write every byte it owns
+  }
+  ~AlignedBytes() { std::free(p); }
+  AlignedBytes(const AlignedBytes&) = delete;
+  AlignedBytes& operator=(const AlignedBytes&) = delete;
+  uint8_t* p;
+  size_t n;
+};
+
+struct Case {
+  TensorType wt;
+  int64_t n_in, n_out, n_tokens;
+  std::vector<uint8_t> w;        // ggml rows
+  std::vector<float> w_deq;
+  std::vector<uint8_t> x;        // Q8_K activation rows, x_row_bytes apart
+  std::vector<float> x_deq;
+  size_t w_row_bytes, x_row_bytes;
+};
+
+Case make_case(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, uint32_t seed) {
+  Case c{wt, n_in, n_out, n_tokens, {}, {}, {}, {}, 0, 0};
+  const TypeTraits* tr = type_traits(wt);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  c.w_row_bytes = *bytes_for(wt, n_in);
+  c.w.resize(c.w_row_bytes * n_out);
+  c.w_deq.resize(n_in * n_out);
+  std::vector<float> f(n_in);
+  for (int64_t r = 0; r < n_out; ++r) {
+    for (float& v : f) v = nd(rng) * (r % 5 == 0 ? 8.0f : 1.0f);  // some rows of other magnitude
+    tr->from_float(f.data(), c.w.data() + r * c.w_row_bytes, n_in);
+    tr->to_float(c.w.data() + r * c.w_row_bytes, c.w_deq.data() + r * n_in, n_in);
+  }
+  c.x_row_bytes = (n_in / kQK_K * sizeof(BlockQ8_K) + 63) / 64 * 64;
+  c.x.assign(c.x_row_bytes * n_tokens, 0);
+  c.x_deq.resize(n_in * n_tokens);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (float& v : f) v = nd(rng);
+    quantize_row_q8_K_ref(f.data(), reinterpret_cast<BlockQ8_K*>(c.x.data() + t * c.x_row_bytes), n_in);
+    dequantize_row_q8_K(reinterpret_cast<const BlockQ8_K*>(c.x.data() + t * c.x_row_bytes), c.x_deq.data() + t * n_in, n_in);
+  }
+  return c;
+}
+
+GemmArgs args(const Case& c, const void* w, size_t w_row_bytes, float* y, int64_t r0, int64_t r1) {
+  GemmArgs a;
+  a.w = w;
+  a.w_row_bytes = w_row_bytes;
+  a.n_in = c.n_in;
+  a.x = c.x.data();
+  a.x_row_bytes = c.x_row_bytes;
+  a.n_tokens = c.n_tokens;
+  a.y = y;
+  a.ldy = c.n_out + 1;
+  a.row_begin = r0;
+  a.row_end = r1;
+  return a;
+}
+
+std::vector<float> nan_y(const Case& c) { return std::vector<float>((c.n_out + 1) * c.n_tokens, std::nanf("")); }
+
+void pack(const Case& c, uint8_t* dst) {
+  // In two ranges, as a parallel load would (the second holds the tail group).
+  const int64_t mid = c.n_out > 16 ? 16 : c.n_out;
+  if (c.wt == TensorType::Q4_K) {
+    pack_q4_K_x16(c.w.data(), c.n_in, c.n_out, 0, mid, dst);
+    pack_q4_K_x16(c.w.data(), c.n_in, c.n_out, mid, c.n_out, dst);
+  } else {
+    pack_q6_K_x16(c.w.data(), c.n_in, c.n_out, 0, mid, dst);
+    pack_q6_K_x16(c.w.data(), c.n_in, c.n_out, mid, c.n_out, dst);
+  }
+}
+
+size_t packed_bytes(const Case& c) {
+  return c.wt == TensorType::Q4_K ? q4_K_x16_bytes(c.n_in, c.n_out) : q6_K_x16_bytes(c.n_in, c.n_out);
+}
+
+TEST(KquantX16, PackUnpackIsLossless) {
+  for (TensorType wt : {TensorType::Q4_K, TensorType::Q6_K})
+    for (int64_t n_out : {1, 16, 45}) {
+      const Case c = make_case(wt, 3 * kQK_K, n_out, 1, 11);
+      AlignedBytes packed(packed_bytes(c));
+      // No bytes added but the padding rows (and Q6_K's 32-byte pad of a group with an odd nb).
+      const size_t groups = static_cast<size_t>((n_out + 15) / 16), nb = static_cast<size_t>(c.n_in / kQK_K);
+      EXPECT_EQ(packed.n, groups * (16 * c.w_row_bytes + (wt == TensorType::Q6_K && nb % 2 ? 32 : 0)));
+      pack(c, packed.p);
+      std::vector<uint8_t> row(c.w_row_bytes);
+      for (int64_t r = 0; r < n_out; ++r) {
+        if (wt == TensorType::Q4_K) unpack_row_q4_K_x16(packed.p, c.n_in, r, row.data());
+        else unpack_row_q6_K_x16(packed.p, c.n_in, r, row.data());
+        ASSERT_EQ(std::memcmp(row.data(), c.w.data() + r * c.w_row_bytes, row.size()), 0) << type_name(wt) << " row " << r;
+      }
+    }
+}
+
+void check(const Case& c, const std::vector<float>& want, const std::vector<float>& got, int64_t r0, int64_t r1, bool exact, const char* what) {
+  for (int64_t t = 0; t < c.n_tokens; ++t)
+    for (int64_t r = 0; r <= c.n_out; ++r) {
+      const float g = got[t * (c.n_out + 1) + r];
+      if (r < r0 || r >= r1) {
+        ASSERT_TRUE(std::isnan(g)) << what << ": wrote outside the rows, row " << r << " token " << t;
+        continue;
+      }
+      const float w = want[t * (c.n_out + 1) + r];
+      if (exact) {
+        ASSERT_EQ(g, w) << what << " " << type_name(c.wt) << " row " << r << " token " << t;
+        continue;
+      }
+      double m = 0;
+      for (int64_t i = 0; i < c.n_in; ++i) m += std::fabs(double(c.w_deq[r * c.n_in + i]) * c.x_deq[t * c.n_in + i]);
+      // Exact integer sums per sub-block; f32 scaling and accumulation of 8-16 terms per super-block
+      // (up to ~2m with the min term) in another order than the scalar twin.
+      ASSERT_NEAR(g, w, 2e-6 * (c.n_in / 16.0 + 8) * m + 1e-30)
+          << what << " " << type_name(c.wt) << " n_in=" << c.n_in << " n_out=" << c.n_out << " n_tokens=" << c.n_tokens
+          << " rows [" << r0 << ", " << r1 << ") row " << r << " token " << t;
+    }
+}
+
+TEST(KquantX16, KernelsMatchScalarGgmlKernel) {
+  const MatmulKernels* scalar = scalar_matmul_kernels();
+  std::vector<int64_t> tokens = {1, 2, 3, 4, 5, 7, 8, 9, 16, 33, 40};
+  if (!sanitized()) tokens.push_back(513);  // > one token block; the scalar reference is slow under sanitizers
+  uint32_t seed = 3;
+  for (TensorType wt : {TensorType::Q4_K, TensorType::Q6_K}) {
+    const GemmFn ggml_scalar = wt == TensorType::Q4_K ? scalar->gemm_q4_K : scalar->gemm_q6_K;
+    const GemmFn x16_scalar = wt == TensorType::Q4_K ? gemm_q4_K_x16_scalar : gemm_q6_K_x16_scalar;
+    for (int64_t n_in : {kQK_K, 3 * kQK_K})
+      for (int64_t n_tokens : tokens) {
+        const int64_t n_out = n_tokens > 40 ? 37 : 45;
+        const Case c = make_case(wt, n_in, n_out, n_tokens, seed++);
+        AlignedBytes packed(packed_bytes(c));
+        pack(c, packed.p);
+        std::vector<float> ref = nan_y(c);
+        ggml_scalar(args(c, c.w.data(), c.w_row_bytes, ref.data(), 0, n_out));
+        std::vector<float> y = nan_y(c);
+        x16_scalar(args(c, packed.p, 0, y.data(), 0, n_out));
+        check(c, ref, y, 0, n_out, true, "x16 scalar twin");
+        if (HasFatalFailure()) return;
+#if defined(__x86_64__)
+        if (!isa_supported(Isa::Avx512)) continue;
+        const GemmFn x16 = wt == TensorType::Q4_K ? gemm_q4_K_x16_avx512 : gemm_q6_K_x16_avx512;
+        const MatmulKernels* avx512 = avx512_matmul_kernels();
+        const GemmFn ggml_avx512 = wt == TensorType::Q4_K ? avx512->gemm_q4_K : avx512->gemm_q6_K;
+        // Whole tensor, a range starting inside a group, one ending inside one, a single row.
+        for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, n_out}, {5, n_out}, {16, 35}, {3, 4}}) {
+          y = nan_y(c);
+          x16(args(c, packed.p, 0, y.data(), r0, r1));
+          std::vector<float> want = nan_y(c);
+          ggml_scalar(args(c, c.w.data(), c.w_row_bytes, want.data(), r0, r1));
+          check(c, want, y, r0, r1, false, "x16 avx512");
+          if (HasFatalFailure()) return;
+          if (n_tokens >= 8 && r0 % 16 == 0) {  // the prompt path: the same panels as the ggml layout's
+            std::vector<float> g = nan_y(c);
+            ggml_avx512(args(c, c.w.data(), c.w_row_bytes, g.data(), r0, r1));
+            check(c, g, y, r0, r1, true, "x16 avx512 prompt vs ggml avx512");
+            if (HasFatalFailure()) return;
+          }
+        }
+#endif
+      }
+  }
+}
+
+// Through the load-time repacking table and driver (kernels/repack.h): the AVX-512 entries pack the
+// x16 bytes (also in parallel ranges), and matmul_packed equals the ggml-layout matmul: within the
+// tolerance for decode, bit for bit for prompt batches.
+TEST(KquantX16, RepackTableEntries) {
+#if defined(__x86_64__)
+  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  ThreadPool pool(2);
+  for (TensorType wt : {TensorType::Q4_K, TensorType::Q6_K}) {
+    const RepackLayout* layout = repack_layout(Isa::Avx512, wt);
+    ASSERT_NE(layout, nullptr) << type_name(wt);
+    EXPECT_EQ(layout->bytes(100, 16), 0u);  // not a multiple of 256
+    EXPECT_EQ(layout->bytes(256, 0), 0u);
+    const int64_t n_in = 3 * kQK_K, n_out = 77;
+    std::vector<float> xs;
+    for (int64_t nt : {1, 3, 8, 37}) {
+      Case c = make_case(wt, n_in, n_out, nt, static_cast<uint32_t>(nt));
+      AlignedBytes packed(layout->bytes(n_in, n_out)), ref(packed_bytes(c));
+      ASSERT_EQ(packed.n, ref.n);
+      repack_matrix(pool, *layout, c.w.data(), n_in, n_out, packed.p);
+      pack(c, ref.p);
+      ASSERT_EQ(std::memcmp(packed.p, ref.p, ref.n), 0) << "repack_matrix packs other bytes";
+      std::mt19937 rng(nt);
+      std::normal_distribution<float> nd(0.0f, 1.0f);
+      xs.resize(n_in * nt);
+      for (float& v : xs) v = nd(rng);
+      for (int64_t t = 0; t < nt; ++t)  // the activations the driver will make, for the tolerance
+        quantize_row_q8_K_ref(xs.data() + t * n_in, reinterpret_cast<BlockQ8_K*>(c.x.data() + t * c.x_row_bytes), n_in);
+      for (int64_t t = 0; t < nt; ++t)
+        dequantize_row_q8_K(reinterpret_cast<const BlockQ8_K*>(c.x.data() + t * c.x_row_bytes), c.x_deq.data() + t * n_in, n_in);
+      std::vector<float> got = nan_y(c), want = nan_y(c);
+      matmul_packed(pool, *layout, packed.p, n_in, n_out, xs.data(), nt, got.data(), n_out + 1);
+      matmul_isa(nt < 8 ? Isa::Scalar : Isa::Avx512, pool, wt, c.w.data(), n_in, n_out, xs.data(), nt, want.data(), n_out + 1);
+      check(c, want, got, 0, n_out, nt >= 8, "matmul_packed");
+      if (HasFatalFailure()) return;
+    }
+  }
+#else
+  GTEST_SKIP() << "the x16 layouts are AVX-512 only";
+#endif
+}
+
+}  // namespace
+}  // namespace kestrel::kernels

@@ -1,0 +1,185 @@
+// Repacked layouts (kernels/repack.h): the portable reference gemm over each layout equals the scalar
+// ggml kernel; each ISA's packed kernels equal the ggml-layout kernels they replace (decode: the scalar
+// ones, bit for bit; prompt batches: that ISA's packed-panel GEMM, bit for bit), on odd shapes (row
+// tails that are not a multiple of the interleave, odd block counts) and token counts 1..40 and > 512.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/matmul_isa.h"
+#include "kernels/quant.h"
+#include "kernels/repack.h"
+#include "kernels/repack_q32.h"
+#include "kernels/type_traits.h"
+
+namespace kestrel::kernels {
+namespace {
+
+bool sanitized() { return std::getenv("KESTREL_SANITIZED") != nullptr; }
+
+struct AlignedBytes {
+  void* p = nullptr;
+  explicit AlignedBytes(size_t n) : p(std::aligned_alloc(64, (n + 63) / 64 * 64)) { std::memset(p, 0xA5, (n + 63) / 64 * 64); }
+  ~AlignedBytes() { std::free(p); }
+};
+
+struct Case {
+  TensorType wt;
+  int64_t n_in, n_out;
+  std::vector<uint8_t> w;
+  std::vector<float> x;
+};
+
+Case make_case(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, uint32_t seed) {
+  Case c{wt, n_in, n_out, {}, {}};
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> wf(static_cast<size_t>(n_in * n_out));
+  for (float& v : wf) v = nd(rng);
+  const size_t rb = *bytes_for(wt, n_in);
+  c.w.resize(rb * n_out);
+  for (int64_t r = 0; r < n_out; ++r) type_traits(wt)->from_float(wf.data() + r * n_in, c.w.data() + r * rb, n_in);
+  c.x.resize(static_cast<size_t>(n_in * n_tokens));
+  for (float& v : c.x) v = nd(rng);
+  return c;
+}
+
+// The reference gemm of the layout over quantized activations, all rows and tokens.
+std::vector<float> ref_packed(TensorType wt, const void* packed, const Case& c, int64_t n_tokens) {
+  const int64_t nb = c.n_in / kQK;
+  const size_t xrb = (static_cast<size_t>(nb) * sizeof(BlockQ8_0) + 63) / 64 * 64;
+  std::vector<uint8_t> xq(xrb * n_tokens);
+  for (int64_t t = 0; t < n_tokens; ++t)
+    // The matmul's activation converter (llama.cpp's SIMD rounding, kernels/quant_act.h), as matmul_isa uses.
+    scalar_matmul_kernels()->quantize_row_q8_0(c.x.data() + t * c.n_in, xq.data() + t * xrb, c.n_in);
+  std::vector<float> y(static_cast<size_t>(n_tokens * c.n_out));
+  GemmArgs a{packed, 0, c.n_in, xq.data(), xrb, n_tokens, y.data(), c.n_out, 0, c.n_out, 0};
+  (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_ref : repack_gemm_q4_0x16_ref)(a);
+  return y;
+}
+
+std::vector<float> ggml_matmul(Isa isa, ThreadPool& pool, const Case& c, int64_t n_tokens) {
+  std::vector<float> y(static_cast<size_t>(n_tokens * c.n_out));
+  matmul_isa(isa, pool, c.wt, c.w.data(), c.n_in, c.n_out, c.x.data(), n_tokens, y.data(), c.n_out);
+  return y;
+}
+
+void pack_portable(TensorType wt, const Case& c, void* dst) {
+  (wt == TensorType::Q8_0 ? repack_pack_q8_0x16 : repack_pack_q4_0x16)(c.w.data(), c.n_in, c.n_out, 0, c.n_out, dst);
+}
+
+size_t portable_bytes(TensorType wt, int64_t n_in, int64_t n_out) {
+  return (wt == TensorType::Q8_0 ? repack_bytes_q8_0x16 : repack_bytes_q4_0x16)(n_in, n_out);
+}
+
+class RepackQ32 : public ::testing::TestWithParam<TensorType> {};
+
+TEST_P(RepackQ32, ShapesWithoutALayoutAreRefused) {
+  const TensorType wt = GetParam();
+  EXPECT_EQ(portable_bytes(wt, 0, 16), 0u);
+  EXPECT_EQ(portable_bytes(wt, 48, 16), 0u);  // not a whole number of blocks
+  EXPECT_EQ(portable_bytes(wt, 32, 0), 0u);
+  EXPECT_EQ(portable_bytes(wt, -32, 5), 0u);
+  // 3 blocks -> 2 pairs, 17 rows -> 2 groups.
+  EXPECT_EQ(portable_bytes(wt, 96, 17), 2 * 2 * (wt == TensorType::Q8_0 ? kQ8x16PairBytes : kQ4x16PairBytes));
+}
+
+// The layout's definition: its reference gemm gives the scalar ggml kernel's results exactly (same
+// integer sums, same f32 operations in the same order).
+TEST_P(RepackQ32, ReferenceEqualsScalarGgmlKernel) {
+  const TensorType wt = GetParam();
+  ThreadPool pool(1);
+  for (int64_t n_in : {32, 96, 160})
+    for (int64_t n_out : {1, 16, 17, 45}) {
+      const int64_t n_tokens = 3;
+      const Case c = make_case(wt, n_in, n_out, n_tokens, static_cast<uint32_t>(n_in * 131 + n_out));
+      AlignedBytes packed(portable_bytes(wt, n_in, n_out));
+      pack_portable(wt, c, packed.p);
+      const std::vector<float> got = ref_packed(wt, packed.p, c, n_tokens);
+      const std::vector<float> want = ggml_matmul(Isa::Scalar, pool, c, n_tokens);
+      for (size_t i = 0; i < want.size(); ++i) {
+#if defined(__x86_64__)
+        ASSERT_EQ(got[i], want[i]) << "n_in " << n_in << " n_out " << n_out << " i " << i;
+#else  // GCC may contract the scalar kernel's multiply-add into an FMA on other targets
+        ASSERT_NEAR(got[i], want[i], 1e-4f * (1.0f + std::fabs(want[i]))) << "n_in " << n_in << " n_out " << n_out;
+#endif
+      }
+    }
+}
+
+// Packing in several row ranges at once (as repack_matrix does over the pool) writes the same bytes.
+TEST_P(RepackQ32, ParallelPackingEqualsOnePass) {
+  const TensorType wt = GetParam();
+  const Case c = make_case(wt, 96, 77, 1, 5);
+  const size_t n = portable_bytes(wt, 96, 77);
+  AlignedBytes one(n), many(n);
+  pack_portable(wt, c, one.p);
+  auto pack = wt == TensorType::Q8_0 ? repack_pack_q8_0x16 : repack_pack_q4_0x16;
+  for (int64_t r0 : {48, 0, 64, 16, 32}) pack(c.w.data(), 96, 77, r0, std::min<int64_t>(77, r0 + 16), many.p);
+  EXPECT_EQ(std::memcmp(one.p, many.p, n), 0);
+}
+
+// Every ISA's layout: decode equals the scalar ggml kernel bit for bit, prompt batches equal that ISA's
+// ggml-layout GEMM bit for bit (the panels are the same bytes).
+TEST_P(RepackQ32, IsaKernelsEqualTheGgmlLayoutKernels) {
+  const TensorType wt = GetParam();
+  const RepackLayout* layout = repack_layout(active_isa(), wt);
+  if (layout == nullptr) GTEST_SKIP() << "no repacked " << type_name(wt) << " layout on " << isa_name(active_isa());
+  EXPECT_EQ(layout->type, wt);
+  EXPECT_EQ(layout->bytes(96, 17), portable_bytes(wt, 96, 17));
+  ThreadPool pool(2);
+  std::vector<int64_t> tokens = {1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 40};
+  if (!sanitized()) tokens.push_back(520);  // > 512: two token blocks, the second of 8 (slow under the sanitizers)
+  for (int64_t n_in : {32, 96, 256})
+    for (int64_t n_out : {1, 17, 45, 100}) {
+      const int64_t max_t = n_in == 96 && n_out == 45 ? tokens.back() : 40;
+      const Case c = make_case(wt, n_in, n_out, max_t, static_cast<uint32_t>(n_in * 7 + n_out));
+      AlignedBytes packed(layout->bytes(n_in, n_out));
+      repack_matrix(pool, *layout, c.w.data(), n_in, n_out, packed.p);
+      AlignedBytes portable(layout->bytes(n_in, n_out));
+      pack_portable(wt, c, portable.p);
+      ASSERT_EQ(std::memcmp(packed.p, portable.p, layout->bytes(n_in, n_out)), 0) << "the ISA packs other bytes";
+      for (int64_t nt : tokens) {
+        if (nt > max_t) continue;
+        std::vector<float> got(static_cast<size_t>(nt * (n_out + 3)), -1.0f);
+        matmul_packed(pool, *layout, packed.p, n_in, n_out, c.x.data(), nt, got.data(), n_out + 3);
+        const std::vector<float> want = ggml_matmul(nt < 8 ? Isa::Scalar : active_isa(), pool, c, nt);
+        for (int64_t t = 0; t < nt; ++t) {
+          for (int64_t r = 0; r < n_out; ++r)
+            ASSERT_EQ(got[t * (n_out + 3) + r], want[t * n_out + r])
+                << "n_in " << n_in << " n_out " << n_out << " tokens " << nt << " t " << t << " r " << r;
+          for (int64_t r = n_out; r < n_out + 3; ++r) ASSERT_EQ(got[t * (n_out + 3) + r], -1.0f) << "wrote past n_out";
+        }
+      }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, RepackQ32, ::testing::Values(TensorType::Q8_0, TensorType::Q4_0),
+                         [](const auto& i) { return std::string(type_name(i.param)); });
+
+TEST(Repack, TypesAndIsasWithoutALayout) {
+  EXPECT_EQ(repack_layout(Isa::Scalar, TensorType::Q8_0), nullptr);
+  EXPECT_EQ(repack_layout(Isa::Avx512, TensorType::F16), nullptr);
+  EXPECT_EQ(repack_layout(Isa::Avx512, TensorType::F32), nullptr);
+}
+
+// A view with a packed copy for another ISA than the active one is read from its ggml rows.
+TEST(Repack, MatmulViewFallsBackToTheGgmlRows) {
+  const Case c = make_case(TensorType::Q8_0, 64, 20, 2, 9);
+  ThreadPool pool(1);
+  TensorView v{"w", TensorType::Q8_0, {64, 20}, c.w.data(), c.w.size()};
+  std::vector<uint8_t> garbage(4096, 0x7F);
+  v.packed = garbage.data();
+  v.packed_isa = static_cast<int>(active_isa()) + 1;  // not the active ISA
+  std::vector<float> y(40);
+  matmul_view(pool, v, c.x.data(), 2, y.data(), 20);
+  EXPECT_EQ(y, ggml_matmul(active_isa(), pool, c, 2));
+}
+
+}  // namespace
+}  // namespace kestrel::kernels
