@@ -90,7 +90,7 @@ try:
 
     victim = replicas[1]
     kill_time = [None]
-    results = []  # (start time, ok, error)
+    results = []  # (start time, end time, ok, error)
     lock = threading.Lock()
 
     def client(i):
@@ -103,7 +103,7 @@ try:
             except (urllib.error.URLError, http.client.HTTPException, OSError, AssertionError, ValueError) as e:
                 ok, err = False, repr(e)
             with lock:
-                results.append((t, ok, err))
+                results.append((t, time.time(), ok, err))
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(9)]
     for t in threads:
@@ -113,6 +113,7 @@ try:
     t_metrics = time.time()
     m = victim.metrics()
     in_flight = m["requests_processing"] + m["requests_deferred"]
+    t_signal = time.time()
     victim.proc.send_signal(signal.SIGKILL)
     # The kill takes effect when the process is gone, not when the signal is sent: a request that nginx
     # handed to its listening socket in between is in flight on it (this failed a loaded ctest run).
@@ -120,14 +121,16 @@ try:
     kill_time[0] = time.time()
     for t in threads:
         t.join(timeout=120)
-    bad = [r for r in results if not r[1]]  # a 502, or a stream cut short
+    bad = [r for r in results if not r[2]]  # a 502, or a stream cut short
     print("%d requests, %d failed (the victim had %d in flight at the kill)" % (len(results), len(bad), in_flight))
     assert len(results) == 90, len(results)
-    assert all(t < kill_time[0] for t, _, _ in bad), (kill_time[0], bad)
-    # At most what it held when its metrics were read, plus the requests started from then until it died
-    # (any of those may have been routed to it).
-    late = sum(1 for t, _, _ in results if t_metrics <= t < kill_time[0])
-    assert len(bad) <= in_flight + late, (bad, in_flight, late)
+    assert all(t < kill_time[0] for t, _, _, _ in bad), (kill_time[0], bad)
+    # and each ended after the signal: a failure before it is some other fault. So every failed request was
+    # in flight at the kill. (Their number is not bounded by the victim's processing + deferred count read
+    # just before: a connection nginx had handed over that the server had not parsed yet counts in
+    # neither, which made such a bound fail one loaded run with 3 failures against 2 + 0.)
+    assert all(end >= t_signal for _, end, _, _ in bad), (t_signal, bad)
+    assert len(bad) < len(threads), bad  # some requests in flight at the kill were on the survivors
     # and the survivors keep serving
     assert post(port, {"prompt": "The end", "max_tokens": 4}, False) == 4
 except Exception as e:
