@@ -13,14 +13,10 @@ while [ $# -gt 0 ]; do
   if [ "$1" = "--" ]; then shift; EXTRA=("$@"); break; fi
   FILES+=("$1"); shift
 done
-kestrel() {  # file -> "pp tg"
-  "$BIN/llm-bench" -m "$1" -p 512 -n 128 -t "$T" -r 1 -o json "${EXTRA[@]}" 2>/dev/null |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); r={x["n_prompt"] and "pp" or "tg": x["avg_ts"] for x in d}; print(f"{r.get(\"pp\",0):.2f} {r.get(\"tg\",0):.2f}")'
-}
-reference() {
-  "$LLREF" bench "$1" -t "$T" -p 512 -n 128 -r 1 2>/dev/null |
-    python3 -c 'import re,sys; t=sys.stdin.read(); pp=re.search(r"pp512\D+?([\d.]+)",t); tg=re.search(r"tg128\D+?([\d.]+)",t); print(pp.group(1) if pp else 0, tg.group(1) if tg else 0)'
-}
+# Both print JSON: llm-bench an array, llref one object per line; each gives "pp tg" (avg tokens/s).
+pp_tg='import json,sys; t=sys.stdin.read().strip(); rows=json.loads(t) if t.startswith("[") else [json.loads(l) for l in t.splitlines() if l.startswith("{")]; r={x["test"][:2]: x["avg_ts"] for x in rows}; print("%.2f %.2f" % (r.get("pp", 0), r.get("tg", 0)))'
+kestrel() { "$BIN/llm-bench" -m "$1" -p 512 -n 128 -t "$T" -r 1 -o json "${EXTRA[@]}" 2>/dev/null | python3 -c "$pp_tg"; }
+reference() { "$LLREF" bench "$1" -t "$T" -p 512 -n 128 -r 1 2>/dev/null | python3 -c "$pp_tg"; }
 for ((i = 0; i < R; i++)); do
   for f in "${FILES[@]}"; do
     name=$(basename "$f" .gguf)
