@@ -84,23 +84,12 @@ const char* kPrompt =
     "Once upon a time, there was a little girl named Lily. She liked to play with her friend in the park. One day, "
     "she saw a big red ball.";
 
-std::vector<int32_t> parse_ids(const std::string& line) {
-  std::vector<int32_t> ids;
-  std::string s = line;
-  for (char& c : s)
-    if (c == '[' || c == ']' || c == ',') c = ' ';
-  std::istringstream ss(s);
-  int32_t x;
-  while (ss >> x) ids.push_back(x);
-  return ids;
-}
-
 // The "generated" ids of `llref logits -n N` (its last line: {"generated":[...],"text":...}).
 std::vector<int32_t> llref_generated(const std::string& out) {
   const size_t g = out.rfind("\"generated\":[");
   if (g == std::string::npos) return {};
   const size_t e = out.find(']', g);
-  return parse_ids(out.substr(g + 12, e - g - 12));
+  return parse_id_list(out.substr(g + 12, e - g - 12));
 }
 
 float rel_tolerance(TensorType t, float f32_tol) { return t == TensorType::F32 ? f32_tol : 0.0f; }
@@ -166,16 +155,9 @@ void check_case(const ArchCase& ac, const std::string& type_tag, int seed) {
     ASSERT_TRUE(write_synthetic_model(path, spec)) << tag;
   }
 
-  std::string out;
-  ASSERT_EQ(run_command("'" + llref + "' tokenize '" + path + "' '" + kPrompt + "' 2>/dev/null", &out), 0) << tag;
-  const std::vector<int32_t> ids = parse_ids(out.substr(0, out.find('\n')));
-  ASSERT_GT(ids.size(), 40u) << tag << ": " << out;
-  const std::string dump = dir + "/" + tag + ".f32";
-  ASSERT_EQ(run_command("'" + llref + "' logits '" + path + "' '" + kPrompt + "' -n 0 -t 1 --all --dump '" + dump +
-                            "' -fa off -ctk f32 -ctv f32 >/dev/null 2>&1"),
-            0)
-      << tag;
-  const std::vector<float> ref = read_f32_file(dump);
+  const std::vector<int32_t> ids = llref_tokenize(path, kPrompt);
+  ASSERT_GT(ids.size(), 40u) << tag;
+  const std::vector<float> ref = llref_prompt_logits(path, kPrompt, dir + "/" + tag + ".f32");
 
   auto model = Model::load(path);
   ASSERT_TRUE(model) << model.error();
@@ -193,6 +175,7 @@ void check_case(const ArchCase& ac, const std::string& type_tag, int seed) {
     EXPECT_LE(c.worst_rel, rel_tolerance(type, ac.f32_tol)) << tag;
     EXPECT_EQ(c.same_argmax, c.n) << tag;
     // Greedy continuation, one token per eval (the decode path), against llama.cpp's.
+    std::string out;
     ASSERT_EQ(run_command("'" + llref + "' logits '" + path + "' '" + kPrompt +
                               "' -n 64 -t 1 -fa off -ctk f32 -ctv f32 2>/dev/null",
                           &out),

@@ -142,11 +142,7 @@ TEST(KQuantVsLlamaCpp, LogitsAtEveryPromptPosition) {
       ASSERT_EQ(run_command("'" + llref + "' quantize '" + f32 + "' '" + path + "' " + ftype + (mixture ? "" : " --pure") +
                             " >/dev/null 2>&1"),
                 0);
-      const std::string dump = dir + "/kq-logits-" + tag + ".f32";
-      ASSERT_EQ(run_command("'" + llref + "' logits '" + path + "' '" + prompt + "' -n 0 -t 1 --all --dump '" + dump +
-                            "' -fa off -ctk f32 -ctv f32 >/dev/null 2>&1"),
-                0);
-      const std::vector<float> ref = read_f32_file(dump);
+      const std::vector<float> ref = llref_prompt_logits(path, prompt, dir + "/kq-logits-" + tag + ".f32");
       auto model = Model::load(path);
       ASSERT_TRUE(model) << model.error();
       const int V = (*model)->config().n_vocab;

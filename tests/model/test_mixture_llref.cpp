@@ -61,10 +61,8 @@ TEST(MixturesVsLlamaCpp, PromptLogits) {
   for (const Source& src_model : sources()) {
     const std::string src = temp_dir() + "/mixlog-" + src_model.name + "-f16.gguf";
     ASSERT_TRUE(write_synthetic_model(src, src_model.spec));
-    std::string out;
-    ASSERT_EQ(run_command("'" + llref + "' tokenize '" + src + "' '" + kPrompt + "' 2>/dev/null", &out), 0);
-    const std::vector<int32_t> ids = parse_id_list(out);
-    ASSERT_GT(ids.size(), 10u) << out;
+    const std::vector<int32_t> ids = llref_tokenize(src, kPrompt);
+    ASSERT_GT(ids.size(), 10u);
     int checked_here = 0;
     for (const Mix& mix : kMixes) {
       if (sanitized() && checked_here >= 3) break;  // time under ASan: the first (pure) ones
@@ -79,11 +77,7 @@ TEST(MixturesVsLlamaCpp, PromptLogits) {
         skipped += " " + tag + " (" + model.error() + ")";
         continue;
       }
-      const std::string dump = temp_dir() + "/mixlog-" + tag + ".f32";
-      ASSERT_EQ(run_command("'" + llref + "' logits '" + path + "' '" + kPrompt + "' -n 0 -t 1 --all --dump '" + dump +
-                            "' -fa off -ctk f32 -ctv f32 >/dev/null 2>&1"),
-                0);
-      const std::vector<float> ref = read_f32_file(dump);
+      const std::vector<float> ref = llref_prompt_logits(path, kPrompt, temp_dir() + "/mixlog-" + tag + ".f32");
       const int V = (*model)->config().n_vocab;
       ASSERT_EQ(ref.size(), ids.size() * V);
       auto s = Session::create(**model, {.n_ctx = 256, .n_threads = 2, .cache_type = TensorType::F32});

@@ -136,6 +136,29 @@ inline std::vector<int32_t> parse_id_list(const std::string& out) {
   return ids;
 }
 
+// The prompt's token ids as llama.cpp reads them (`llref tokenize`); empty (and a test failure) if llref fails.
+inline std::vector<int32_t> llref_tokenize(const std::string& model, const std::string& prompt) {
+  std::string out;
+  if (run_command("'" + llref_path() + "' tokenize '" + model + "' '" + prompt + "' 2>/dev/null", &out) != 0) {
+    ADD_FAILURE() << "llref tokenize failed on " << model;
+    return {};
+  }
+  return parse_id_list(out);
+}
+
+// llama.cpp's logits at every position of `prompt` ([n_pos x V], row-major) with F32 caches, no flash
+// attention, one thread (`llref logits --all --dump`, written to dump_path); empty (and a test failure)
+// if llref fails. The comparisons with Kestrel's prompt logits all start here.
+inline std::vector<float> llref_prompt_logits(const std::string& model, const std::string& prompt,
+                                              const std::string& dump_path) {
+  if (run_command("'" + llref_path() + "' logits '" + model + "' '" + prompt + "' -n 0 -t 1 --all --dump '" +
+                  dump_path + "' -fa off -ctk f32 -ctv f32 >/dev/null 2>&1") != 0) {
+    ADD_FAILURE() << "llref logits failed on " << model;
+    return {};
+  }
+  return read_f32_file(dump_path);
+}
+
 inline bool sanitized() { return std::getenv("KESTREL_SANITIZED") != nullptr; }
 
 // Greedy continuation of ids for n tokens (one token per eval after the prompt batch).

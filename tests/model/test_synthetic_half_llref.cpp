@@ -38,7 +38,6 @@ const Shape kShapes[] = {{"hd64_gqa1_untied", 256, 4, 4, false, false}, {"hd64_g
 TEST(SyntheticHalfVsLlamaCpp, LongPromptLogitsF16AndBF16) {
   KESTREL_REQUIRE_LLREF();
   ASSERT_TRUE(kernels::init_isa_from_env());
-  const std::string llref = llref_path();
   int seed = 41;
   for (const Shape& sh : kShapes) {
     for (TensorType type : {TensorType::F16, TensorType::BF16}) {
@@ -59,16 +58,9 @@ TEST(SyntheticHalfVsLlamaCpp, LongPromptLogitsF16AndBF16) {
       const std::string path = temp_dir() + "/" + tag + ".gguf";
       ASSERT_TRUE(write_synthetic_model(path, spec)) << tag;
 
-      std::string out;
-      ASSERT_EQ(run_command("'" + llref + "' tokenize '" + path + "' '" + kPrompt + "' 2>/dev/null", &out), 0) << tag;
-      const std::vector<int32_t> ids = parse_id_list(out);
-      ASSERT_GT(ids.size(), 40u) << tag << ": " << out;
-      const std::string dump = temp_dir() + "/" + tag + ".f32";
-      ASSERT_EQ(run_command("'" + llref + "' logits '" + path + "' '" + kPrompt + "' -n 0 -t 1 --all --dump '" + dump +
-                                "' -fa off -ctk f32 -ctv f32 >/dev/null 2>&1"),
-                0)
-          << tag;
-      const std::vector<float> ref = read_f32_file(dump);
+      const std::vector<int32_t> ids = llref_tokenize(path, kPrompt);
+      ASSERT_GT(ids.size(), 40u) << tag;
+      const std::vector<float> ref = llref_prompt_logits(path, kPrompt, temp_dir() + "/" + tag + ".f32");
       auto model = Model::load(path);
       ASSERT_TRUE(model) << model.error();
       const int V = (*model)->config().n_vocab;

@@ -50,7 +50,6 @@ const char* kPrompt = "Once upon a time, there was a little girl named Lily. She
 TEST(SyntheticVsLlamaCpp, LogitsAtEveryPromptPosition) {
   KESTREL_REQUIRE_LLREF();
   ASSERT_TRUE(kernels::init_isa_from_env());
-  const std::string llref = llref_path();
   float worst_by_type[4] = {0, 0, 0, 0};
   double worst_rms_by_type[4] = {0, 0, 0, 0};
   int seed = 11;
@@ -79,16 +78,9 @@ TEST(SyntheticVsLlamaCpp, LogitsAtEveryPromptPosition) {
       const std::string path = temp_dir() + "/" + tag + ".gguf";
       ASSERT_TRUE(write_synthetic_model(path, spec)) << tag;
 
-      std::string out;
-      ASSERT_EQ(run_command("'" + llref + "' tokenize '" + path + "' '" + kPrompt + "' 2>/dev/null", &out), 0) << tag;
-      const std::vector<int32_t> ids = parse_id_list(out);
-      ASSERT_GT(ids.size(), 10u) << tag << ": " << out;
-      const std::string dump = temp_dir() + "/" + tag + ".f32";
-      ASSERT_EQ(run_command("'" + llref + "' logits '" + path + "' '" + kPrompt + "' -n 0 -t 1 --all --dump '" + dump +
-                                "' -fa off -ctk f32 -ctv f32 >/dev/null 2>&1"),
-                0)
-          << tag;
-      const std::vector<float> ref = read_f32_file(dump);
+      const std::vector<int32_t> ids = llref_tokenize(path, kPrompt);
+      ASSERT_GT(ids.size(), 10u) << tag;
+      const std::vector<float> ref = llref_prompt_logits(path, kPrompt, temp_dir() + "/" + tag + ".f32");
 
       auto model = Model::load(path);
       ASSERT_TRUE(model) << model.error();
