@@ -3,7 +3,9 @@
 //                                    and >= 2x the last-level cache: this VM's L3 is 480 MB), bytes_per_second
 //   probe/mem_read_prefetch/t{1,2}   the same with software prefetch 4 KiB ahead
 //   probe/mem_read_4streams/t{1,2}   4 concurrent sequential streams with prefetch (like a 4-row tile)
-//                                    (the report takes the max of the three as the bandwidth limit)
+//                                    (the report takes the max of the three as the bandwidth limit;
+//                                    an iteration reads one 64 MiB slice, the slices rotating through
+//                                    the buffer; counter best_GBps = the fastest slice)
 //   probe/cache_read/t{1,2}          the same read loop over 64 MiB that stays in the L3 (context only: it
 //                                    shows how far above DRAM a cache-resident benchmark can go; the report
 //                                    does not use it as a limit)
