@@ -8,11 +8,15 @@
 // Counters: weight_GBps = weight bytes streamed per second (decode is bound by this);
 // FLOPS = 2 * n_in * n_out * batch per call. CPU time is the process's (all threads): on a shared
 // machine, rate * wall / (cpu / threads) is the rate with dedicated cores (bench_report.py "cpu").
+// best_GBps = weight bytes / the fastest single call (wall): a call lasts ~1-10 ms, so on a shared
+// machine some calls run with the cores to themselves, and the fastest one is the quiet-machine rate
+// (bench_probe's mem_read rows report the same statistic over slices of the same size order).
 //
 // Default run: the acceptance shapes only (quick). `--full` runs the whole sweep (all types, ISAs,
 // shapes {2048x2048, 2048x8192, 8192x2048, 4096x14336, 2048x128256}, batch {1, 16, 512}, threads
 // {1, 2}); scalar is only run at batch 1 (it is the reference, not a contender). `--decode`: batch 1
-// of every quantized and 16-bit type on 4096x14336, best ISA, 1 and 2 threads.
+// of every quantized and 16-bit type on 4096x14336, best ISA, 1 and 2 threads. `--decode-1b`: batch 1
+// of Q4_0/Q8_0/Q4_K/Q6_K on every matrix shape of the 1B Llama-3.2 decode step.
 // Batch-1 rows rotate over distinct weight copies (bench/dram_footprint.h: >= 1 GiB and >= 2x the LLC in total, counter "copies"; `--in-cache`: one copy, for compute speed) so the weight
 // comes from DRAM on every call, like bench_probe's mem_read.
 // `--huge`: every weight copy in one 2 MiB-aligned MADV_HUGEPAGE block (what the weight store gives
@@ -21,8 +25,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <cstdlib>
-
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -152,6 +155,15 @@ size_t g_rotate_bytes = kestrel::bench::dram_footprint_bytes();
 
 bool g_huge = false, g_repacked = false;
 
+// The fastest call of a benchmark (wall time), for best_GBps.
+struct BestCall {
+  std::chrono::steady_clock::time_point t0;
+  double best_s = 1e30;
+  void start() { t0 = std::chrono::steady_clock::now(); }
+  void stop() { best_s = std::min(best_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()); }
+  double rate(double bytes) const { return best_s < 1e30 ? bytes / best_s * 1e-9 : 0; }
+};
+
 // Weight copies: separate vectors (4 KiB pages), or (--huge / --repacked) pieces of one huge-page block.
 struct Copies {
   std::vector<std::vector<uint8_t>> vecs;
@@ -202,8 +214,11 @@ void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t
   };
   for (const void* w : ws.ptrs) call(w);  // warm-up (and the activation scratch grows once)
   size_t next = 0;
+  BestCall best;
   for (auto _ : state) {
+    best.start();
     call(ws.ptrs[next]);
+    best.stop();
     next = next + 1 == copies ? 0 : next + 1;
     benchmark::ClobberMemory();
   }
@@ -211,6 +226,7 @@ void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t
   state.counters["repacked"] = layout ? 1 : 0;
   state.counters["weight_GBps"] =
       benchmark::Counter(static_cast<double>(w0.size()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["best_GBps"] = best.rate(static_cast<double>(w0.size()));
 #if defined(__x86_64__)
   state.counters["amx"] = isa == Isa::Avx512 && amx_enabled() ? 1 : 0;
 #endif
@@ -249,13 +265,17 @@ void BM_MatmulX16(benchmark::State& state, TensorType t, Shape sh, int64_t batch
   std::vector<float> y(sh.n_out * batch);
   for (const uint8_t* w : ws) matmul_packed(pool, *layout, w, sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);
   size_t next = 0;
+  BestCall best;
   for (auto _ : state) {
+    best.start();
     matmul_packed(pool, *layout, ws[next], sh.n_in, sh.n_out, x.data(), batch, y.data(), sh.n_out);
+    best.stop();
     next = next + 1 == copies ? 0 : next + 1;
     benchmark::ClobberMemory();
   }
   state.counters["copies"] = static_cast<double>(copies);
   state.counters["weight_GBps"] = benchmark::Counter(static_cast<double>(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["best_GBps"] = best.rate(static_cast<double>(bytes));
   state.counters["amx"] = amx_enabled() ? 1 : 0;
   state.counters["FLOPS"] = benchmark::Counter(2.0 * sh.n_in * sh.n_out * batch, benchmark::Counter::kIsIterationInvariantRate);
   for (uint8_t* w : ws) std::free(w);
@@ -273,12 +293,13 @@ void add_x16(TensorType t, Shape sh, int64_t batch, int threads) {
 // AVX-512 prompt batches run on AMX tiles where the CPU has them (counter amx=1); KESTREL_AMX=0 in the
 // environment measures the VNNI kernels instead.
 int main(int argc, char** argv) {
-  bool full = false, q32 = false, decode = false, decode_rows = false, verify_rows = false;
+  bool full = false, q32 = false, decode = false, decode_rows = false, verify_rows = false, decode_1b = false;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--full") == 0) full = true;
     else if (std::strcmp(argv[i], "--q32") == 0) q32 = true;
     else if (std::strcmp(argv[i], "--decode") == 0) decode = true;
+    else if (std::strcmp(argv[i], "--decode-1b") == 0) decode_1b = true;
     else if (std::strcmp(argv[i], "--in-cache") == 0) g_rotate_bytes = 0;
     else if (std::strcmp(argv[i], "--decode-rows") == 0) decode_rows = true;
     else if (std::strcmp(argv[i], "--huge") == 0) g_huge = true;
@@ -321,6 +342,14 @@ int main(int argc, char** argv) {
           if (t == TensorType::Q6_K) add_x16(t, {2048, 128256}, 1, th);
 #endif
         }
+  } else if (decode_1b) {
+    // A decode step of the 1B Llama-3.2 benchmark files matrix by matrix (attn_q/attn_output 2048x2048,
+    // attn_k/attn_v 2048x512, ffn_gate/up 2048x8192, ffn_down 8192x2048, the tied output 2048x128256):
+    // the small matrices show what a call costs beyond streaming its bytes.
+    for (int th : {1, 2})
+      for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K})
+        for (Shape sh : {Shape{2048, 512}, Shape{2048, 2048}, Shape{2048, 8192}, Shape{8192, 2048}, Shape{2048, 128256}})
+          add(t, best_isa(), sh, 1, th);
   } else if (q32) {
     // The other 32-value block types beside Q4_0/Q8_0: decode on 4096x14336 (memory bound) and a
     // 512-token prompt batch on 2048x2048 (compute bound), best ISA and AVX2, 1 and 2 threads.

@@ -2,14 +2,21 @@
 // small matmuls per token, and a futex wake-up per call would cost more than the work), then block on
 // a condition variable so an idle pool costs nothing on a shared machine.
 //
-// Every call is a job list handed out through one atomic counter. A worker takes part in a list only
-// by joining its "gate" while the gate is open; the caller closes the gate once the jobs have run out
-// and then waits only for the workers that joined. So a worker the OS has not scheduled yet is simply
-// left out, instead of the caller spinning for a time slice until it shows up.
+// Every call is a job list. A worker takes part in a list only by joining its "gate" while the gate is
+// open; the caller closes the gate once the jobs have run out and then waits only for the workers that
+// joined. So a worker the OS has not scheduled yet is simply left out, instead of the caller spinning
+// for a time slice until it shows up.
+//
+// Jobs are split into one contiguous segment per thread: thread i runs its segment front to back, then
+// steals single jobs from the backs of the others. Matmul jobs are consecutive row ranges, so on a
+// quiet machine each thread reads one sequential stream per call (its software prefetch runs on into
+// its own next job); one shared counter interleaved the threads job by job, and every job began a new
+// stream whose first lines the prefetch had fetched into the other core.
 #include "kernels/thread_pool.h"
 
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -49,18 +56,36 @@ struct ThreadPool::Impl {
   // The current job list; written by the caller before it opens the gate, read by workers only after
   // they joined the gate of that generation.
   const std::function<void(int64_t, int)>* fn = nullptr;
-  int64_t n_jobs = 0;
-  std::atomic<int64_t> next_job{0};
+  // Per thread, its segment of the current list: back << 32 | front (jobs [front, back) are left).
+  struct alignas(64) Segment {
+    std::atomic<uint64_t> range{0};
+  };
+  std::vector<Segment> segments;
   std::atomic<uint64_t> gate{kClosed};  // generation 0, closed
   std::atomic<int> sleepers{0};
   std::atomic<bool> stop{false};
   std::mutex sleep_mutex;
   std::condition_variable wake;
 
+  // Takes the front job of segment s (own) or its back job (stealing); -1 if the segment is empty.
+  int64_t take(int s, bool front) {
+    std::atomic<uint64_t>& r = segments[static_cast<size_t>(s)].range;
+    uint64_t v = r.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t f = v & 0xFFFFFFFFu, b = v >> 32;
+      if (f >= b) return -1;
+      const uint64_t next = front ? v + 1 : (b - 1) << 32 | f;
+      if (r.compare_exchange_weak(v, next, std::memory_order_relaxed, std::memory_order_relaxed))
+        return static_cast<int64_t>(front ? f : b - 1);
+    }
+  }
+
   void drain(int ith) {
-    for (int64_t j = next_job.fetch_add(1, std::memory_order_relaxed); j < n_jobs;
-         j = next_job.fetch_add(1, std::memory_order_relaxed))
-      (*fn)(j, ith);
+    for (int64_t j = take(ith, true); j >= 0; j = take(ith, true)) (*fn)(j, ith);
+    for (int k = 1; k < n_threads; ++k) {
+      const int s = (ith + k) % n_threads;
+      for (int64_t j = take(s, false); j >= 0; j = take(s, false)) (*fn)(j, ith);
+    }
   }
 
   void worker_loop(int ith) {
@@ -97,6 +122,7 @@ struct ThreadPool::Impl {
 
 ThreadPool::ThreadPool(int n_threads) : impl_(new Impl) {
   impl_->n_threads = n_threads <= 0 ? hardware_threads() : n_threads;
+  impl_->segments = std::vector<Impl::Segment>(static_cast<size_t>(impl_->n_threads));
   for (int i = 1; i < impl_->n_threads; ++i) impl_->workers.emplace_back([this, i] { impl_->worker_loop(i); });
 }
 
@@ -119,10 +145,20 @@ void ThreadPool::for_each_job(int64_t n_jobs, const std::function<void(int64_t j
     for (int64_t j = 0; j < n_jobs; ++j) fn(j, 0);
     return;
   }
+  if (n_jobs > int64_t{0xFFFFFFFF}) {  // the segments hold 32-bit job indices
+    for (int64_t j0 = 0; j0 < n_jobs; j0 += 0xFFFFFFFF) {
+      const int64_t n = std::min<int64_t>(0xFFFFFFFF, n_jobs - j0);
+      for_each_job(n, [&](int64_t j, int ith) { fn(j0 + j, ith); });
+    }
+    return;
+  }
   std::lock_guard<std::mutex> run_lock(p.run_mutex);
   p.fn = &fn;
-  p.n_jobs = n_jobs;
-  p.next_job.store(0, std::memory_order_relaxed);
+  // Written before the gate opens (the workers read them after joining, acquire on the gate).
+  for (int i = 0; i < p.n_threads; ++i) {
+    const uint64_t f = static_cast<uint64_t>(n_jobs * i / p.n_threads), b = static_cast<uint64_t>(n_jobs * (i + 1) / p.n_threads);
+    p.segments[static_cast<size_t>(i)].range.store(b << 32 | f, std::memory_order_relaxed);
+  }
   // Open the next generation's gate (the previous one is closed and empty). seq_cst: ordered before
   // the sleepers check below.
   const uint64_t generation = (p.gate.load() >> kGenerationShift) + 1;

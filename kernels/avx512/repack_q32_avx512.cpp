@@ -1,8 +1,8 @@
 // AVX-512 VNNI kernels over the repacked q8_0x16 / q4_0x16 layouts (kernels/repack_q32.h defines the
 // bytes and the reference gemms these must equal bit for bit).
 //
-// Decode (n_tokens < kPackedMinTokens): per 32-row panel (two 16-row groups) and up to 4 tokens, each
-// block costs per group 8 aligned 64-byte weight loads (Q4_0: 4 loads, split into low / high nibbles),
+// Decode (n_tokens < kPackedMinTokens): per 16-row group and up to 4 tokens, each
+// block costs 8 aligned 64-byte weight loads (Q4_0: 4 loads, split into low / high nibbles),
 // one broadcast activation dword per load shared by all 16 rows, 8 VPDPBUSD, and one fp16 scale vector
 // for the 16 rows. The unsigned offset (128, or Q4_0's 8) is removed by starting the block's chain at
 // -off * sum(x_block), computed once per call and thread. The float step is mul(mul(d_w, d_x), isum)
@@ -33,81 +33,63 @@ inline int32_t load_i32(const char* p) {
   return v;
 }
 
-// Rows [r0, r0 + 16 G) (G groups from group g0) x tokens [t0, t0 + T). corr / dx: [block][n_tokens].
-template <bool kQ4, int T, int G>
+// Rows [r0, r0 + rows) (rows <= 16: one group) x tokens [t0, t0 + T). corr / dx: [block][n_tokens].
+// One group at a time, so a job reads one sequential stream: tiles of two groups (two streams per
+// thread, four on two cores) read DRAM at 81-85% of the rate of one (Q4_0 2048x8192 and 4096x14336,
+// 2 threads, interleaved A/B, 2026-12-01 on AMD Zen 5; Q8_0 88-92%), with the same instructions.
+template <bool kQ4, int T>
 void decode_tile(const GemmArgs& a, const int32_t* corr, const float* dx, int64_t r0, int rows, int64_t t0) {
   using L = Lay<kQ4>;
   const int64_t nb = a.n_in / kQK, np = (nb + 1) / 2;
-  const uint8_t* gp[G];
-  for (int g = 0; g < G; ++g)
-    gp[g] = static_cast<const uint8_t*>(a.w) + static_cast<size_t>((r0 / kRepackRows + g) * np) * L::kPair;
+  const uint8_t* gp = static_cast<const uint8_t*>(a.w) + static_cast<size_t>((r0 / kRepackRows) * np) * L::kPair;
   const char* xr[T];
   for (int t = 0; t < T; ++t) xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes + 2;
-  __m512 acc[G][T];
-  for (int g = 0; g < G; ++g)
-    for (int t = 0; t < T; ++t) acc[g][t] = _mm512_setzero_ps();
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i nib = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; ++b) {
     const size_t off = static_cast<size_t>(b >> 1) * L::kPair + static_cast<size_t>(b & 1) * L::kHalf;
-    // Each group is one sequential stream; the hardware prefetcher alone does not keep DRAM busy while
-    // this thread computes (decode_rows4_avx512.h measured the same): fetch every line of the pair
-    // kPrefetchAhead bytes ahead once per pair.
+    // The hardware prefetcher alone does not keep DRAM busy while this thread computes
+    // (decode_rows4_avx512.h measured the same): fetch every line of the pair kPrefetchAhead bytes
+    // ahead once per pair. Past the group's end that is the next group, which this job reads next.
     if ((b & 1) == 0)
-      for (int g = 0; g < G; ++g)
-        for (size_t l = 0; l < L::kPair; l += 64) _mm_prefetch(reinterpret_cast<const char*>(gp[g] + off + kPrefetchAhead + l), _MM_HINT_T0);
-    __m512i is[G][T];
-    for (int g = 0; g < G; ++g)
-      for (int t = 0; t < T; ++t) is[g][t] = _mm512_set1_epi32(corr[b * a.n_tokens + t0 + t]);
+      for (size_t l = 0; l < L::kPair; l += 64) _mm_prefetch(reinterpret_cast<const char*>(gp + off + kPrefetchAhead + l), _MM_HINT_T0);
+    __m512i is[T];
+    for (int t = 0; t < T; ++t) is[t] = _mm512_set1_epi32(corr[b * a.n_tokens + t0 + t]);
     if constexpr (kQ4) {
       for (int j = 0; j < 4; ++j) {
-        __m512i xl[T], xh[T];
+        const __m512i v = _mm512_load_si512(gp + off + j * 64);
+        const __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
         for (int t = 0; t < T; ++t) {
-          xl[t] = _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 4 * j));
-          xh[t] = _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 16 + 4 * j));
-        }
-        for (int g = 0; g < G; ++g) {
-          const __m512i v = _mm512_load_si512(gp[g] + off + j * 64);
-          const __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
-          for (int t = 0; t < T; ++t) {
-            is[g][t] = _mm512_dpbusd_epi32(is[g][t], lo, xl[t]);
-            is[g][t] = _mm512_dpbusd_epi32(is[g][t], hi, xh[t]);
-          }
+          is[t] = _mm512_dpbusd_epi32(is[t], lo, _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 4 * j)));
+          is[t] = _mm512_dpbusd_epi32(is[t], hi, _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 16 + 4 * j)));
         }
       }
     } else {
       for (int k = 0; k < 8; ++k) {
-        __m512i xk[T];
-        for (int t = 0; t < T; ++t) xk[t] = _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 4 * k));
-        for (int g = 0; g < G; ++g) {
-          const __m512i v = _mm512_load_si512(gp[g] + off + k * 64);
-          for (int t = 0; t < T; ++t) is[g][t] = _mm512_dpbusd_epi32(is[g][t], v, xk[t]);
-        }
+        const __m512i v = _mm512_load_si512(gp + off + k * 64);
+        for (int t = 0; t < T; ++t) is[t] = _mm512_dpbusd_epi32(is[t], v, _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 4 * k)));
       }
     }
     const size_t d_off = static_cast<size_t>(b >> 1) * L::kPair + 2 * L::kHalf + static_cast<size_t>(b & 1) * 32;
-    for (int g = 0; g < G; ++g) {
-      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(gp[g] + d_off)));
-      for (int t = 0; t < T; ++t) {
-        const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dx[b * a.n_tokens + t0 + t]));
-        acc[g][t] = _mm512_add_ps(acc[g][t], _mm512_mul_ps(_mm512_cvtepi32_ps(is[g][t]), d));
-      }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(gp + d_off)));
+    for (int t = 0; t < T; ++t) {
+      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dx[b * a.n_tokens + t0 + t]));
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(is[t]), d));
     }
   }
-  for (int g = 0; g < G; ++g) {
-    const int n = rows - 16 * g >= 16 ? 16 : rows - 16 * g;
-    const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
-    for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(a.y + (t0 + t) * a.ldy + r0 + 16 * g, m, acc[g][t]);
-  }
+  const __mmask16 m = static_cast<__mmask16>((1u << rows) - 1);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(a.y + (t0 + t) * a.ldy + r0, m, acc[t]);
 }
 
-template <bool kQ4, int G>
+template <bool kQ4>
 void decode_tokens(const GemmArgs& a, const int32_t* corr, const float* dx, int64_t r0, int rows) {
   for (int64_t t0 = 0; t0 < a.n_tokens; t0 += 4) {
     switch (a.n_tokens - t0 >= 4 ? 4 : a.n_tokens - t0) {
-      case 1: decode_tile<kQ4, 1, G>(a, corr, dx, r0, rows, t0); break;
-      case 2: decode_tile<kQ4, 2, G>(a, corr, dx, r0, rows, t0); break;
-      case 3: decode_tile<kQ4, 3, G>(a, corr, dx, r0, rows, t0); break;
-      default: decode_tile<kQ4, 4, G>(a, corr, dx, r0, rows, t0); break;
+      case 1: decode_tile<kQ4, 1>(a, corr, dx, r0, rows, t0); break;
+      case 2: decode_tile<kQ4, 2>(a, corr, dx, r0, rows, t0); break;
+      case 3: decode_tile<kQ4, 3>(a, corr, dx, r0, rows, t0); break;
+      default: decode_tile<kQ4, 4>(a, corr, dx, r0, rows, t0); break;
     }
   }
 }
@@ -129,10 +111,9 @@ void decode(const GemmArgs& a) {
     build_token_tables<ActQ8_0>(a, nb, off, corr, dx, nullptr);
     k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
   }
-  for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += 32) {
-    const int rows = static_cast<int>(a.row_end - r0 < 32 ? a.row_end - r0 : 32);
-    if (rows > 16) decode_tokens<kQ4, 2>(a, corr, dx, r0, rows);
-    else decode_tokens<kQ4, 1>(a, corr, dx, r0, rows);
+  for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kRepackRows) {
+    const int rows = static_cast<int>(a.row_end - r0 < kRepackRows ? a.row_end - r0 : kRepackRows);
+    decode_tokens<kQ4>(a, corr, dx, r0, rows);
   }
 }
 

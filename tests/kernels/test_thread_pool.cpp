@@ -67,6 +67,38 @@ TEST(ThreadPool, ForEachJobRunsEveryJobOnceWithExclusiveThreadIndex) {
   }
 }
 
+// Each thread runs its own contiguous segment (jobs [n*i/nth, n*(i+1)/nth)) front to back, first,
+// then steals from the backs of the others: matmul jobs are consecutive row ranges, so a thread reads
+// one sequential stream (kernels/thread_pool.cpp).
+TEST(ThreadPool, ForEachJobRunsOwnSegmentInOrderThenStealsFromTheBack) {
+  for (int n : {2, 3}) {
+    ThreadPool p(n);
+    for (int rep = 0; rep < 50; ++rep) {
+      const int64_t n_jobs = 64;
+      std::vector<std::vector<int64_t>> order(n);
+      p.for_each_job(n_jobs, [&](int64_t j, int ith) {
+        order[ith].push_back(j);
+        if (j % 7 == 0) std::this_thread::yield();  // uneven job times, so stealing happens sometimes
+      });
+      for (int i = 0; i < n; ++i) {
+        const int64_t f = n_jobs * i / n, b = n_jobs * (i + 1) / n;
+        size_t k = 0;
+        for (; k < order[i].size() && order[i][k] >= f && order[i][k] < b; ++k)
+          ASSERT_EQ(order[i][k], f + static_cast<int64_t>(k)) << "thread " << i << " left its own segment's order";
+        std::vector<int64_t> last(n, n_jobs);  // per victim segment, the last job stolen from it
+        for (; k < order[i].size(); ++k) {
+          const int64_t j = order[i][k];
+          ASSERT_FALSE(j >= f && j < b) << "thread " << i << " ran an own job " << j << " after stealing";
+          int victim = 0;  // the segment holding j
+          while (j >= n_jobs * (victim + 1) / n) ++victim;
+          ASSERT_LT(j, last[victim]) << "thread " << i << " stole job " << j << " not from the back";
+          last[victim] = j;
+        }
+      }
+    }
+  }
+}
+
 TEST(ThreadPool, ManyCallsAndIdleGaps) {
   ThreadPool p(2);
   std::atomic<int64_t> sum{0};
