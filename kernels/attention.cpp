@@ -66,8 +66,13 @@ void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a) {
   int64_t chunk = group;
   while (chunk % 2 == 0 && a.n_tokens * (a.n_head / chunk) < 2 * static_cast<int64_t>(pool.size())) chunk /= 2;
   const int64_t tasks_per_token = a.n_head / chunk;
+  // F32 cache: llama.cpp's order (attention_impl.h, attend_head_ggml): 16 lanes for a batch (its
+  // tinyBLAS K.V product), 64 for one token (ggml_vec_dot_f32).
+  const int ggml_lanes = f16 ? 0 : a.n_tokens >= 2 ? 16 : 64;
+  const int64_t scratch_floats =
+      attend_scratch_floats(chunk, a.head_dim) + (ggml_lanes ? attend_ggml_scratch_floats(a.pos0 + a.n_tokens, a.head_dim) : 0);
   pool.parallel_for(a.n_tokens * tasks_per_token, [&](int64_t begin, int64_t end) {
-    std::vector<float> scratch(static_cast<size_t>(attend_scratch_floats(chunk, a.head_dim)));
+    std::vector<float> scratch(static_cast<size_t>(scratch_floats));
     for (int64_t i = begin; i < end; ++i) {
       const int64_t t = i / tasks_per_token, h0 = (i % tasks_per_token) * chunk;
       const int64_t kv_offset = (h0 / group) * a.head_dim;  // elements from position 0
@@ -86,6 +91,7 @@ void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a) {
       ha.scale = a.scale;
       ha.out = a.out + (t * a.n_head + h0) * a.head_dim;
       ha.scratch = scratch.data();
+      ha.ggml_lanes = ggml_lanes;
       attend(ha);
     }
   });

@@ -4,7 +4,8 @@
 // Decode (n_tokens < kPackedMinTokens): one zmm lane per row of a 16-row group, outer-product form.
 // Per 64-byte quant vector, VPDPBUSD of its (masked) bytes against 4 activation bytes broadcast
 // straight from the Q8_K row (embedded broadcast, a load-port uop) advances 16 rows' sums; per
-// sub-block one convert and one FMA with the 16 rows' scales apply the scale. Uops per 16 rows x 256
+// sub-block one convert and one FMA with the 16 rows' scales apply the scale (Q4_K: an integer
+// multiply-add instead, in llama.cpp's order, see q4_K_group). Uops per 16 rows x 256
 // values, one token (the budget docs/KERNELS.md tracks):
 //   Q4_K: 32 loads + 64 AND + 64 VPDPBUSD; per sub-block (8) shift/add of the high-nibble chain,
 //         2 converts, 2 FMA, 4 scale extract/widen; scales/mins decode 10 ops; ~230 vector uops per
@@ -86,6 +87,18 @@ X16_INLINE __m512 k4_lane(const __m512i (&v)[2], int j) {
   }
   return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
 }
+// The same as 16 int32.
+X16_INLINE __m512i k4_lane_i(const __m512i (&v)[2], int j) {
+  const __m512i h = v[j >> 2];
+  __m128i b;
+  switch (j & 3) {
+    case 0: b = _mm512_castsi512_si128(h); break;
+    case 1: b = _mm512_extracti32x4_epi32(h, 1); break;
+    case 2: b = _mm512_extracti32x4_epi32(h, 2); break;
+    default: b = _mm512_extracti32x4_epi32(h, 3); break;
+  }
+  return _mm512_cvtepu8_epi32(b);
+}
 
 X16_INLINE __m512 f16x16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p))); }
 
@@ -104,8 +117,8 @@ X16_INLINE void q6_values(const uint8_t* tile, int j, __m512i q[4]) {
 
 thread_local Buffer t_x16_tables;
 
-// Per token t of the job and super-block b: dx[t * nb + b]; Q4_K: per 32-value sub-block the bsum as
-// float, k[(t * nb + b) * 8 + j]; Q6_K: per 16-value sub-block -32 * bsum (int32), k[(t * nb + b) * 16 + j].
+// Per token t of the job and super-block b: dx[t * nb + b]; Q4_K: per 32-value sub-block the bsum
+// (int32), k[(t * nb + b) * 8 + j]; Q6_K: per 16-value sub-block -32 * bsum (int32), k[(t * nb + b) * 16 + j].
 struct X16Tables {
   const float* dx;
   const void* k;
@@ -125,7 +138,7 @@ X16Tables x16_tables(const GemmArgs& a, int64_t nb) {
       dx[i] = x[b].d;
       for (int j = 0; j < per; ++j) {
         if constexpr (kQ6) ki[i * per + j] = -32 * x[b].bsums[j];
-        else kf[i * per + j] = static_cast<float>(x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+        else ki[i * per + j] = x[b].bsums[2 * j] + x[b].bsums[2 * j + 1];
       }
     }
   }
@@ -138,15 +151,19 @@ template <int T>
 void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0, const X16Tables& tab, float* y, __mmask16 mask) {
   const int8_t* xq[T];
   for (int t = 0; t < T; ++t) xq[t] = reinterpret_cast<const int8_t*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes) + offsetof(BlockQ8_K, qs);
-  const float* bs = static_cast<const float*>(tab.k);
-  __m512 tot[T];
-  for (int t = 0; t < T; ++t) tot[t] = _mm512_setzero_ps();
+  // llama.cpp's order (ggml_gemv/gemm_q4_K_8x8_q8_K, the repacked path its x86 builds take for Q4_K):
+  // per super-block the integer sums sum_j sc_j * dot_j and sum_j m_j * bsum_j (exact), then one FMA
+  // each into a scale and a minimum accumulator, tot = fma(dot, d_w * d_x, tot) and
+  // totm = fma(mins, dmin_w * d_x, totm); the output is tot - totm.
+  const int32_t* bs = static_cast<const int32_t*>(tab.k);
+  __m512 tot[T], totm[T];
+  for (int t = 0; t < T; ++t) tot[t] = totm[t] = _mm512_setzero_ps();
   const __m512i m0f = _mm512_set1_epi8(0x0F), mf0 = _mm512_set1_epi8(static_cast<char>(0xF0));
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* tile = group + b * kQ4KX16TileBytes;
     const K4Scales s = k4_scales16(tile);
-    __m512 sb[T], mn[T];
-    for (int t = 0; t < T; ++t) sb[t] = mn[t] = _mm512_setzero_ps();
+    __m512i sb[T], mn[T];
+    for (int t = 0; t < T; ++t) sb[t] = mn[t] = _mm512_setzero_si512();
     const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
 #pragma GCC unroll 8  // k4_lane's byte-lane choice then folds to constants
     for (int j = 0; j < 8; ++j) {
@@ -162,21 +179,21 @@ void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
           hi[t] = _mm512_dpbusd_epi32(hi[t], h, bcast32(xq[t] + xo + 8 * p + 4));
         }
       }
-      const __m512 scf = k4_lane(s.sc, j), mf = k4_lane(s.m, j);
+      const __m512i sci = k4_lane_i(s.sc, j), mi = k4_lane_i(s.m, j);
       for (int t = 0; t < T; ++t) {
         const __m512i isum = _mm512_add_epi32(lo[t], _mm512_srai_epi32(hi[t], 4));
-        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scf, sb[t]);
-        mn[t] = _mm512_fmadd_ps(mf, _mm512_set1_ps(bs[((t0 + t) * nb + b) * 8 + j]), mn[t]);
+        sb[t] = _mm512_add_epi32(sb[t], _mm512_mullo_epi32(isum, sci));
+        mn[t] = _mm512_add_epi32(mn[t], _mm512_mullo_epi32(mi, _mm512_set1_epi32(bs[((t0 + t) * nb + b) * 8 + j])));
       }
     }
     const __m512 d = f16x16(tile + 2240), dmin = f16x16(tile + 2272);
     for (int t = 0; t < T; ++t) {
       const __m512 dx = _mm512_set1_ps(tab.dx[(t0 + t) * nb + b]);
-      tot[t] = _mm512_fmadd_ps(sb[t], _mm512_mul_ps(d, dx), tot[t]);
-      tot[t] = _mm512_fnmadd_ps(mn[t], _mm512_mul_ps(dmin, dx), tot[t]);
+      tot[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb[t]), _mm512_mul_ps(d, dx), tot[t]);
+      totm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mn[t]), _mm512_mul_ps(dmin, dx), totm[t]);
     }
   }
-  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, tot[t]);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, _mm512_sub_ps(tot[t], totm[t]));
 }
 
 template <int T>
