@@ -151,10 +151,13 @@ template <int T>
 void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0, const X16Tables& tab, float* y, __mmask16 mask) {
   const int8_t* xq[T];
   for (int t = 0; t < T; ++t) xq[t] = reinterpret_cast<const int8_t*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes) + offsetof(BlockQ8_K, qs);
-  // llama.cpp's order (ggml_gemv/gemm_q4_K_8x8_q8_K, the repacked path its x86 builds take for Q4_K):
-  // per super-block the integer sums sum_j sc_j * dot_j and sum_j m_j * bsum_j (exact), then one FMA
-  // each into a scale and a minimum accumulator, tot = fma(dot, d_w * d_x, tot) and
-  // totm = fma(mins, dmin_w * d_x, totm); the output is tot - totm.
+  // llama.cpp's order (its x86 builds repack Q4_K to q4_K_8x8 and run ggml_gemm_q4_K_8x8_q8_K on each
+  // full group of 4 tokens of a batch, ggml_gemv_q4_K_8x8_q8_K on the n % 4 others): exact integer sums
+  // sum_j sc_j * dot_j and sum_j m_j * bsum_j, then one FMA each into a scale and a minimum accumulator,
+  // tot = fma(dot, d_w * d_x, tot), totm = fma(mins, dmin_w * d_x, totm), per super-block (gemv) or
+  // per pair of sub-blocks (gemm); the output is tot - totm. Full tiles (T = 4) are exactly the batch's
+  // groups of 4 (gemm_decode_x16 tiles from token 0), so T = 4 takes gemm's order, T < 4 gemv's.
+  constexpr bool kPairs = T == 4;
   const int32_t* bs = static_cast<const int32_t*>(tab.k);
   __m512 tot[T], totm[T];
   for (int t = 0; t < T; ++t) tot[t] = totm[t] = _mm512_setzero_ps();
@@ -164,6 +167,15 @@ void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
     const K4Scales s = k4_scales16(tile);
     __m512i sb[T], mn[T];
     for (int t = 0; t < T; ++t) sb[t] = mn[t] = _mm512_setzero_si512();
+    const __m512 d = f16x16(tile + 2240), dmin = f16x16(tile + 2272);
+    auto flush = [&](int64_t bb) __attribute__((always_inline)) {  // the FMAs, then the integer sums start again
+      for (int t = 0; t < T; ++t) {
+        const __m512 dx = _mm512_set1_ps(tab.dx[(t0 + t) * nb + bb]);
+        tot[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb[t]), _mm512_mul_ps(d, dx), tot[t]);
+        totm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mn[t]), _mm512_mul_ps(dmin, dx), totm[t]);
+        sb[t] = mn[t] = _mm512_setzero_si512();
+      }
+    };
     const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
 #pragma GCC unroll 8  // k4_lane's byte-lane choice then folds to constants
     for (int j = 0; j < 8; ++j) {
@@ -185,13 +197,9 @@ void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
         sb[t] = _mm512_add_epi32(sb[t], _mm512_mullo_epi32(isum, sci));
         mn[t] = _mm512_add_epi32(mn[t], _mm512_mullo_epi32(mi, _mm512_set1_epi32(bs[((t0 + t) * nb + b) * 8 + j])));
       }
+      if (kPairs && (j & 1)) flush(b);
     }
-    const __m512 d = f16x16(tile + 2240), dmin = f16x16(tile + 2272);
-    for (int t = 0; t < T; ++t) {
-      const __m512 dx = _mm512_set1_ps(tab.dx[(t0 + t) * nb + b]);
-      tot[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb[t]), _mm512_mul_ps(d, dx), tot[t]);
-      totm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mn[t]), _mm512_mul_ps(dmin, dx), totm[t]);
-    }
+    if (!kPairs) flush(b);
   }
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, _mm512_sub_ps(tot[t], totm[t]));
 }
@@ -205,28 +213,45 @@ void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
   // The d vectors sit after the group's tiles, outside the stream the tile prefetches run ahead in:
   // fetch them all now, or each pair of super-blocks would wait for one of their lines.
   for (int64_t off = 0; off < 32 * nb; off += 64) _mm_prefetch(reinterpret_cast<const char*>(dvec + off), _MM_HINT_T0);
-  __m512 tot[T];
-  for (int t = 0; t < T; ++t) tot[t] = _mm512_setzero_ps();
+  // llama.cpp's order (ggml_vec_dot_q6_K_q8_K, AVX2 code, which its x86 builds run for Q6_K): 8 lanes per
+  // row, lane i = the exact integer sum over the super-block of sc * q * x for elements 4i..4i+3 of
+  // every 32 (sub-block j, dword s: lane 4 (j & 1) + s) minus 32 * (bsum_2i sc_2i + bsum_2i+1 sc_2i+1);
+  // per super-block lane_i = fma(d_x * d_w, lane sum, lane_i); the output is hsum_float_8's tree.
+  __m512 tot[T][8];
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < 8; ++i) tot[t][i] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* tile = group + b * kQ6KX16TileBytes;
-    __m512 sb[T];
-    for (int t = 0; t < T; ++t) sb[t] = _mm512_setzero_ps();
+    __m512i li[T][8];
+    for (int t = 0; t < T; ++t)
+      for (int i = 0; i < 8; ++i) li[t][i] = _mm512_setzero_si512();
     const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
+#pragma GCC unroll 16
     for (int j = 0; j < 16; ++j) {
       prefetch_part(tile, j, 16, 53);
       __m512i q[4];
       q6_values(tile, j, q);
-      const __m512 scf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 3072 + 16 * j))));
+      const __m512i sci = _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 3072 + 16 * j)));
       for (int t = 0; t < T; ++t) {
-        __m512i is = _mm512_set1_epi32(off[((t0 + t) * nb + b) * 16 + j]);
-        for (int s = 0; s < 4; ++s) is = _mm512_dpbusd_epi32(is, q[s], bcast32(xq[t] + xo + 16 * j + 4 * s));
-        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), scf, sb[t]);
+        for (int s = 0; s < 4; ++s) {
+          const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[s], bcast32(xq[t] + xo + 16 * j + 4 * s));
+          li[t][4 * (j & 1) + s] = _mm512_add_epi32(li[t][4 * (j & 1) + s], _mm512_mullo_epi32(dot, sci));
+        }
+        const __m512i corr = _mm512_mullo_epi32(sci, _mm512_set1_epi32(off[((t0 + t) * nb + b) * 16 + j]));
+        li[t][j >> 1] = _mm512_add_epi32(li[t][j >> 1], corr);
       }
     }
     const __m512 d = f16x16(dvec + 32 * b);
-    for (int t = 0; t < T; ++t) tot[t] = _mm512_fmadd_ps(sb[t], _mm512_mul_ps(d, _mm512_set1_ps(tab.dx[(t0 + t) * nb + b])), tot[t]);
+    for (int t = 0; t < T; ++t) {
+      const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(tab.dx[(t0 + t) * nb + b]), d);
+      for (int i = 0; i < 8; ++i) tot[t][i] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(li[t][i]), tot[t][i]);
+    }
   }
-  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, tot[t]);
+  for (int t = 0; t < T; ++t) {
+    const __m512 s0 = _mm512_add_ps(tot[t][4], tot[t][0]), s1 = _mm512_add_ps(tot[t][5], tot[t][1]);
+    const __m512 s2 = _mm512_add_ps(tot[t][6], tot[t][2]), s3 = _mm512_add_ps(tot[t][7], tot[t][3]);
+    _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+  }
 }
 
 using GroupFn = void (*)(const GemmArgs&, const uint8_t*, int64_t, int64_t, const X16Tables&, float*, __mmask16);
