@@ -2,12 +2,15 @@
 // tasks over the thread pool, and the choice of the per-ISA kernel that does one task
 // (kernels/attention_impl.h).
 //
-// Numerics versus llama.cpp (flash attention off): scores are (K.q) * scale like its soft_max_ext;
-// with an F16 cache q is rounded to F16 before the dot (llama.cpp converts q to the cache's type for
-// the F16 matmul) and K is widened to F32, so the scores see the same rounding. llama.cpp also rounds
-// the softmax probabilities to F16 before multiplying them with an F16 V; we keep them in F32 (the
-// online softmax never forms the final probabilities), which is more accurate and differs from
-// llama.cpp by about one F16 rounding of each probability.
+// Numerics versus llama.cpp (flash attention off): an F32 cache takes attend_head_ggml
+// (attention_impl.h), llama.cpp's AVX-512 graph operation for operation (vec_dot_f32 scores,
+// soft_max_ext with ggml_v_expf and a double sum, the V product in tinyBLAS's lane order for a batch and
+// vec_dot_f32's for one token), bit-identical to it on AVX-512 builds. An F16 cache keeps the online
+// softmax: scores are (K.q) * scale like soft_max_ext, q rounded to F16 before the dot (llama.cpp
+// converts q to the cache's type for the F16 matmul) and K widened to F32; llama.cpp also rounds the
+// softmax probabilities to F16 before multiplying them with an F16 V, we keep them in F32 (the online
+// softmax never forms the final probabilities), which differs from llama.cpp by about one F16 rounding
+// of each probability.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

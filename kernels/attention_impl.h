@@ -40,8 +40,10 @@ inline constexpr int kBlock = 32;
 //           token to ggml_vec_dot_f32 (lane = cell % 64 as above).
 // Cell = position (one sequence filling its cache from cell 0); masked cells add exact zeros, so only
 // positions [first, first + n_pos) are visited, in the same lanes. Every FMA and add below is the one
-// llama.cpp does on the same lane, so the result does not depend on the ISA (the P primitive used,
-// axpy_rows_f32 over one row, is an FMA per element). _mm512_reduce_add_ps adds halves: 8, 4, 2, 1.
+// llama.cpp does on the same lane, written as scalar code (std::fma), so every ISA's instantiation gives
+// the same bits; the compiler vectorizes the per-element loops. _mm512_reduce_add_ps adds halves: 8, 4,
+// 2, 1. Anonymous namespace: each ISA file compiles its own copy with its own flags (see above).
+namespace {
 namespace ggml_order {
 
 inline float tree16(const float* v) {
@@ -79,8 +81,9 @@ inline float v_expf(float x) {
 }
 
 }  // namespace ggml_order
+}  // namespace
 
-template <class P>
+template <class P>  // P unused: a template so each ISA file instantiates its own copy
 void attend_head_ggml(const AttendHeadArgs& a) {
   const float* k = static_cast<const float*>(a.k);
   const float* v = static_cast<const float*>(a.v);
@@ -111,8 +114,12 @@ void attend_head_ggml(const AttendHeadArgs& a) {
     const float inv = static_cast<float>(1.0 / sum);
     for (int64_t j = a.first; j < last; ++j) w[j - c0] *= inv;
     for (int64_t i = 0; i < lanes * hd; ++i) part[i] = 0.0f;
-    for (int64_t j = a.first; j < last; ++j)
-      P::axpy_rows_f32(part + (j % lanes) * hd, w + (j - c0), v + row(j) * a.stride, a.stride, 1, hd);
+    for (int64_t j = a.first; j < last; ++j) {
+      float* pr = part + (j % lanes) * hd;
+      const float* vr = v + row(j) * a.stride;
+      const float pj = w[j - c0];
+      for (int64_t d = 0; d < hd; ++d) pr[d] = std::fma(pj, vr[d], pr[d]);
+    }
     float* out = a.out + g * hd;
     float r[16];
     for (int64_t d = 0; d < hd; ++d) {
