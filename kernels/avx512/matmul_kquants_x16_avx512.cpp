@@ -75,19 +75,7 @@ X16_INLINE K4Scales k4_scales16(const uint8_t* tile) {
   s.m[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(z2, 4), _mm512_and_si512(_mm512_srli_epi16(z1, 2), m30), m0f, 0xE4);
   return s;
 }
-// Sub-block j (0..7) of K4Scales::sc or ::m as 16 floats (j is a constant once the loops unroll).
-X16_INLINE __m512 k4_lane(const __m512i (&v)[2], int j) {
-  const __m512i h = v[j >> 2];
-  __m128i b;
-  switch (j & 3) {
-    case 0: b = _mm512_castsi512_si128(h); break;
-    case 1: b = _mm512_extracti32x4_epi32(h, 1); break;
-    case 2: b = _mm512_extracti32x4_epi32(h, 2); break;
-    default: b = _mm512_extracti32x4_epi32(h, 3); break;
-  }
-  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
-}
-// The same as 16 int32.
+// Sub-block j (0..7) of K4Scales::sc or ::m as 16 int32 (j is a constant once the loops unroll).
 X16_INLINE __m512i k4_lane_i(const __m512i (&v)[2], int j) {
   const __m512i h = v[j >> 2];
   __m128i b;
@@ -99,6 +87,8 @@ X16_INLINE __m512i k4_lane_i(const __m512i (&v)[2], int j) {
   }
   return _mm512_cvtepu8_epi32(b);
 }
+// The same as 16 floats.
+X16_INLINE __m512 k4_lane(const __m512i (&v)[2], int j) { return _mm512_cvtepi32_ps(k4_lane_i(v, j)); }
 
 X16_INLINE __m512 f16x16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p))); }
 
