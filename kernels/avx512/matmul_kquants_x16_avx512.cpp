@@ -222,10 +222,13 @@ void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
       __m512i q[4];
       q6_values(tile, j, q);
       const __m512i sci = _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 3072 + 16 * j)));
+      // (sc, sc) as int16 pairs: VPMADDUBSW's two 2-product sums of a dword (|sum| <= 2 * 63 * 128, no
+      // saturation) times sc, added into the lane by one VPDPWSSD, as ggml's maddubs + madd(scale).
+      const __m512i scp = _mm512_or_si512(_mm512_and_si512(sci, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(sci, 16));
       for (int t = 0; t < T; ++t) {
         for (int s = 0; s < 4; ++s) {
-          const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[s], bcast32(xq[t] + xo + 16 * j + 4 * s));
-          li[t][4 * (j & 1) + s] = _mm512_add_epi32(li[t][4 * (j & 1) + s], _mm512_mullo_epi32(dot, sci));
+          const __m512i p16 = _mm512_maddubs_epi16(q[s], bcast32(xq[t] + xo + 16 * j + 4 * s));
+          li[t][4 * (j & 1) + s] = _mm512_dpwssd_epi32(li[t][4 * (j & 1) + s], p16, scp);
         }
         const __m512i corr = _mm512_mullo_epi32(sci, _mm512_set1_epi32(off[((t0 + t) * nb + b) * 16 + j]));
         li[t][j >> 1] = _mm512_add_epi32(li[t][j >> 1], corr);
