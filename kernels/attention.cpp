@@ -2,12 +2,15 @@
 // tasks over the thread pool, and the choice of the per-ISA kernel that does one task
 // (kernels/attention_impl.h).
 //
-// Numerics versus llama.cpp (flash attention off): scores are (K.q) * scale like its soft_max_ext;
-// with an F16 cache q is rounded to F16 before the dot (llama.cpp converts q to the cache's type for
-// the F16 matmul) and K is widened to F32, so the scores see the same rounding. llama.cpp also rounds
-// the softmax probabilities to F16 before multiplying them with an F16 V; we keep them in F32 (the
-// online softmax never forms the final probabilities), which is more accurate and differs from
-// llama.cpp by about one F16 rounding of each probability.
+// Numerics versus llama.cpp (flash attention off): an F32 cache takes attend_head_ggml
+// (attention_impl.h), llama.cpp's AVX-512 graph operation for operation (vec_dot_f32 scores,
+// soft_max_ext with ggml_v_expf and a double sum, the V product in tinyBLAS's lane order for a batch and
+// vec_dot_f32's for one token), bit-identical to it on AVX-512 builds. An F16 cache keeps the online
+// softmax: scores are (K.q) * scale like soft_max_ext, q rounded to F16 before the dot (llama.cpp
+// converts q to the cache's type for the F16 matmul) and K widened to F32; llama.cpp also rounds the
+// softmax probabilities to F16 before multiplying them with an F16 V, we keep them in F32 (the online
+// softmax never forms the final probabilities), which differs from llama.cpp by about one F16 rounding
+// of each probability.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -66,8 +69,13 @@ void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a) {
   int64_t chunk = group;
   while (chunk % 2 == 0 && a.n_tokens * (a.n_head / chunk) < 2 * static_cast<int64_t>(pool.size())) chunk /= 2;
   const int64_t tasks_per_token = a.n_head / chunk;
+  // F32 cache: llama.cpp's order (attention_impl.h, attend_head_ggml): 16 lanes for a batch (its
+  // tinyBLAS K.V product), 64 for one token (ggml_vec_dot_f32).
+  const int ggml_lanes = f16 ? 0 : a.n_tokens >= 2 ? 16 : 64;
+  const int64_t scratch_floats =
+      attend_scratch_floats(chunk, a.head_dim) + (ggml_lanes ? attend_ggml_scratch_floats(a.pos0 + a.n_tokens, a.head_dim) : 0);
   pool.parallel_for(a.n_tokens * tasks_per_token, [&](int64_t begin, int64_t end) {
-    std::vector<float> scratch(static_cast<size_t>(attend_scratch_floats(chunk, a.head_dim)));
+    std::vector<float> scratch(static_cast<size_t>(scratch_floats));
     for (int64_t i = begin; i < end; ++i) {
       const int64_t t = i / tasks_per_token, h0 = (i % tasks_per_token) * chunk;
       const int64_t kv_offset = (h0 / group) * a.head_dim;  // elements from position 0
@@ -86,6 +94,7 @@ void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a) {
       ha.scale = a.scale;
       ha.out = a.out + (t * a.n_head + h0) * a.head_dim;
       ha.scratch = scratch.data();
+      ha.ggml_lanes = ggml_lanes;
       attend(ha);
     }
   });

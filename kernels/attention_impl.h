@@ -28,8 +28,117 @@ namespace kestrel::kernels::attention_detail {
 // the accumulator) changes at most once per block instead of once per position.
 inline constexpr int kBlock = 32;
 
+// ---------------------------------------------------------------- llama.cpp's order (F32 cache)
+// What llama.cpp's x86 CPU graph computes with flash attention off and an F32 cache (ggml-cpu, an
+// AVX-512 build such as its zen4 / sapphirerapids variants), operation for operation:
+//   kq    = mul_mat(K, q): q is a permuted view, so no llamafile call; ggml_vec_dot_f32 per (cell, token):
+//           4 accumulators of 16 lanes over 64-element steps, x0+x2, x1+x3, x0+x1, _mm512_reduce_add_ps
+//   soft_max_ext: w = kq * scale (+ the 0 / -inf mask); max; e = ggml_v_expf(w - max) per 16 cells with
+//           sum += (double) _mm512_reduce_add_ps(e); p = e * (float) (1.0 / sum)
+//   kqv   = mul_mat(V^T, p) over the n_kv cells: a batch (n >= 2 tokens) goes to llamafile's tinyBLAS
+//           (one 16-lane FMA accumulator per output, lane = cell % 16, then _mm512_reduce_add_ps), one
+//           token to ggml_vec_dot_f32 (lane = cell % 64 as above).
+// Cell = position (one sequence filling its cache from cell 0); masked cells add exact zeros, so only
+// positions [first, first + n_pos) are visited, in the same lanes. Every FMA and add below is the one
+// llama.cpp does on the same lane, written as scalar code (std::fma), so every ISA's instantiation gives
+// the same bits; the compiler vectorizes the per-element loops. _mm512_reduce_add_ps adds halves: 8, 4,
+// 2, 1. Anonymous namespace: each ISA file compiles its own copy with its own flags (see above).
+namespace {
+namespace ggml_order {
+
+inline float tree16(const float* v) {
+  float b[8], c[4];
+  for (int i = 0; i < 8; ++i) b[i] = v[i + 8] + v[i];
+  for (int i = 0; i < 4; ++i) c[i] = b[i + 4] + b[i];
+  return (c[0] + c[2]) + (c[1] + c[3]);
+}
+
+// ggml_vec_dot_f32 on AVX-512. The remainder (n % 64, none for head_dim 64/128/256) is fused here;
+// llama.cpp's compiler decides for its `sumf += x[i]*y[i]`.
+inline float vec_dot_f32(const float* x, const float* y, int64_t n) {
+  float acc[64] = {};
+  const int64_t np = n & ~int64_t{63};
+  for (int64_t i = 0; i < np; i += 64)
+    for (int l = 0; l < 64; ++l) acc[l] = std::fma(x[i + l], y[i + l], acc[l]);
+  float r[16];
+  for (int l = 0; l < 16; ++l) r[l] = (acc[l] + acc[32 + l]) + (acc[16 + l] + acc[48 + l]);
+  float sum = tree16(r);
+  for (int64_t i = np; i < n; ++i) sum = std::fma(x[i], y[i], sum);
+  return sum;
+}
+
+// ggml_v_expf (vec.h, AVX-512 variant) for one lane: the same FMAs, scalef as ldexp.
+inline float v_expf(float x) {
+  const float r = 0x1.8p23f;
+  const float z = std::fma(x, 0x1.715476p+0f, r);
+  const float n = z - r;
+  if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
+  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+  const float u = b * b;
+  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                           u, std::fma(0x1.ffffecp-1f, b, 1.0f));
+  return std::ldexp(j, static_cast<int>(n));
+}
+
+}  // namespace ggml_order
+}  // namespace
+
+template <class P>  // P unused: a template so each ISA file instantiates its own copy
+void attend_head_ggml(const AttendHeadArgs& a) {
+  const float* k = static_cast<const float*>(a.k);
+  const float* v = static_cast<const float*>(a.v);
+  const int64_t hd = a.head_dim, lanes = a.ggml_lanes;
+  const int64_t last = a.first + a.n_pos;
+  const int64_t c0 = a.first / 16 * 16, c1 = (last + 15) / 16 * 16;  // whole 16-cell chunks
+  float* w = a.scratch + attend_scratch_floats(a.n_q, hd);          // w[j - c0]: cell j's score, then p
+  float* part = w + (c1 - c0);                                       // lanes x hd partial sums
+  const float inv_cap = a.softcap > 0.0f ? 1.0f / a.softcap : 0.0f;
+  auto row = [&](int64_t j) { return a.ring > 0 ? j % a.ring : j; };
+  for (int64_t g = 0; g < a.n_q; ++g) {
+    const float* qg = a.q + g * hd;
+    for (int64_t j = c0; j < c1; ++j) w[j - c0] = -INFINITY;
+    float mx = -INFINITY;
+    for (int64_t j = a.first; j < last; ++j) {
+      float s = ggml_order::vec_dot_f32(k + row(j) * a.stride, qg, hd);
+      if (a.softcap > 0.0f) s = a.softcap * __builtin_tanhf(s * inv_cap);
+      s *= a.scale;
+      w[j - c0] = s;
+      mx = s > mx ? s : mx;
+    }
+    double sum = 0;
+    for (int64_t c = c0; c < c1; c += 16) {
+      float* e = w + (c - c0);
+      for (int l = 0; l < 16; ++l) e[l] = ggml_order::v_expf(e[l] - mx);
+      sum += static_cast<double>(ggml_order::tree16(e));
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int64_t j = a.first; j < last; ++j) w[j - c0] *= inv;
+    for (int64_t i = 0; i < lanes * hd; ++i) part[i] = 0.0f;
+    for (int64_t j = a.first; j < last; ++j) {
+      float* pr = part + (j % lanes) * hd;
+      const float* vr = v + row(j) * a.stride;
+      const float pj = w[j - c0];
+      for (int64_t d = 0; d < hd; ++d) pr[d] = std::fma(pj, vr[d], pr[d]);
+    }
+    float* out = a.out + g * hd;
+    float r[16];
+    for (int64_t d = 0; d < hd; ++d) {
+      const float* pd = part + d;
+      if (lanes == 16) {
+        for (int l = 0; l < 16; ++l) r[l] = pd[l * hd];
+      } else {
+        for (int l = 0; l < 16; ++l) r[l] = (pd[l * hd] + pd[(32 + l) * hd]) + (pd[(16 + l) * hd] + pd[(48 + l) * hd]);
+      }
+      out[d] = ggml_order::tree16(r);
+    }
+  }
+}
+
 template <class P, bool kF16>
 void attend_head(const AttendHeadArgs& a) {
+  if constexpr (!kF16) {
+    if (a.ggml_lanes) return attend_head_ggml<P>(a);
+  }
   using KvT = std::conditional_t<kF16, uint16_t, float>;
   const KvT* k = static_cast<const KvT*>(a.k);
   const KvT* v = static_cast<const KvT*>(a.v);

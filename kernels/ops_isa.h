@@ -17,7 +17,12 @@ namespace kestrel::kernels {
 // (head g at g * head_dim). k and v point at cache row 0 of the KV head; consecutive rows are `stride`
 // elements apart (n_head_kv * head_dim). Position p is in row p (ring == 0) or p % ring (a ring buffer
 // of `ring` rows, sliding-window layers). softcap > 0: scores become softcap * tanh(K.q / softcap)
-// before `scale`. scratch holds attend_scratch_floats(n_q, head_dim) floats.
+// before `scale`. scratch holds attend_scratch_floats(n_q, head_dim) floats, plus
+// attend_ggml_scratch_floats(first + n_pos, head_dim) when ggml_lanes is set.
+//
+// ggml_lanes (F32 caches only; 0 = the online softmax): compute in the order of llama.cpp's x86 CPU
+// graph with flash attention off instead (kernels/attention_impl.h, attend_head_ggml): 16 for its
+// batches (the K.V^T product through llamafile's tinyBLAS), 64 for one token (ggml_vec_dot_f32).
 struct AttendHeadArgs {
   const float* q;
   const void* k;
@@ -32,8 +37,13 @@ struct AttendHeadArgs {
   float softcap;
   float* out;
   float* scratch;
+  int ggml_lanes = 0;
 };
 inline constexpr int64_t attend_scratch_floats(int64_t n_q, int64_t head_dim) { return n_q * (head_dim + 2); }
+// The scores of positions [0, n_pos_end) rounded up to whole 16-position chunks, and 64 partial rows.
+inline constexpr int64_t attend_ggml_scratch_floats(int64_t n_pos_end, int64_t head_dim) {
+  return (n_pos_end + 32) + 64 * head_dim;
+}
 using AttendHeadFn = void (*)(const AttendHeadArgs& a);
 
 struct OpsKernels {

@@ -97,8 +97,11 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t pos, const RopePa
       float* a = xh + i * step;
       const float x0 = a[0], x1 = a[second];
       const float c = cs[2 * i], s = cs[2 * i + 1];
-      a[0] = x0 * c - x1 * s;
-      a[second] = x0 * s + x1 * c;
+      // llama.cpp's build contracts rotate_pairs' x0*c - x1*s and x0*s + x1*c into one FMA each, on
+      // the first product (-ffp-contract=fast, GCC's default; measured against its dumps on x86:
+      // Gemma 3 270M's Qcur/Kcur ROPE bit-identical this way, ~0.6% of values an ulp off unfused).
+      a[0] = std::fma(x0, c, -(x1 * s));
+      a[second] = std::fma(x0, s, x1 * c);
     }
   }
 }

@@ -88,15 +88,30 @@ struct ElementwiseSimd {
   }
 
   // ggml_norm: mean from a double sum, variance of (x - mean) from float squares summed in double.
+  // In the order of llama.cpp's SIMD builds of the same width (ggml_compute_forward_norm_f32): the mean
+  // from a sequential double sum (ggml_vec_sum_f32), the variance from W-lane float sums of the squares
+  // (ggml_vec_cvar_f32: _mm512_reduce_add_ps on AVX-512, hsum_float_8 on AVX2, both the halving tree
+  // below; NEON's vaddvq_f32 assumed the same) added into a double, the n % W rest one by one. The
+  // scalar twin is llama.cpp's scalar build (every square into the double). One ulp of variance moves
+  // every output of the row, and GELU's F16 table turns some of those ulps into 5e-4 steps.
   static void layernorm(const float* x, const float* w, const float* b, float* out, int64_t n, float eps) {
-    D lo(0.0), hi(0.0);
-    int64_t i = 0;
-    for (; i + W <= n; i += W) add_f64(lo, hi, F::load_unaligned(x + i));
-    if (i < n) add_f64(lo, hi, load_tail(x + i, n - i));
-    const float mean = static_cast<float>(xsimd::hadd(lo + hi)) / static_cast<float>(n);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
+    const float mean = static_cast<float>(sum) / static_cast<float>(n);
     const F vm(mean);
     map1(x, out, n, [&](const F& v) { return v - vm; });
-    const float variance = static_cast<float>(sum_squares(out, n) / static_cast<double>(n));
+    double sq = 0.0;
+    int64_t i = 0;
+    alignas(kAlign) float lanes[W];
+    for (; i + W <= n; i += W) {
+      const F v = F::load_unaligned(out + i);
+      (v * v).store_aligned(lanes);
+      for (int64_t h = W / 2; h >= 1; h /= 2)
+        for (int64_t l = 0; l < h; ++l) lanes[l] = lanes[l + h] + lanes[l];
+      sq += static_cast<double>(lanes[0]);
+    }
+    for (; i < n; ++i) sq += static_cast<double>(out[i] * out[i]);
+    const float variance = static_cast<float>(sq / static_cast<double>(n));
     const F s(1.0f / std::sqrt(variance + eps));
     map1(out, out, n, [&](const F& v) { return v * s; });
     if (w) map2(out, w, out, n, [](const F& v, const F& wv) { return v * wv; });

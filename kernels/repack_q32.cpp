@@ -1,6 +1,7 @@
 // q8_0x16 / q4_0x16 packers and reference gemms (layouts in kernels/repack_q32.h).
 #include "kernels/repack_q32.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "kernels/quant.h"
@@ -76,55 +77,74 @@ void repack_pack_q4_0x16(const void* src, int64_t n_in, int64_t n_out, int64_t r
       });
 }
 
-// The sums of dot_q8_0 / dot_q4_0 (kernels/scalar/matmul_scalar.cpp): per block the exact integer sum,
-// then s += isum * (d_w * d_x) in block order.
-void repack_gemm_q8_0x16_ref(const GemmArgs& a) {
+namespace {
+
+// Weight block b of the row at gp (its group), row r in the group: the 32 signed values and the scale.
+void block_values(bool q4, const uint8_t* gp, int r, int64_t b, int32_t w[32], float* d) {
+  const size_t pair = q4 ? kQ4x16PairBytes : kQ8x16PairBytes;
+  const uint8_t* pp = gp + static_cast<size_t>(b / 2) * pair;
+  if (q4) {
+    const uint8_t* q = pp + (b % 2) * 256;
+    for (int j = 0; j < 4; ++j)
+      for (int i = 0; i < 4; ++i) {
+        const uint8_t v = q[(j * 16 + r) * 4 + i];
+        w[4 * j + i] = (v & 0x0F) - 8;
+        w[16 + 4 * j + i] = (v >> 4) - 8;
+      }
+    *d = h2f(pp + 512 + ((b % 2) * 16 + r) * 2);
+  } else {
+    const uint8_t* q = pp + (b % 2) * 512;
+    for (int k = 0; k < 8; ++k)
+      for (int i = 0; i < 4; ++i) w[4 * k + i] = static_cast<int32_t>(q[(k * 16 + r) * 4 + i]) - 128;
+    *d = h2f(pp + 1024 + ((b % 2) * 16 + r) * 2);
+  }
+}
+
+// kX86: the order of llama.cpp's x86 kernels; otherwise that of the scalar ggml kernels (see the header).
+template <bool kQ4, bool kX86>
+void ref_gemm(const GemmArgs& a) {
   const int64_t nb = a.n_in / kQK, np = n_pairs(a.n_in);
+  const size_t pair = kQ4 ? kQ4x16PairBytes : kQ8x16PairBytes;
   for (int64_t t = 0; t < a.n_tokens; ++t) {
     const uint8_t* x = static_cast<const uint8_t*>(a.x) + t * a.x_row_bytes;
     for (int64_t row = a.row_begin; row < a.row_end; ++row) {
-      const uint8_t* gp = static_cast<const uint8_t*>(a.w) + static_cast<size_t>(row / kRepackRows * np) * kQ8x16PairBytes;
+      const uint8_t* gp = static_cast<const uint8_t*>(a.w) + static_cast<size_t>(row / kRepackRows * np) * pair;
       const int r = static_cast<int>(row % kRepackRows);
-      float s = 0;
+      float s = 0, lane[8] = {};
       for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* pp = gp + static_cast<size_t>(b / 2) * kQ8x16PairBytes;
-        const uint8_t* q = pp + (b % 2) * 512;
+        int32_t w[32];
+        float dw;
+        block_values(kQ4, gp, r, b, w, &dw);
         const uint8_t* xb = x + b * 34;
-        int32_t isum = 0;
+        const float d = dw * h2f(xb);
+        int32_t isum[8] = {};
         for (int k = 0; k < 8; ++k)
-          for (int i = 0; i < 4; ++i)
-            isum += (static_cast<int32_t>(q[(k * 16 + r) * 4 + i]) - 128) * static_cast<int8_t>(xb[2 + 4 * k + i]);
-        s += static_cast<float>(isum) * (h2f(pp + 1024 + ((b % 2) * 16 + r) * 2) * h2f(xb));
+          for (int i = 0; i < 4; ++i) isum[k] += w[4 * k + i] * static_cast<int8_t>(xb[2 + 4 * k + i]);
+        if constexpr (kX86) {
+          for (int k = 0; k < 8; ++k) lane[k] = std::fma(d, static_cast<float>(isum[k]), lane[k]);
+        } else {
+          int32_t all = 0;
+          for (int k = 0; k < 8; ++k) all += isum[k];
+          s += static_cast<float>(all) * d;
+        }
       }
+      if constexpr (kX86) s = ((lane[4] + lane[0]) + (lane[6] + lane[2])) + ((lane[5] + lane[1]) + (lane[7] + lane[3]));
       a.y[t * a.ldy + row] = s;
     }
   }
 }
 
-void repack_gemm_q4_0x16_ref(const GemmArgs& a) {
-  const int64_t nb = a.n_in / kQK, np = n_pairs(a.n_in);
-  for (int64_t t = 0; t < a.n_tokens; ++t) {
-    const uint8_t* x = static_cast<const uint8_t*>(a.x) + t * a.x_row_bytes;
-    for (int64_t row = a.row_begin; row < a.row_end; ++row) {
-      const uint8_t* gp = static_cast<const uint8_t*>(a.w) + static_cast<size_t>(row / kRepackRows * np) * kQ4x16PairBytes;
-      const int r = static_cast<int>(row % kRepackRows);
-      float s = 0;
-      for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* pp = gp + static_cast<size_t>(b / 2) * kQ4x16PairBytes;
-        const uint8_t* q = pp + (b % 2) * 256;
-        const int8_t* xq = reinterpret_cast<const int8_t*>(x + b * 34 + 2);
-        int32_t isum = 0;
-        for (int j = 0; j < 4; ++j)
-          for (int i = 0; i < 4; ++i) {
-            const uint8_t v = q[(j * 16 + r) * 4 + i];
-            isum += ((v & 0x0F) - 8) * static_cast<int32_t>(xq[4 * j + i]);
-            isum += ((v >> 4) - 8) * static_cast<int32_t>(xq[16 + 4 * j + i]);
-          }
-        s += static_cast<float>(isum) * (h2f(pp + 512 + ((b % 2) * 16 + r) * 2) * h2f(x + b * 34));
-      }
-      a.y[t * a.ldy + row] = s;
-    }
-  }
-}
+}  // namespace
+
+// The sums of dot_q8_0 / dot_q4_0 (kernels/scalar/matmul_scalar.cpp): per block the exact integer sum,
+// then s += isum * (d_w * d_x) in block order.
+void repack_gemm_q8_0x16_ref(const GemmArgs& a) { ref_gemm<false, false>(a); }
+void repack_gemm_q4_0x16_ref(const GemmArgs& a) { ref_gemm<true, false>(a); }
+// llama.cpp's x86 order (ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0 on AVX2 and AVX-512, llamafile's
+// tinyBLAS_Q0_AVX): lane k the exact integer sum of elements 4k..4k+3 of each block,
+// lane_k = fma(d_w * d_x, lane sum, lane_k) block after block, then hsum_float_8's tree
+// ((l4 + l0) + (l6 + l2)) + ((l5 + l1) + (l7 + l3)).
+void repack_gemm_q8_0x16_x86_ref(const GemmArgs& a) { ref_gemm<false, true>(a); }
+void repack_gemm_q4_0x16_x86_ref(const GemmArgs& a) { ref_gemm<true, true>(a); }
 
 }  // namespace kestrel::kernels

@@ -12,6 +12,16 @@
 // register and converted together. Each output is the same sum of ggml's per-block terms as the
 // scalar twin, in another f32 order.
 //
+// The types without a minimum (Q4_0, Q5_0, IQ4_NL) add in the order of llama.cpp's x86 kernels for them
+// (ggml_vec_dot_{q4_0,q5_0}_q8_0 and llamafile's tinyBLAS_Q0_AVX, which agree; IQ4_NL's vec_dot
+// alternates two accumulators over even and odd blocks, its tinyBLAS does this): 8 f32 lanes per
+// output, lane i the integer sum of elements 4i..4i+3 of every block, lane_i = fma(d_w * d_x, lane_sum,
+// lane_i) block after block, then hsum_float_8's tree ((l4+l0)+(l6+l2)) + ((l5+l1)+(l7+l3)). Here `lo`
+// chains give lanes 0-3 and `hi` chains lanes 4-7 of each row (separate accumulators, each with its
+// own -off * partial-sum start), and the reduction adds hi + lo, then the 64-bit halves, then pairs.
+// Same cost as one chain but for one more convert and FMA per block; bit-identical to llama.cpp's
+// results on x86 (Q4_1 / Q5_1 keep one chain: their x86 kernels add the minimum term apart).
+//
 // An unpacker U provides kBlockBytes, kOff (the unsigned offset), kMin (has a minimum m), XBlock (the
 // activation block type: BlockQ8_0, or BlockQ8_1 for the types with a minimum) and
 //   load(w[4], off, &lo, &hi, &d, &m): the block at byte offset off of the 4 rows; d and m are the
@@ -148,8 +158,9 @@ struct Rows4Q5_1 {
   }
 };
 
-// Per (token, block) activation terms, built once per job: the chain start -off * partial sums (4
-// dwords, broadcast to the 4 row lanes), the f32 scale and, for Q8_1, the f32 s = d * sum(q).
+// Per (token, block) activation terms, built once per job: the chain starts -off * partial sums (4
+// dwords each, broadcast to the 4 row lanes: [2i] for elements 0-15, [2i+1] for 16-31), the f32 scale
+// and, for Q8_1, the f32 s = d * sum(q).
 struct Rows4Tables {
   const __m128i* negcorr;
   const float* dx;
@@ -163,8 +174,10 @@ void rows4_tile(const GemmArgs& a, int64_t r0, int64_t t0, int64_t nb, const Row
   for (int r = 0; r < 4; ++r) w[r] = static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes;
   const char* xr[T];
   for (int t = 0; t < T; ++t) xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes + offsetof(XB, qs);
-  __m512 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  constexpr bool kSplit = !U::kMin;  // llama.cpp's 8-lane order (see the header)
+  static_assert(!kSplit || U::kOff != 0, "the split chains start at -off * partial sums");
+  __m512 acc[T], acc_hi[T];
+  for (int t = 0; t < T; ++t) acc[t] = acc_hi[t] = _mm512_setzero_ps();
   const int64_t ahead = 4 * static_cast<int64_t>(a.w_row_bytes);
   for (int64_t b = 0; b < nb; ++b) {
     const int64_t off = b * static_cast<int64_t>(U::kBlockBytes);
@@ -181,18 +194,33 @@ void rows4_tile(const GemmArgs& a, int64_t r0, int64_t t0, int64_t nb, const Row
       const char* xq = xr[t] + b * static_cast<int64_t>(sizeof(XB));
       const __m512i xlo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
       const __m512i xhi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
-      __m512i isum;
-      if constexpr (U::kOff != 0) isum = _mm512_dpbusd_epi32(_mm512_broadcast_i32x4(tab.negcorr[xb]), lo, xlo);
-      else isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xlo);
-      isum = _mm512_dpbusd_epi32(isum, hi, xhi);
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_set1_ps(tab.dx[xb])), acc[t]);
-      if constexpr (U::kMin) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(tab.sx[xb]), acc[t]);
+      const __m512 dd = _mm512_mul_ps(dw, _mm512_set1_ps(tab.dx[xb]));
+      if constexpr (kSplit) {
+        const __m512i ilo = _mm512_dpbusd_epi32(_mm512_broadcast_i32x4(tab.negcorr[2 * xb]), lo, xlo);
+        const __m512i ihi = _mm512_dpbusd_epi32(_mm512_broadcast_i32x4(tab.negcorr[2 * xb + 1]), hi, xhi);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ilo), dd, acc[t]);
+        acc_hi[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ihi), dd, acc_hi[t]);
+      } else {
+        __m512i isum;
+        if constexpr (U::kOff != 0) isum = _mm512_dpbusd_epi32(_mm512_broadcast_i32x4(tab.negcorr[xb]), lo, xlo);
+        else isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xlo);
+        isum = _mm512_dpbusd_epi32(isum, hi, xhi);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), dd, acc[t]);
+        if constexpr (U::kMin) acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(tab.sx[xb]), acc[t]);
+      }
     }
   }
   const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   for (int t = 0; t < T; ++t) {
-    __m512 s = _mm512_add_ps(acc[t], _mm512_permute_ps(acc[t], 0xB1));  // pairs within each lane
-    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4E));                     // halves: every element = lane sum
+    __m512 s;
+    if constexpr (kSplit) {
+      s = _mm512_add_ps(acc_hi[t], acc[t]);              // lanes i + 4 and i
+      s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4E));  // 64-bit halves
+      s = _mm512_add_ps(s, _mm512_permute_ps(s, 0xB1));  // pairs: element 0 of each lane = its sum
+    } else {
+      s = _mm512_add_ps(acc[t], _mm512_permute_ps(acc[t], 0xB1));  // pairs within each lane
+      s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4E));            // halves: every element = lane sum
+    }
     _mm_storeu_ps(a.y + (t0 + t) * a.ldy + r0, _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, s)));
   }
 }
@@ -205,9 +233,9 @@ void gemm_rows4(const GemmArgs& a) {
   using XB = typename U::XBlock;
   const int64_t nb = a.n_in / kQK;
   const size_t n = static_cast<size_t>(nb * a.n_tokens);
-  char* mem = static_cast<char*>(t_rows4_tables.get(n * (16 + 4 + 4)));
+  char* mem = static_cast<char*>(t_rows4_tables.get(n * (32 + 4 + 4)));
   __m128i* negcorr = reinterpret_cast<__m128i*>(mem);
-  float* dx = reinterpret_cast<float*>(mem + n * 16);
+  float* dx = reinterpret_cast<float*>(mem + n * 32);
   float* sx = dx + n;
   for (int64_t t = 0; t < a.n_tokens; ++t) {
     const XB* blk = reinterpret_cast<const XB*>(static_cast<const char*>(a.x) + t * a.x_row_bytes);
@@ -216,8 +244,14 @@ void gemm_rows4(const GemmArgs& a) {
         const __m128i xlo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b].qs));
         const __m128i xhi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b].qs + 16));
         const __m128i off = _mm_set1_epi8(static_cast<char>(U::kOff));
-        const __m128i c = _mm_dpbusd_epi32(_mm_dpbusd_epi32(_mm_setzero_si128(), off, xlo), off, xhi);
-        _mm_store_si128(&negcorr[t * nb + b], _mm_sub_epi32(_mm_setzero_si128(), c));
+        const __m128i clo = _mm_dpbusd_epi32(_mm_setzero_si128(), off, xlo);
+        const __m128i chi = _mm_dpbusd_epi32(_mm_setzero_si128(), off, xhi);
+        if constexpr (U::kMin) {
+          _mm_store_si128(&negcorr[t * nb + b], _mm_sub_epi32(_mm_setzero_si128(), _mm_add_epi32(clo, chi)));
+        } else {
+          _mm_store_si128(&negcorr[2 * (t * nb + b)], _mm_sub_epi32(_mm_setzero_si128(), clo));
+          _mm_store_si128(&negcorr[2 * (t * nb + b) + 1], _mm_sub_epi32(_mm_setzero_si128(), chi));
+        }
       }
       dx[t * nb + b] = h2f(&blk[b].d);
       if constexpr (U::kMin) sx[t * nb + b] = h2f(&blk[b].s);

@@ -4,7 +4,8 @@
 // Decode (n_tokens < kPackedMinTokens): one zmm lane per row of a 16-row group, outer-product form.
 // Per 64-byte quant vector, VPDPBUSD of its (masked) bytes against 4 activation bytes broadcast
 // straight from the Q8_K row (embedded broadcast, a load-port uop) advances 16 rows' sums; per
-// sub-block one convert and one FMA with the 16 rows' scales apply the scale. Uops per 16 rows x 256
+// sub-block one convert and one FMA with the 16 rows' scales apply the scale (Q4_K: an integer
+// multiply-add instead, in llama.cpp's order, see q4_K_group). Uops per 16 rows x 256
 // values, one token (the budget docs/KERNELS.md tracks):
 //   Q4_K: 32 loads + 64 AND + 64 VPDPBUSD; per sub-block (8) shift/add of the high-nibble chain,
 //         2 converts, 2 FMA, 4 scale extract/widen; scales/mins decode 10 ops; ~230 vector uops per
@@ -74,8 +75,8 @@ X16_INLINE K4Scales k4_scales16(const uint8_t* tile) {
   s.m[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(z2, 4), _mm512_and_si512(_mm512_srli_epi16(z1, 2), m30), m0f, 0xE4);
   return s;
 }
-// Sub-block j (0..7) of K4Scales::sc or ::m as 16 floats (j is a constant once the loops unroll).
-X16_INLINE __m512 k4_lane(const __m512i (&v)[2], int j) {
+// Sub-block j (0..7) of K4Scales::sc or ::m as 16 int32 (j is a constant once the loops unroll).
+X16_INLINE __m512i k4_lane_i(const __m512i (&v)[2], int j) {
   const __m512i h = v[j >> 2];
   __m128i b;
   switch (j & 3) {
@@ -84,8 +85,10 @@ X16_INLINE __m512 k4_lane(const __m512i (&v)[2], int j) {
     case 2: b = _mm512_extracti32x4_epi32(h, 2); break;
     default: b = _mm512_extracti32x4_epi32(h, 3); break;
   }
-  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
+  return _mm512_cvtepu8_epi32(b);
 }
+// The same as 16 floats.
+X16_INLINE __m512 k4_lane(const __m512i (&v)[2], int j) { return _mm512_cvtepi32_ps(k4_lane_i(v, j)); }
 
 X16_INLINE __m512 f16x16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p))); }
 
@@ -104,8 +107,8 @@ X16_INLINE void q6_values(const uint8_t* tile, int j, __m512i q[4]) {
 
 thread_local Buffer t_x16_tables;
 
-// Per token t of the job and super-block b: dx[t * nb + b]; Q4_K: per 32-value sub-block the bsum as
-// float, k[(t * nb + b) * 8 + j]; Q6_K: per 16-value sub-block -32 * bsum (int32), k[(t * nb + b) * 16 + j].
+// Per token t of the job and super-block b: dx[t * nb + b]; Q4_K: per 32-value sub-block the bsum
+// (int32), k[(t * nb + b) * 8 + j]; Q6_K: per 16-value sub-block -32 * bsum (int32), k[(t * nb + b) * 16 + j].
 struct X16Tables {
   const float* dx;
   const void* k;
@@ -125,7 +128,7 @@ X16Tables x16_tables(const GemmArgs& a, int64_t nb) {
       dx[i] = x[b].d;
       for (int j = 0; j < per; ++j) {
         if constexpr (kQ6) ki[i * per + j] = -32 * x[b].bsums[j];
-        else kf[i * per + j] = static_cast<float>(x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+        else ki[i * per + j] = x[b].bsums[2 * j] + x[b].bsums[2 * j + 1];
       }
     }
   }
@@ -138,15 +141,31 @@ template <int T>
 void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0, const X16Tables& tab, float* y, __mmask16 mask) {
   const int8_t* xq[T];
   for (int t = 0; t < T; ++t) xq[t] = reinterpret_cast<const int8_t*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes) + offsetof(BlockQ8_K, qs);
-  const float* bs = static_cast<const float*>(tab.k);
-  __m512 tot[T];
-  for (int t = 0; t < T; ++t) tot[t] = _mm512_setzero_ps();
+  // llama.cpp's order (its x86 builds repack Q4_K to q4_K_8x8 and run ggml_gemm_q4_K_8x8_q8_K on each
+  // full group of 4 tokens of a batch, ggml_gemv_q4_K_8x8_q8_K on the n % 4 others): exact integer sums
+  // sum_j sc_j * dot_j and sum_j m_j * bsum_j, then one FMA each into a scale and a minimum accumulator,
+  // tot = fma(dot, d_w * d_x, tot), totm = fma(mins, dmin_w * d_x, totm), per super-block (gemv) or
+  // per pair of sub-blocks (gemm); the output is tot - totm. Full tiles (T = 4) are exactly the batch's
+  // groups of 4 (gemm_decode_x16 tiles from token 0), so T = 4 takes gemm's order, T < 4 gemv's.
+  constexpr bool kPairs = T == 4;
+  const int32_t* bs = static_cast<const int32_t*>(tab.k);
+  __m512 tot[T], totm[T];
+  for (int t = 0; t < T; ++t) tot[t] = totm[t] = _mm512_setzero_ps();
   const __m512i m0f = _mm512_set1_epi8(0x0F), mf0 = _mm512_set1_epi8(static_cast<char>(0xF0));
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* tile = group + b * kQ4KX16TileBytes;
     const K4Scales s = k4_scales16(tile);
-    __m512 sb[T], mn[T];
-    for (int t = 0; t < T; ++t) sb[t] = mn[t] = _mm512_setzero_ps();
+    __m512i sb[T], mn[T];
+    for (int t = 0; t < T; ++t) sb[t] = mn[t] = _mm512_setzero_si512();
+    const __m512 d = f16x16(tile + 2240), dmin = f16x16(tile + 2272);
+    auto flush = [&](int64_t bb) __attribute__((always_inline)) {  // the FMAs, then the integer sums start again
+      for (int t = 0; t < T; ++t) {
+        const __m512 dx = _mm512_set1_ps(tab.dx[(t0 + t) * nb + bb]);
+        tot[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb[t]), _mm512_mul_ps(d, dx), tot[t]);
+        totm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mn[t]), _mm512_mul_ps(dmin, dx), totm[t]);
+        sb[t] = mn[t] = _mm512_setzero_si512();
+      }
+    };
     const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
 #pragma GCC unroll 8  // k4_lane's byte-lane choice then folds to constants
     for (int j = 0; j < 8; ++j) {
@@ -162,21 +181,17 @@ void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
           hi[t] = _mm512_dpbusd_epi32(hi[t], h, bcast32(xq[t] + xo + 8 * p + 4));
         }
       }
-      const __m512 scf = k4_lane(s.sc, j), mf = k4_lane(s.m, j);
+      const __m512i sci = k4_lane_i(s.sc, j), mi = k4_lane_i(s.m, j);
       for (int t = 0; t < T; ++t) {
         const __m512i isum = _mm512_add_epi32(lo[t], _mm512_srai_epi32(hi[t], 4));
-        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scf, sb[t]);
-        mn[t] = _mm512_fmadd_ps(mf, _mm512_set1_ps(bs[((t0 + t) * nb + b) * 8 + j]), mn[t]);
+        sb[t] = _mm512_add_epi32(sb[t], _mm512_mullo_epi32(isum, sci));
+        mn[t] = _mm512_add_epi32(mn[t], _mm512_mullo_epi32(mi, _mm512_set1_epi32(bs[((t0 + t) * nb + b) * 8 + j])));
       }
+      if (kPairs && (j & 1)) flush(b);
     }
-    const __m512 d = f16x16(tile + 2240), dmin = f16x16(tile + 2272);
-    for (int t = 0; t < T; ++t) {
-      const __m512 dx = _mm512_set1_ps(tab.dx[(t0 + t) * nb + b]);
-      tot[t] = _mm512_fmadd_ps(sb[t], _mm512_mul_ps(d, dx), tot[t]);
-      tot[t] = _mm512_fnmadd_ps(mn[t], _mm512_mul_ps(dmin, dx), tot[t]);
-    }
+    if (!kPairs) flush(b);
   }
-  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, tot[t]);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, _mm512_sub_ps(tot[t], totm[t]));
 }
 
 template <int T>
@@ -188,28 +203,48 @@ void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
   // The d vectors sit after the group's tiles, outside the stream the tile prefetches run ahead in:
   // fetch them all now, or each pair of super-blocks would wait for one of their lines.
   for (int64_t off = 0; off < 32 * nb; off += 64) _mm_prefetch(reinterpret_cast<const char*>(dvec + off), _MM_HINT_T0);
-  __m512 tot[T];
-  for (int t = 0; t < T; ++t) tot[t] = _mm512_setzero_ps();
+  // llama.cpp's order (ggml_vec_dot_q6_K_q8_K, AVX2 code, which its x86 builds run for Q6_K): 8 lanes per
+  // row, lane i = the exact integer sum over the super-block of sc * q * x for elements 4i..4i+3 of
+  // every 32 (sub-block j, dword s: lane 4 (j & 1) + s) minus 32 * (bsum_2i sc_2i + bsum_2i+1 sc_2i+1);
+  // per super-block lane_i = fma(d_x * d_w, lane sum, lane_i); the output is hsum_float_8's tree.
+  __m512 tot[T][8];
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < 8; ++i) tot[t][i] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* tile = group + b * kQ6KX16TileBytes;
-    __m512 sb[T];
-    for (int t = 0; t < T; ++t) sb[t] = _mm512_setzero_ps();
+    __m512i li[T][8];
+    for (int t = 0; t < T; ++t)
+      for (int i = 0; i < 8; ++i) li[t][i] = _mm512_setzero_si512();
     const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
+#pragma GCC unroll 16
     for (int j = 0; j < 16; ++j) {
       prefetch_part(tile, j, 16, 53);
       __m512i q[4];
       q6_values(tile, j, q);
-      const __m512 scf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 3072 + 16 * j))));
+      const __m512i sci = _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 3072 + 16 * j)));
+      // (sc, sc) as int16 pairs: VPMADDUBSW's two 2-product sums of a dword (|sum| <= 2 * 63 * 128, no
+      // saturation) times sc, added into the lane by one VPDPWSSD, as ggml's maddubs + madd(scale).
+      const __m512i scp = _mm512_or_si512(_mm512_and_si512(sci, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(sci, 16));
       for (int t = 0; t < T; ++t) {
-        __m512i is = _mm512_set1_epi32(off[((t0 + t) * nb + b) * 16 + j]);
-        for (int s = 0; s < 4; ++s) is = _mm512_dpbusd_epi32(is, q[s], bcast32(xq[t] + xo + 16 * j + 4 * s));
-        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), scf, sb[t]);
+        for (int s = 0; s < 4; ++s) {
+          const __m512i p16 = _mm512_maddubs_epi16(q[s], bcast32(xq[t] + xo + 16 * j + 4 * s));
+          li[t][4 * (j & 1) + s] = _mm512_dpwssd_epi32(li[t][4 * (j & 1) + s], p16, scp);
+        }
+        const __m512i corr = _mm512_mullo_epi32(sci, _mm512_set1_epi32(off[((t0 + t) * nb + b) * 16 + j]));
+        li[t][j >> 1] = _mm512_add_epi32(li[t][j >> 1], corr);
       }
     }
     const __m512 d = f16x16(dvec + 32 * b);
-    for (int t = 0; t < T; ++t) tot[t] = _mm512_fmadd_ps(sb[t], _mm512_mul_ps(d, _mm512_set1_ps(tab.dx[(t0 + t) * nb + b])), tot[t]);
+    for (int t = 0; t < T; ++t) {
+      const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(tab.dx[(t0 + t) * nb + b]), d);
+      for (int i = 0; i < 8; ++i) tot[t][i] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(li[t][i]), tot[t][i]);
+    }
   }
-  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, tot[t]);
+  for (int t = 0; t < T; ++t) {
+    const __m512 s0 = _mm512_add_ps(tot[t][4], tot[t][0]), s1 = _mm512_add_ps(tot[t][5], tot[t][1]);
+    const __m512 s2 = _mm512_add_ps(tot[t][6], tot[t][2]), s3 = _mm512_add_ps(tot[t][7], tot[t][3]);
+    _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+  }
 }
 
 using GroupFn = void (*)(const GemmArgs&, const uint8_t*, int64_t, int64_t, const X16Tables&, float*, __mmask16);

@@ -1,13 +1,15 @@
 // AVX-512 VNNI kernels over the repacked q8_0x16 / q4_0x16 layouts (kernels/repack_q32.h defines the
 // bytes and the reference gemms these must equal bit for bit).
 //
-// Decode (n_tokens < kPackedMinTokens): per 16-row group and up to 4 tokens, each
-// block costs 8 aligned 64-byte weight loads (Q4_0: 4 loads, split into low / high nibbles),
+// Decode (n_tokens < kPackedMinTokens): per 32-row panel (two 16-row groups) and up to 4 tokens, each
+// block costs per group 8 aligned 64-byte weight loads (Q4_0: 4 loads, split into low / high nibbles),
 // one broadcast activation dword per load shared by all 16 rows, 8 VPDPBUSD, and one fp16 scale vector
 // for the 16 rows. The unsigned offset (128, or Q4_0's 8) is removed by starting the block's chain at
-// -off * sum(x_block), computed once per call and thread. The float step is mul(mul(d_w, d_x), isum)
-// then add, in block order (this file is built with -ffp-contract=off): the same operations as the
-// scalar ggml kernels, so decode results equal kernels/scalar's exactly.
+// -off * sum(x_block), computed once per call and thread. The float steps are llama.cpp's x86 order
+// (ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0 and tinyBLAS_Q0_AVX): each of the 8 dword steps of a block is
+// its own lane (chain start -off * the sum of those 4 activations), lane_k = fma(d_w * d_x, isum_k,
+// lane_k), and the output is hsum_float_8's tree; one token at a time, so the 8 lanes of one 16-row
+// group stay in registers. Decode results equal repack_gemm_q*_0x16_x86_ref exactly.
 // Prompts (n_tokens >= kPackedMinTokens): the shared packed GEMM (gemm_packed_avx512.h, VNNI or AMX)
 // with a panel builder that copies the layout's vectors (Q4_0: splits nibbles) instead of gathering and
 // transposing ggml rows; the panels, and so the results, equal those of the ggml-layout kernels.
@@ -33,65 +35,49 @@ inline int32_t load_i32(const char* p) {
   return v;
 }
 
-// Rows [r0, r0 + rows) (rows <= 16: one group) x tokens [t0, t0 + T). corr / dx: [block][n_tokens].
-// One group at a time, so a job reads one sequential stream: tiles of two groups (two streams per
-// thread, four on two cores) read DRAM at 81-85% of the rate of one (Q4_0 2048x8192 and 4096x14336,
-// 2 threads, interleaved A/B, 2026-12-01 on AMD Zen 5; Q8_0 88-92%), with the same instructions.
-template <bool kQ4, int T>
-void decode_tile(const GemmArgs& a, const int32_t* corr, const float* dx, int64_t r0, int rows, int64_t t0) {
+// Rows [r0, r0 + rows) (one 16-row group) x token t. corr: [t][block][8] (-off * the sum of each
+// activation dword), dx: [block][n_tokens]. One group at a time, so a job reads one sequential stream:
+// tiles of two groups (two streams per thread, four on two cores) read DRAM at 81-85% of the rate of one
+// (Q4_0 2048x8192 and 4096x14336, 2 threads, interleaved A/B, 2026-12-01 on AMD Zen 5; Q8_0 88-92%).
+template <bool kQ4>
+void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, int64_t r0, int rows, int64_t t) {
   using L = Lay<kQ4>;
   const int64_t nb = a.n_in / kQK, np = (nb + 1) / 2;
   const uint8_t* gp = static_cast<const uint8_t*>(a.w) + static_cast<size_t>((r0 / kRepackRows) * np) * L::kPair;
-  const char* xr[T];
-  for (int t = 0; t < T; ++t) xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes + 2;
-  __m512 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const char* xr = static_cast<const char*>(a.x) + t * a.x_row_bytes + 2;
+  __m512 acc[8];
+  for (int k = 0; k < 8; ++k) acc[k] = _mm512_setzero_ps();
   const __m512i nib = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; ++b) {
     const size_t off = static_cast<size_t>(b >> 1) * L::kPair + static_cast<size_t>(b & 1) * L::kHalf;
-    // The hardware prefetcher alone does not keep DRAM busy while this thread computes
-    // (decode_rows4_avx512.h measured the same): fetch every line of the pair kPrefetchAhead bytes
-    // ahead once per pair. Past the group's end that is the next group, which this job reads next.
+    // The group is one sequential stream; the hardware prefetcher alone does not keep DRAM busy while
+    // this thread computes (decode_rows4_avx512.h measured the same): fetch every line of the pair
+    // kPrefetchAhead bytes ahead once per pair.
     if ((b & 1) == 0)
       for (size_t l = 0; l < L::kPair; l += 64) _mm_prefetch(reinterpret_cast<const char*>(gp + off + kPrefetchAhead + l), _MM_HINT_T0);
-    __m512i is[T];
-    for (int t = 0; t < T; ++t) is[t] = _mm512_set1_epi32(corr[b * a.n_tokens + t0 + t]);
+    const int32_t* cb = corr + (t * nb + b) * 8;
+    const char* xb = xr + b * 34;
+    __m512i is[8];
     if constexpr (kQ4) {
       for (int j = 0; j < 4; ++j) {
         const __m512i v = _mm512_load_si512(gp + off + j * 64);
         const __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
-        for (int t = 0; t < T; ++t) {
-          is[t] = _mm512_dpbusd_epi32(is[t], lo, _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 4 * j)));
-          is[t] = _mm512_dpbusd_epi32(is[t], hi, _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 16 + 4 * j)));
-        }
+        is[j] = _mm512_dpbusd_epi32(_mm512_set1_epi32(cb[j]), lo, _mm512_set1_epi32(load_i32(xb + 4 * j)));
+        is[4 + j] = _mm512_dpbusd_epi32(_mm512_set1_epi32(cb[4 + j]), hi, _mm512_set1_epi32(load_i32(xb + 16 + 4 * j)));
       }
     } else {
-      for (int k = 0; k < 8; ++k) {
-        const __m512i v = _mm512_load_si512(gp + off + k * 64);
-        for (int t = 0; t < T; ++t) is[t] = _mm512_dpbusd_epi32(is[t], v, _mm512_set1_epi32(load_i32(xr[t] + b * 34 + 4 * k)));
-      }
+      for (int k = 0; k < 8; ++k)
+        is[k] = _mm512_dpbusd_epi32(_mm512_set1_epi32(cb[k]), _mm512_load_si512(gp + off + k * 64), _mm512_set1_epi32(load_i32(xb + 4 * k)));
     }
     const size_t d_off = static_cast<size_t>(b >> 1) * L::kPair + 2 * L::kHalf + static_cast<size_t>(b & 1) * 32;
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(gp + d_off)));
-    for (int t = 0; t < T; ++t) {
-      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dx[b * a.n_tokens + t0 + t]));
-      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(is[t]), d));
-    }
+    const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dx[b * a.n_tokens + t]));
+    for (int k = 0; k < 8; ++k) acc[k] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(is[k]), acc[k]);
   }
+  const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(acc[4], acc[0]), _mm512_add_ps(acc[6], acc[2])),
+                                 _mm512_add_ps(_mm512_add_ps(acc[5], acc[1]), _mm512_add_ps(acc[7], acc[3])));
   const __mmask16 m = static_cast<__mmask16>((1u << rows) - 1);
-  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(a.y + (t0 + t) * a.ldy + r0, m, acc[t]);
-}
-
-template <bool kQ4>
-void decode_tokens(const GemmArgs& a, const int32_t* corr, const float* dx, int64_t r0, int rows) {
-  for (int64_t t0 = 0; t0 < a.n_tokens; t0 += 4) {
-    switch (a.n_tokens - t0 >= 4 ? 4 : a.n_tokens - t0) {
-      case 1: decode_tile<kQ4, 1>(a, corr, dx, r0, rows, t0); break;
-      case 2: decode_tile<kQ4, 2>(a, corr, dx, r0, rows, t0); break;
-      case 3: decode_tile<kQ4, 3>(a, corr, dx, r0, rows, t0); break;
-      default: decode_tile<kQ4, 4>(a, corr, dx, r0, rows, t0); break;
-    }
-  }
+  _mm512_mask_storeu_ps(a.y + t * a.ldy + r0, m, s);
 }
 
 thread_local AlignedBuffer t_decode_tables;
@@ -101,19 +87,27 @@ template <bool kQ4>
 void decode(const GemmArgs& a) {
   const int64_t nb = a.n_in / kQK;
   const size_t n_entries = static_cast<size_t>(nb * a.n_tokens);
-  char* tables = static_cast<char*>(t_decode_tables.get(n_entries * 8));
-  int32_t* corr = reinterpret_cast<int32_t*>(tables);
-  float* dx = reinterpret_cast<float*>(tables + n_entries * 4);
+  char* tables = static_cast<char*>(t_decode_tables.get(n_entries * (8 + 1 + 1) * 4));
+  int32_t* corr = reinterpret_cast<int32_t*>(tables);                  // [t][b][8]
+  float* dx = reinterpret_cast<float*>(tables + n_entries * 32);        // [b][t]
+  int32_t* unused = reinterpret_cast<int32_t*>(tables + n_entries * 36);  // build_token_tables' block sums
   // The tables depend only on the activations: once per (call, token block) per thread.
   TablesKey& k = t_decode_key;
   const int32_t off = Lay<kQ4>::kOff;
   if (a.call_id == 0 || a.call_id != k.call_id || a.x != k.x || off != k.off || a.n_tokens != k.n_tokens || nb != k.nb) {
-    build_token_tables<ActQ8_0>(a, nb, off, corr, dx, nullptr);
+    build_token_tables<ActQ8_0>(a, nb, off, unused, dx, nullptr);
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t t = 0; t < a.n_tokens; ++t)
+      for (int64_t b = 0; b < nb; ++b) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const char*>(a.x) + t * a.x_row_bytes + b * 34 + 2));
+        const __m256i s4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);  // sum of each dword's 4 values
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(corr + (t * nb + b) * 8), _mm256_mullo_epi32(s4, _mm256_set1_epi32(-off)));
+      }
     k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
   }
-  for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kRepackRows) {
-    const int rows = static_cast<int>(a.row_end - r0 < kRepackRows ? a.row_end - r0 : kRepackRows);
-    decode_tokens<kQ4>(a, corr, dx, r0, rows);
+  for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += 16) {
+    const int rows = static_cast<int>(a.row_end - r0 < 16 ? a.row_end - r0 : 16);
+    for (int64_t t = 0; t < a.n_tokens; ++t) decode_group<kQ4>(a, corr, dx, r0, rows, t);
   }
 }
 

@@ -80,7 +80,12 @@ const uint16_t* gelu_f16_table() {
     std::vector<uint16_t> t(1u << 16);
     for (uint32_t i = 0; i < t.size(); ++i) {
       const float f = fp16_to_fp32(static_cast<uint16_t>(i));
-      t[i] = fp32_to_fp16(0.5f * f * (1.0f + std::tanh(kSqrt2OverPi * f * (1.0f + kCoefA * f * f))));
+      // llama.cpp's builds for FMA targets (its x86 variants from haswell up, ARM) contract ggml_gelu_f32's
+      // 1.0f + GELU_COEF_A*x*x into fma(GELU_COEF_A*x, x, 1.0f) (-ffp-contract=fast, GCC's default for
+      // its gnu11 C); unfused, the entry of x = -0x1.ffcp+0 (F16 0xbfff) is one F16 ulp off theirs
+      // (0xa9d2 instead of 0xa9d3), the only entry that depends on it. Measured on Gemma 3 270M: a
+      // decode step that hit it made the greedy continuations part after 18 tokens.
+      t[i] = fp32_to_fp16(0.5f * f * (1.0f + std::tanh(kSqrt2OverPi * f * std::fma(kCoefA * f, f, 1.0f))));
     }
     return t;
   }();

