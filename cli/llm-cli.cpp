@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   }
 
   const auto t_load = std::chrono::steady_clock::now();
-  auto model = Model::load(model_path, {.use_mmap = !no_mmap, .repack = !no_repack});
+  auto model = Model::load(model_path, {.use_mmap = !no_mmap, .repack = !no_repack, .n_threads = n_threads});
   if (!model) return cli::fail(kProg, model.error());
   const double load_s = seconds_since(t_load);
   const Model& m = **model;
@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
   if (n_ctx == 0) n_ctx = std::min(4096, cfg.n_ctx_train);
   std::unique_ptr<Model> draft_model;
   if (!draft_path.empty()) {
-    auto dm = Model::load(draft_path, {.use_mmap = !no_mmap, .repack = !no_repack});
+    auto dm = Model::load(draft_path, {.use_mmap = !no_mmap, .repack = !no_repack, .n_threads = n_threads});
     if (!dm) return cli::fail(kProg, "draft model: " + dm.error());
     draft_model = std::move(*dm);
     if (Status st = check_same_vocab(m, *draft_model); !st) return cli::fail(kProg, st.message());
@@ -177,6 +177,7 @@ int main(int argc, char** argv) {
     if (!chat_session) return cli::fail(kProg, chat_session.error());
     std::unique_ptr<ModelDrafter> chat_drafter;
     if (draft_model) {
+      chat_params.pool = &(*chat_session)->pool();  // the draft runs on the target's threads, in turn
       auto d = ModelDrafter::create(m, *draft_model, chat_params, draft_p_min);
       if (!d) return cli::fail(kProg, d.error());
       chat_drafter = std::move(*d);
@@ -222,6 +223,7 @@ int main(int argc, char** argv) {
   gp.lookup = lookup;
   std::unique_ptr<ModelDrafter> drafter;
   if (draft_model) {
+    sess_params.pool = &s.pool();  // the draft runs on the target's threads, in turn
     auto d = ModelDrafter::create(m, *draft_model, sess_params, draft_p_min);
     if (!d) return cli::fail(kProg, d.error());
     drafter = std::move(*d);

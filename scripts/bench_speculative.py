@@ -3,7 +3,7 @@
 the ratio to plain, drafted/accepted tokens and whether the output is identical to plain decoding's.
 
   python3 scripts/bench_speculative.py -m TARGET.gguf [-md DRAFT.gguf] -f bench/prompts/speculative_code_edit.txt \
-      [-n 200] [-t 2] [--rounds 3] [--lookup 16] [--front cli,server]
+      [-n 200] [-t 2] [-c 4096] [--rounds 3] [--lookup 16] [--front cli,server]
 
 Modes: plain, lookup (--lookup N), draft (-md DRAFT, when given); rounds interleave the modes, and the
 medians are printed. llm-cli's rate is its "N decoded in T ms" (tokens after the first / decode time);
@@ -28,7 +28,7 @@ def load():
 
 def run_cli(a, extra):
     cmd = [os.path.join(a.bin, "llm-cli"), "-m", a.model, "-f", a.prompt_file, "-n", str(a.n), "--temp", "0", "-t",
-           str(a.threads), "--no-echo", *extra]
+           str(a.threads), "--no-echo", "-c", str(a.ctx), *extra]
     p = subprocess.run(cmd, capture_output=True, check=True)
     err = p.stderr.decode(errors="replace")
     m = re.search(r"(\d+) decoded in ([\d.]+) ms", err)
@@ -60,6 +60,7 @@ def main():
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--lookup", type=int, default=16)
+    ap.add_argument("-c", "--ctx", type=int, default=4096, help="context size (the server's per slot)")
     ap.add_argument("--front", default="cli,server")
     ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "build", "bin"))
     a = ap.parse_args()
@@ -69,7 +70,7 @@ def main():
     fronts = a.front.split(",")
     servers = {}
     if "server" in fronts:
-        common = ["-np", "1", "-t", str(a.threads), "-c", "4096"]
+        common = ["-np", "1", "-t", str(a.threads), "-c", str(a.ctx)]
         servers["lookup"] = Server(a.model, "--lookup", str(a.lookup), *common)
         if a.model_draft:
             servers["draft"] = Server(a.model, "-md", a.model_draft, *common)
