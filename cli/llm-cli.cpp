@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -245,6 +246,7 @@ int main(int argc, char** argv) {
   }
 
   const auto t_gen = std::chrono::steady_clock::now();
+  const std::clock_t cpu_gen = std::clock();  // process CPU time (all threads): a loaded machine's steadier measure
   while (!gen.done()) {
     auto text = gen.next();
     if (!text) return cli::fail(kProg, text.error());
@@ -255,6 +257,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "\n%s: context full (%d tokens), stopping\n", kProg, s.n_ctx());
   const int n_gen = static_cast<int>(gen.tokens().size()), n_decoded = gen.n_decoded();
   const double gen_s = seconds_since(t_gen);
+  const double gen_cpu_s = static_cast<double>(std::clock() - cpu_gen) / CLOCKS_PER_SEC;
   std::fputc('\n', stdout);
   std::fflush(stdout);
 
@@ -262,8 +265,8 @@ int main(int argc, char** argv) {
                cfg.arch.c_str(), m.type_name().c_str(), m.n_params() / 1e6, load_s * 1e3);
   std::fprintf(stderr, "%s: prompt %zu tokens in %.1f ms (%.2f tok/s)\n", kProg, ids.size(), prompt_s * 1e3,
                ids.size() / std::max(prompt_s, 1e-9));
-  std::fprintf(stderr, "%s: generation %d tokens, %d decoded in %.1f ms (%.2f tok/s)\n", kProg, n_gen, n_decoded,
-               gen_s * 1e3, n_decoded / std::max(gen_s, 1e-9));
+  std::fprintf(stderr, "%s: generation %d tokens, %d decoded in %.1f ms (%.2f tok/s), CPU %.1f ms\n", kProg, n_gen,
+               n_decoded, gen_s * 1e3, n_decoded / std::max(gen_s, 1e-9), gen_cpu_s * 1e3);
   if (gen.speculative())
     std::fprintf(stderr, "%s: speculative (%s): %d drafted, %d accepted (%.1f%%), %d target evals for %d tokens\n",
                  kProg, draft_model ? ("draft model " + draft_path + ", up to " + std::to_string(n_draft)).c_str()
