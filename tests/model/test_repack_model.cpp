@@ -25,8 +25,7 @@ struct RepackCase {
 
 class RepackModel : public ::testing::TestWithParam<RepackCase> {};
 
-TEST_P(RepackModel, SameLogitsWithAndWithoutRepacking) {
-  const RepackCase& c = GetParam();
+SyntheticSpec repack_spec(const RepackCase& c, uint64_t seed) {
   SyntheticSpec spec;
   spec.n_vocab = 300;
   spec.n_embd = 256;  // K-quants need rows of 256
@@ -40,7 +39,13 @@ TEST_P(RepackModel, SameLogitsWithAndWithoutRepacking) {
   spec.n_expert = c.n_expert;
   spec.n_expert_used = c.n_expert ? 2 : 0;
   spec.tied_embeddings = c.tied;
-  spec.seed = 11;
+  spec.seed = seed;
+  return spec;
+}
+
+TEST_P(RepackModel, SameLogitsWithAndWithoutRepacking) {
+  const RepackCase& c = GetParam();
+  const SyntheticSpec spec = repack_spec(c, 11);
   const std::string path = temp_dir() + "/repack_" + c.name + ".gguf";
   ASSERT_TRUE(write_synthetic_model(path, spec));
   auto on = Model::load(path);
@@ -69,17 +74,7 @@ INSTANTIATE_TEST_SUITE_P(Types, RepackModel,
 // (the file mapping is gone). The answer is the plain one.
 TEST(RepackModel, NoMmapKeepsOneCopyOfEachMatrix) {
   for (bool tied : {false, true}) {
-    SyntheticSpec spec;
-    spec.n_vocab = 300;
-    spec.n_embd = 256;
-    spec.n_layer = 2;
-    spec.n_head = 4;
-    spec.n_head_kv = 2;
-    spec.n_ff = 288;
-    spec.n_ctx = 64;
-    spec.type = TensorType::Q8_0;
-    spec.tied_embeddings = tied;
-    spec.seed = 12;
+    const SyntheticSpec spec = repack_spec(RepackCase{"heap", TensorType::Q8_0, 0, tied}, 12);
     const std::string path = temp_dir() + "/repack_heap_" + std::to_string(tied) + ".gguf";
     ASSERT_TRUE(write_synthetic_model(path, spec));
     auto heap = Model::load(path, {.use_mmap = false, .n_threads = 2});
