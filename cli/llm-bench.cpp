@@ -5,6 +5,7 @@
 // Each test runs once as warm-up, then -r times on a fresh KV cache; t/s is the mean over the repetitions
 // ± the sample standard deviation. -o md prints a table, -o json an array of objects (llama-bench's
 // field names where they exist).
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -268,7 +269,9 @@ int main(int argc, char** argv) {
   if (Status st = kestrel::kernels::init_isa_from_env(); !st) return cli::fail(kProgram, st.message());
   Printer out(output == "json", std::string(kestrel::kernels::isa_name(kestrel::kernels::active_isa())));
   for (const auto& path : models) {
-    auto model = kestrel::Model::load(path, {.use_mmap = !no_mmap, .repack = !no_repack});
+    // Packing at load runs on as many threads as the largest -t (the tests' thread counts).
+    const int load_threads = *std::max_element(t_list->begin(), t_list->end());
+    auto model = kestrel::Model::load(path, {.use_mmap = !no_mmap, .repack = !no_repack, .n_threads = load_threads});
     if (!model) {
       out.end();
       return cli::fail(kProgram, model.error());

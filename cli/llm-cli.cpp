@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -146,7 +147,7 @@ int main(int argc, char** argv) {
   }
 
   const auto t_load = std::chrono::steady_clock::now();
-  auto model = Model::load(model_path, {.use_mmap = !no_mmap, .repack = !no_repack});
+  auto model = Model::load(model_path, {.use_mmap = !no_mmap, .repack = !no_repack, .n_threads = n_threads});
   if (!model) return cli::fail(kProg, model.error());
   const double load_s = seconds_since(t_load);
   const Model& m = **model;
@@ -158,7 +159,7 @@ int main(int argc, char** argv) {
   if (n_ctx == 0) n_ctx = std::min(4096, cfg.n_ctx_train);
   std::unique_ptr<Model> draft_model;
   if (!draft_path.empty()) {
-    auto dm = Model::load(draft_path, {.use_mmap = !no_mmap, .repack = !no_repack});
+    auto dm = Model::load(draft_path, {.use_mmap = !no_mmap, .repack = !no_repack, .n_threads = n_threads});
     if (!dm) return cli::fail(kProg, "draft model: " + dm.error());
     draft_model = std::move(*dm);
     if (Status st = check_same_vocab(m, *draft_model); !st) return cli::fail(kProg, st.message());
@@ -177,6 +178,7 @@ int main(int argc, char** argv) {
     if (!chat_session) return cli::fail(kProg, chat_session.error());
     std::unique_ptr<ModelDrafter> chat_drafter;
     if (draft_model) {
+      chat_params.pool = &(*chat_session)->pool();  // the draft runs on the target's threads, in turn
       auto d = ModelDrafter::create(m, *draft_model, chat_params, draft_p_min);
       if (!d) return cli::fail(kProg, d.error());
       chat_drafter = std::move(*d);
@@ -222,6 +224,7 @@ int main(int argc, char** argv) {
   gp.lookup = lookup;
   std::unique_ptr<ModelDrafter> drafter;
   if (draft_model) {
+    sess_params.pool = &s.pool();  // the draft runs on the target's threads, in turn
     auto d = ModelDrafter::create(m, *draft_model, sess_params, draft_p_min);
     if (!d) return cli::fail(kProg, d.error());
     drafter = std::move(*d);
@@ -243,6 +246,7 @@ int main(int argc, char** argv) {
   }
 
   const auto t_gen = std::chrono::steady_clock::now();
+  const std::clock_t cpu_gen = std::clock();  // process CPU time (all threads): a loaded machine's steadier measure
   while (!gen.done()) {
     auto text = gen.next();
     if (!text) return cli::fail(kProg, text.error());
@@ -253,6 +257,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "\n%s: context full (%d tokens), stopping\n", kProg, s.n_ctx());
   const int n_gen = static_cast<int>(gen.tokens().size()), n_decoded = gen.n_decoded();
   const double gen_s = seconds_since(t_gen);
+  const double gen_cpu_s = static_cast<double>(std::clock() - cpu_gen) / CLOCKS_PER_SEC;
   std::fputc('\n', stdout);
   std::fflush(stdout);
 
@@ -260,8 +265,8 @@ int main(int argc, char** argv) {
                cfg.arch.c_str(), m.type_name().c_str(), m.n_params() / 1e6, load_s * 1e3);
   std::fprintf(stderr, "%s: prompt %zu tokens in %.1f ms (%.2f tok/s)\n", kProg, ids.size(), prompt_s * 1e3,
                ids.size() / std::max(prompt_s, 1e-9));
-  std::fprintf(stderr, "%s: generation %d tokens, %d decoded in %.1f ms (%.2f tok/s)\n", kProg, n_gen, n_decoded,
-               gen_s * 1e3, n_decoded / std::max(gen_s, 1e-9));
+  std::fprintf(stderr, "%s: generation %d tokens, %d decoded in %.1f ms (%.2f tok/s), CPU %.1f ms\n", kProg, n_gen,
+               n_decoded, gen_s * 1e3, n_decoded / std::max(gen_s, 1e-9), gen_cpu_s * 1e3);
   if (gen.speculative())
     std::fprintf(stderr, "%s: speculative (%s): %d drafted, %d accepted (%.1f%%), %d target evals for %d tokens\n",
                  kProg, draft_model ? ("draft model " + draft_path + ", up to " + std::to_string(n_draft)).c_str()

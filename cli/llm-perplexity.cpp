@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
   }
 
   if (Status st = kestrel::kernels::init_isa_from_env(); !st) return cli::fail(kProgram, st.message());
-  auto model = kestrel::Model::load(o.model, {.use_mmap = !o.no_mmap, .repack = !o.no_repack});
+  auto model = kestrel::Model::load(o.model, {.use_mmap = !o.no_mmap, .repack = !o.no_repack, .n_threads = o.n_threads});
   if (!model) return cli::fail(kProgram, model.error());
   kestrel::SessionParams sp;
   sp.n_ctx = session_ctx;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -63,7 +64,7 @@ uint64_t TensorView::row_bytes() const {
   return bytes_for(type, static_cast<uint64_t>(ne[0])).value_or(0);
 }
 
-Result<std::unique_ptr<WeightStore>> WeightStore::open(const std::string& path, LoadMode mode) {
+Result<std::unique_ptr<WeightStore>> WeightStore::open(const std::string& path, LoadMode mode, bool defer_heap_copy) {
   std::unique_ptr<WeightStore> ws(new WeightStore());
   ws->mode_ = mode;
   Result<std::unique_ptr<GGUFFile>> first = GGUFFile::open(path);
@@ -118,17 +119,32 @@ Result<std::unique_ptr<WeightStore>> WeightStore::open(const std::string& path, 
                            std::to_string(ws->views_.size()) + " tensors");
   }
 
-  if (mode == LoadMode::Heap) {
-    ws->heap_blocks_.reserve(ws->views_.size());
-    for (TensorView& v : ws->views_) {
-      Result<void*> p = ws->alloc_block(static_cast<size_t>(v.bytes));
-      if (!p) return Status::error(path + ": out of memory copying tensor '" + v.name + "' (" + std::to_string(v.bytes) + " bytes)");
-      if (v.bytes > 0) std::memcpy(*p, v.data, v.bytes);
-      v.data = *p;
-    }
-    for (std::unique_ptr<GGUFFile>& f : ws->files_) f->drop_mapping();
+  if (mode == LoadMode::Heap && !defer_heap_copy) {
+    if (Status st = ws->finish_heap_copy(); !st) return Status::error(path + ": " + st.message());
   }
   return ws;
+}
+
+Status WeightStore::finish_heap_copy() {
+  if (mode_ != LoadMode::Heap) return Status::ok();
+  heap_blocks_.reserve(heap_blocks_.size() + views_.size());
+  for (TensorView& v : views_) {
+    if (v.data == nullptr || !is_mapped(v.data)) continue;  // dropped by a load-time pass, or a heap copy already
+    Result<void*> p = alloc_block(static_cast<size_t>(v.bytes));
+    if (!p) return Status::error("out of memory copying tensor '" + v.name + "' (" + std::to_string(v.bytes) + " bytes)");
+    // In slices, each slice's file pages given back once copied: the page cache keeps the file, and
+    // this process holds one copy of a large tensor (a tied embedding), not two, even for a moment.
+    constexpr uint64_t kSlice = uint64_t{8} << 20;
+    for (uint64_t b = 0; b < v.bytes; b += kSlice) {
+      const uint64_t n = std::min(kSlice, v.bytes - b);
+      std::memcpy(static_cast<char*>(*p) + b, static_cast<const char*>(v.data) + b, n);
+      release_mapped(static_cast<const char*>(v.data) + b, n);
+    }
+    release_mapped(v.data, v.bytes);  // the pages the slices shared
+    v.data = *p;
+  }
+  for (std::unique_ptr<GGUFFile>& f : files_) f->drop_mapping();
+  return Status::ok();
 }
 
 WeightStore::~WeightStore() {
@@ -163,7 +179,7 @@ void WeightStore::free_block(const void* p) {
 }
 
 void WeightStore::release_mapped(const void* p, uint64_t bytes) const {
-  if (mode_ != LoadMode::Mmap || p == nullptr || bytes == 0) return;
+  if (p == nullptr || bytes == 0) return;
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const uintptr_t b = reinterpret_cast<uintptr_t>(p), e = b + bytes;
   for (const std::unique_ptr<GGUFFile>& f : files_) {
@@ -173,6 +189,15 @@ void WeightStore::release_mapped(const void* p, uint64_t bytes) const {
     if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // advice: failure keeps pages
     return;
   }
+}
+
+bool WeightStore::is_mapped(const void* p) const {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  for (const std::unique_ptr<GGUFFile>& f : files_) {
+    const uintptr_t fb = reinterpret_cast<uintptr_t>(f->mapped());
+    if (f->mapped() != nullptr && a >= fb && a < fb + f->file_size()) return true;
+  }
+  return false;
 }
 
 const TensorView* WeightStore::find(std::string_view name) const {

@@ -23,8 +23,10 @@ struct TensorView {
   const void* data = nullptr;
   uint64_t bytes = 0;
   // A kernel-private copy of this matrix in the repacked layout of one ISA (kernels/repack.h), held in
-  // the store's heap blocks; nullptr when matmuls read `data` in the file's ggml layout. `data` stays
-  // valid either way (get_rows of a tied embedding reads it).
+  // the store's heap blocks; nullptr when matmuls read `data` in the file's ggml layout. With the file
+  // mapped, `data` stays valid either way; in Heap mode (--no-mmap) the repacking pass keeps the ggml
+  // rows only of matrices that are also read row by row (a tied embedding's get_rows) and sets `data`
+  // of the others to nullptr, so the weights are not held twice.
   const void* packed = nullptr;
   int packed_isa = -1;  // the kernels::Isa that layout belongs to
   int64_t n_rows() const;      // product of ne[1..]
@@ -35,7 +37,11 @@ enum class LoadMode { Mmap, Heap };
 
 class WeightStore {
  public:
-  static Result<std::unique_ptr<WeightStore>> open(const std::string& path, LoadMode mode = LoadMode::Mmap);
+  // defer_heap_copy (Heap mode): the views keep reading the file mapping until finish_heap_copy(), so
+  // a load-time pass (repacking) can first give matrices copies of their own and their file bytes are
+  // never copied to the heap as well (one copy of the weights in memory, not two).
+  static Result<std::unique_ptr<WeightStore>> open(const std::string& path, LoadMode mode = LoadMode::Mmap,
+                                                   bool defer_heap_copy = false);
   ~WeightStore();
 
   const GGUFFile& file() const { return *files_.front(); }  // first part: metadata
@@ -52,10 +58,15 @@ class WeightStore {
   Result<void*> alloc_block(size_t bytes);
   // Frees a block from alloc_block (or a Heap-mode tensor copy) early; unknown pointers are ignored.
   void free_block(const void* p);
-  // Mmap mode: gives back the mapped file pages that lie wholly inside [p, p + bytes) (madvise
-  // MADV_DONTNEED), so a tensor that now lives in a heap copy is not resident twice. Pages shared with
-  // a neighbouring tensor stay. The mapping stays valid: a later read faults the page in again.
+  // While the file is mapped: gives back the mapped file pages that lie wholly inside [p, p + bytes)
+  // (madvise MADV_DONTNEED), so a tensor that now lives in a heap copy is not resident twice. Pages
+  // shared with a neighbouring tensor stay. The mapping stays valid: a later read faults the page in again.
   void release_mapped(const void* p, uint64_t bytes) const;
+  // Whether p lies inside one of the parts' file mappings (false once they are dropped).
+  bool is_mapped(const void* p) const;
+  // Heap mode: copies every tensor that still reads the file mapping to a heap block (views whose data
+  // a load-time pass set to nullptr stay so) and drops the mappings. No-op in Mmap mode or when done.
+  Status finish_heap_copy();
 
  private:
   WeightStore() = default;

@@ -56,6 +56,11 @@ void matmul_view(ThreadPool& pool, const TensorView& w, const float* x, int64_t 
       return;
     }
   }
+  if (w.data == nullptr) {  // repacked with --no-mmap, which drops the ggml rows (gguf/weight_store.h)
+    std::fprintf(stderr, "kestrel: matmul_view: '%s' was repacked for another ISA and has no ggml rows\n",
+                 w.name.c_str());
+    std::abort();
+  }
   matmul(pool, w.type, w.data, n_in, n_out, x, n_tokens, y, ldy);
 }
 

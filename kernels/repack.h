@@ -60,7 +60,8 @@ void matmul_packed(ThreadPool& pool, const RepackLayout& layout, const void* pac
                    const float* x, int64_t n_tokens, float* y, int64_t ldy);
 
 // y[n_tokens][ldy] = W x for a 2-D weight view [n_in = ne[0], n_out = ne[1]]: its packed copy when it has
-// one for the active ISA, else kernels::matmul on its ggml data.
+// one for the active ISA, else kernels::matmul on its ggml data (aborts when it has neither: a matrix
+// repacked in Heap mode for another ISA than the active one).
 void matmul_view(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, int64_t ldy);
 
 }  // namespace kestrel::kernels

@@ -70,7 +70,7 @@ struct ModelConfig {
 struct LoadParams {
   bool use_mmap = true;        // false: copy weights to aligned heap memory (--no-mmap)
   bool repack = true;          // false: matmuls read the file's ggml rows (--no-repack); see kernels/repack.h
-  int n_threads = 0;           // threads that repack at load (<= 0: all cores)
+  int n_threads = 0;           // threads that repack at load (<= 0: all cores); tools pass their -t
 };
 
 class Model {
@@ -92,6 +92,10 @@ struct SessionParams {
   TensorType cache_type = TensorType::F16;     // KV cache: F32 or F16 (llama.cpp's default is F16)
   int n_batch = 512;                           // longest batch evaluated at once (longer inputs are split)
   int n_seq = 1;                               // independent sequences, each with its own n_ctx positions
+  // Another session's threads to run on (not owned; it must outlive this session; n_threads is then
+  // unused). A draft model's session shares the target's: the two evaluate in turn, and two pools of
+  // spinning workers on the same cores would slow each other down at every switch.
+  kernels::ThreadPool* pool = nullptr;
 };
 
 // One sequence's next tokens in a multi-sequence batch (Session::eval_batch).

@@ -42,6 +42,9 @@ Result<RepackStats> repack_weights(WeightStore& ws, const ModelWeights& w, int n
     for (const auto* v : {&l.moe.gate, &l.moe.up, &l.moe.down})
       for (const TensorView& e : *v) expert_data.push_back(e.data);
   std::sort(expert_data.begin(), expert_data.end());
+  // Matrices also read row by row (get_rows of the embeddings; a tied embedding is the output matrix
+  // too): their ggml rows stay besides a packed copy.
+  const std::set<const TensorView*> rows_read{w.tok_embd, w.pos_embd};
 
   // Plan first, then one heap block for all of it: per-tensor blocks would each round up to a whole
   // 2 MiB huge page (measured ~115 MB more RSS on a 1B model with 113 matrices).
@@ -65,7 +68,7 @@ Result<RepackStats> repack_weights(WeightStore& ws, const ModelWeights& w, int n
     if (t.packed != nullptr || t.data == nullptr || t.bytes == 0) continue;
     const kernels::RepackLayout* layout = is_dense ? kernels::repack_layout(isa, t.type) : nullptr;
     const size_t pbytes = layout && t.ne.size() == 2 ? layout->bytes(t.ne[0], t.ne[1]) : 0;
-    if (pbytes == 0 && ws.mode() == LoadMode::Heap) continue;  // already a 2 MiB-aligned heap copy
+    if (pbytes == 0 && !ws.is_mapped(t.data)) continue;  // already a 2 MiB-aligned heap copy (--no-mmap)
     Item it{&t, pbytes > 0 ? layout : nullptr, pbytes > 0 ? pbytes : static_cast<size_t>(t.bytes), total};
     plan.push_back(it);
     total += (it.bytes + 4095) / 4096 * 4096;  // page-aligned pieces: a released range never shares a page
@@ -96,9 +99,14 @@ Result<RepackStats> repack_weights(WeightStore& ws, const ModelWeights& w, int n
       t.packed_isa = static_cast<int>(isa);
       ++stats.n_packed;
       stats.packed_bytes += it.bytes;
-      // `data` stays the ggml rows (a tied embedding's get_rows reads a few of them per token, and
-      // tools may read any tensor): in mmap mode its pages are given back below and fault in again when
-      // read; with --no-mmap the heap copy stays too (so --no-mmap holds both forms).
+      // Mmap mode: `data` stays the ggml rows (a tied embedding's get_rows reads a few of them per
+      // token); their pages are given back below and fault in again when read. Heap mode (--no-mmap):
+      // only matrices read row by row keep them (WeightStore::finish_heap_copy copies those later, or
+      // the store copied everything at open); the others' bytes are freed or never copied.
+      if (ws.mode() == LoadMode::Heap && rows_read.count(&t) == 0) {
+        ws.free_block(src);  // a heap copy from open(); no-op for the file mapping
+        t.data = nullptr;
+      }
     } else {
       for (uint64_t b = 0; b < t.bytes; b += kSliceBytes) {
         const uint64_t n = std::min<uint64_t>(kSliceBytes, t.bytes - b);

@@ -14,11 +14,13 @@ namespace {
 
 class SessionImpl final : public Session {
  public:
-  SessionImpl(const LoadedModel& m, std::vector<KvCache> caches, int n_batch, int n_threads)
+  SessionImpl(const LoadedModel& m, std::vector<KvCache> caches, int n_batch, int n_threads,
+              kernels::ThreadPool* shared_pool)
       : cfg_(m.config()),
         caches_(std::move(caches)),
         fwd_(m.config(), m.arch(), m.bound(), n_batch, caches_[0].n_ctx()),
-        pool_(n_threads),
+        owned_pool_(shared_pool ? nullptr : std::make_unique<kernels::ThreadPool>(n_threads)),
+        pool_(shared_pool ? *shared_pool : *owned_pool_),
         rows_(n_batch),
         ids_(n_batch),
         n_past_(caches_.size(), 0),
@@ -168,7 +170,8 @@ class SessionImpl final : public Session {
   const ModelConfig& cfg_;  // the model must outlive its sessions
   std::vector<KvCache> caches_;  // one per sequence
   Forward fwd_;
-  kernels::ThreadPool pool_;
+  std::unique_ptr<kernels::ThreadPool> owned_pool_;  // nullptr when SessionParams::pool was given
+  kernels::ThreadPool& pool_;
   std::vector<int32_t> rows_;
   std::vector<int32_t> ids_;       // eval_batch: the items' tokens, concatenated
   std::vector<SeqSpan> spans_;
@@ -211,7 +214,7 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, const Sessi
     caches.push_back(std::move(*cache));
   }
   const int n_threads = params.n_threads > 0 ? params.n_threads : kernels::ThreadPool::hardware_threads();
-  return std::unique_ptr<Session>(new SessionImpl(*m, std::move(caches), n_batch, n_threads));
+  return std::unique_ptr<Session>(new SessionImpl(*m, std::move(caches), n_batch, n_threads, params.pool));
 }
 
 }  // namespace kestrel

@@ -2,8 +2,9 @@
 #include "model/speculative.h"
 
 #include <algorithm>
-#include <cmath>
 #include <string>
+
+#include "kernels/ops.h"
 
 namespace kestrel {
 
@@ -89,12 +90,33 @@ Status ModelDrafter::catch_up(const std::vector<int32_t>& context) {
 }
 
 Status ModelDrafter::prefill(const std::vector<int32_t>& context) {
+  last_draft_.clear();  // a new prompt: the back-off starts afresh
+  misses_ = skip_ = 0;
   if (context.empty()) return Status::ok();
   return catch_up(context);
 }
 
+void ModelDrafter::note_outcome(bool hit) {
+  if (hit) {
+    misses_ = skip_ = 0;
+    return;
+  }
+  // One miss is often just the edit point of a quoted text; from the second in a row on, sit out
+  // 1, 2, 4 ... steps: a draft model that never agrees then costs ~1/kMaxSkip of its decodes, not all.
+  ++misses_;
+  skip_ = misses_ < 2 ? 0 : std::min(kMaxSkip, 1 << std::min(misses_ - 2, 30));
+}
+
 Result<std::vector<int32_t>> ModelDrafter::draft(const std::vector<int32_t>& context, int max_n) {
   std::vector<int32_t> out;
+  if (!last_draft_.empty()) {  // did the target take the first guess of the last draft?
+    note_outcome(last_at_ < context.size() && context[last_at_] == last_draft_[0]);
+    last_draft_.clear();
+  }
+  if (skip_ > 0) {
+    --skip_;
+    return out;
+  }
   if (max_n < 1 || context.empty()) return out;
   if (Status st = catch_up(context); !st) return st;
 
@@ -104,9 +126,10 @@ Result<std::vector<int32_t>> ModelDrafter::draft(const std::vector<int32_t>& con
     // Greedy: the first maximum, and its probability under the full softmax.
     const float* l = s_.item_logits(0);
     const int32_t id = static_cast<int32_t>(std::max_element(l, l + V) - l);
-    double sum = 0;
-    for (int i = 0; i < V; ++i) sum += std::exp(static_cast<double>(l[i] - l[id]));
-    if (1.0 / sum < p_min_) break;  // not confident: a guess that is likely wrong only costs compute
+    // The SIMD softmax on a copy (a scalar exp over 262144 logits took ~2 ms per draft token).
+    probs_.assign(l, l + V);
+    kernels::softmax(probs_.data(), V);
+    if (probs_[id] < p_min_) break;  // not confident: a guess that is likely wrong only costs compute
     out.push_back(id);
     if (tok.is_eog(id) || static_cast<int>(out.size()) == max_n || s_.n_past(seq_) >= s_.n_ctx()) break;
     if (Status st = eval(&id, 1); !st) {
@@ -114,6 +137,12 @@ Result<std::vector<int32_t>> ModelDrafter::draft(const std::vector<int32_t>& con
       return Status::error("draft model: " + st.message());
     }
     cached_.push_back(id);
+  }
+  if (out.empty()) {
+    note_outcome(false);
+  } else {
+    last_draft_ = out;
+    last_at_ = context.size();
   }
   return out;
 }

@@ -8,7 +8,10 @@
 //     most recent earlier occurrence of the context's last n tokens (n from ngram_max down to 1) in the
 //     prompt and the output so far. Free, and good when the output quotes its input (code edits, summaries).
 //   ModelDrafter: a smaller (e.g. quantized) model with the same vocabulary drafts greedily, token by
-//     token, with its own Session; it stops early when its top probability falls below p_min.
+//     token, with its own Session; it stops early when its top probability falls below p_min. Each
+//     draft token costs a decode of the draft model, so when its drafts keep failing (none confident
+//     enough, or none accepted) it backs off: it sits out 1, 2, 4 ... up to kMaxSkip steps, in which
+//     the target decodes alone, and then tries again (and catches up on the skipped tokens in one batch).
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -50,6 +53,7 @@ Status check_same_vocab(const Model& target, const Model& draft);
 class ModelDrafter final : public Drafter {
  public:
   static constexpr float kDefaultPMin = 0.75f;  // llama.cpp's --draft-p-min default
+  static constexpr int kMaxSkip = 16;            // the longest back-off, in draft() calls
   // The draft model must outlive the drafter. Its session gets `params` (use the target's n_ctx).
   static Result<std::unique_ptr<ModelDrafter>> create(const Model& target, const Model& draft,
                                                       const SessionParams& params, float p_min = kDefaultPMin);
@@ -68,6 +72,7 @@ class ModelDrafter final : public Drafter {
   Status eval(const int32_t* ids, size_t n);  // appends to seq_, in chunks of the session's n_batch
   Status catch_up(const std::vector<int32_t>& context);  // the cache := context (at least its last token evaluated)
   void forget();                              // empties seq_ (after an error)
+  void note_outcome(bool hit);                // a draft step helped (some guess accepted) or not
 
   const Model& model_;
   std::unique_ptr<Session> owned_;  // create(): the drafter's own session; on_sequence(): none
@@ -75,6 +80,12 @@ class ModelDrafter final : public Drafter {
   int seq_;
   float p_min_;
   std::vector<int32_t> cached_;  // the tokens in the draft session's cache, in order
+  std::vector<float> probs_;     // scratch: the softmax of the last logits
+  // Back-off: the last draft (to see on the next call how much of it the target accepted), where it
+  // started in the context, the failed steps in a row and the calls still to sit out.
+  std::vector<int32_t> last_draft_;
+  size_t last_at_ = 0;
+  int misses_ = 0, skip_ = 0;
 };
 
 }  // namespace kestrel

@@ -15,7 +15,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadPa
 }
 
 Result<std::unique_ptr<Model>> LoadedModel::open(const std::string& path, const LoadParams& params) {
-  auto ws = WeightStore::open(path, params.use_mmap ? LoadMode::Mmap : LoadMode::Heap);
+  // With repacking, a --no-mmap load copies to the heap only what repacking leaves in the file's layout.
+  auto ws = WeightStore::open(path, params.use_mmap ? LoadMode::Mmap : LoadMode::Heap, params.repack);
   if (!ws) return Status::error(ws.error());
   auto m = std::unique_ptr<LoadedModel>(new LoadedModel());
   m->ws_ = std::move(*ws);
@@ -32,6 +33,7 @@ Result<std::unique_ptr<Model>> LoadedModel::open(const std::string& path, const 
     if (!rs) return Status::error(path + ": " + rs.error());
     m->repack_ = *rs;
     m->repacked_ = true;
+    if (Status st = m->ws_->finish_heap_copy(); !st) return Status::error(path + ": " + st.message());
     w = bind_weights(*m->ws_, *m->arch_, m->cfg_);
     if (!w) return Status::error(path + ": " + w.error());
   }

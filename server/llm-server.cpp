@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
     http.join();
   };
 
-  auto model = Model::load(model_path, {.use_mmap = !no_mmap, .repack = !no_repack});
+  auto model = Model::load(model_path, {.use_mmap = !no_mmap, .repack = !no_repack, .n_threads = n_threads});
   if (!model) {
     shut_http();
     return cli::fail(kProg, model.error());
@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<Model> draft_model;
   std::unique_ptr<Session> draft_session;
   if (!draft_path.empty()) {
-    auto dm = Model::load(draft_path, {.use_mmap = !no_mmap, .repack = !no_repack});
+    auto dm = Model::load(draft_path, {.use_mmap = !no_mmap, .repack = !no_repack, .n_threads = n_threads});
     if (!dm) {
       shut_http();
       return cli::fail(kProg, "draft model: " + dm.error());
@@ -191,6 +191,7 @@ int main(int argc, char** argv) {
       shut_http();
       return cli::fail(kProg, st.message());
     }
+    sp.pool = &(*session)->pool();  // the draft runs on the target's threads, in turn
     auto ds = Session::create(*draft_model, sp);
     if (!ds) {
       shut_http();

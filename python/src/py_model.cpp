@@ -83,7 +83,7 @@ PyModel::PyModel(const py::object& path_obj, int n_ctx, int n_threads, bool use_
   bool ctx_warning = false;
   {
     py::gil_scoped_release nogil;  // mapping or copying the weights, allocating the KV cache
-    auto model = Model::load(eng_->path, {.use_mmap = use_mmap, .repack = repack});
+    auto model = Model::load(eng_->path, {.use_mmap = use_mmap, .repack = repack, .n_threads = n_threads});
     if (!model) throw LoadError(model.error());
     h.model = std::shared_ptr<const Model>(std::move(*model));
     const int train = h.model->config().n_ctx_train;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/repack.h"
 #include "model/synthetic_model.h"
 #include "tests/model/test_model_support.h"
 
@@ -24,8 +25,7 @@ struct RepackCase {
 
 class RepackModel : public ::testing::TestWithParam<RepackCase> {};
 
-TEST_P(RepackModel, SameLogitsWithAndWithoutRepacking) {
-  const RepackCase& c = GetParam();
+SyntheticSpec repack_spec(const RepackCase& c, uint64_t seed) {
   SyntheticSpec spec;
   spec.n_vocab = 300;
   spec.n_embd = 256;  // K-quants need rows of 256
@@ -39,7 +39,13 @@ TEST_P(RepackModel, SameLogitsWithAndWithoutRepacking) {
   spec.n_expert = c.n_expert;
   spec.n_expert_used = c.n_expert ? 2 : 0;
   spec.tied_embeddings = c.tied;
-  spec.seed = 11;
+  spec.seed = seed;
+  return spec;
+}
+
+TEST_P(RepackModel, SameLogitsWithAndWithoutRepacking) {
+  const RepackCase& c = GetParam();
+  const SyntheticSpec spec = repack_spec(c, 11);
   const std::string path = temp_dir() + "/repack_" + c.name + ".gguf";
   ASSERT_TRUE(write_synthetic_model(path, spec));
   auto on = Model::load(path);
@@ -62,6 +68,36 @@ INSTANTIATE_TEST_SUITE_P(Types, RepackModel,
                                            RepackCase{"q8_0_tied", TensorType::Q8_0, 0, true},
                                            RepackCase{"q4_0_moe", TensorType::Q4_0, 4, false}),
                          [](const auto& i) { return std::string(i.param.name); });
+
+// --no-mmap with repacking holds the weights once: matrices in a repacked layout drop their ggml rows
+// (data == nullptr), except a tied embedding, whose rows get_rows still reads; the rest are heap copies
+// (the file mapping is gone). The answer is the plain one.
+TEST(RepackModel, NoMmapKeepsOneCopyOfEachMatrix) {
+  for (bool tied : {false, true}) {
+    const SyntheticSpec spec = repack_spec(RepackCase{"heap", TensorType::Q8_0, 0, tied}, 12);
+    const std::string path = temp_dir() + "/repack_heap_" + std::to_string(tied) + ".gguf";
+    ASSERT_TRUE(write_synthetic_model(path, spec));
+    auto heap = Model::load(path, {.use_mmap = false, .n_threads = 2});
+    auto off = Model::load(path, {.repack = false});
+    ASSERT_TRUE(heap) << heap.error();
+    ASSERT_TRUE(off) << off.error();
+    int n_packed = 0;
+    for (const TensorView& t : (*heap)->weights().tensors()) {
+      if (t.packed != nullptr) {
+        ++n_packed;
+        if (t.name == "token_embd.weight") EXPECT_NE(t.data, nullptr) << t.name;  // tied: read by get_rows
+        else EXPECT_EQ(t.data, nullptr) << t.name;
+      } else {
+        EXPECT_NE(t.data, nullptr) << t.name;
+      }
+      EXPECT_FALSE((*heap)->weights().is_mapped(t.data)) << t.name;
+    }
+    if (kernels::repack_layout(kernels::active_isa(), TensorType::Q8_0) != nullptr) EXPECT_GT(n_packed, 0);
+    std::vector<int32_t> prompt(12);
+    for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = 1 + static_cast<int32_t>(i * 53) % (spec.n_vocab - 1);
+    ASSERT_NO_FATAL_FAILURE(expect_repack_matches_plain(**heap, **off, prompt, spec.n_vocab, 4)) << "tied " << tied;
+  }
+}
 
 }  // namespace
 }  // namespace kestrel::test

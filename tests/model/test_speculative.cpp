@@ -225,6 +225,37 @@ TEST(Speculative, QuantizedDraftModelGivesThePlainTokens) {
   }
 }
 
+// A draft model that (almost) never agrees with the target (other random weights, same vocabulary)
+// backs off: after two failed steps in a row it sits out 1, 2, 4 ... up to ModelDrafter::kMaxSkip steps,
+// so it drafts in a handful of the ~47 decode steps instead of in every one; the tokens stay plain.
+// The draft shares the target session's threads (SessionParams::pool), as llm-cli and llm-server do.
+TEST(Speculative, DisagreeingDraftModelBacksOff) {
+  auto target = load("spec_backoff_target", llama_spec());
+  SyntheticSpec ds = llama_spec(TensorType::Q8_0);
+  ds.seed = 99;  // other weights: its guesses are right about 1 in n_vocab times
+  auto draft = load("spec_backoff_draft", ds);
+  ASSERT_TRUE(target && draft);
+  const std::vector<int32_t> prompt = {1, 40, 77, 123};
+  const GenOutcome plain = generate(*target, prompt, greedy(48));
+  auto s = Session::create(*target, session_params(512));
+  ASSERT_TRUE(s) << s.error();
+  SessionParams dp = session_params(512);
+  dp.pool = &(*s)->pool();
+  auto drafter = ModelDrafter::create(*target, *draft, dp, /*p_min=*/0.0f);
+  ASSERT_TRUE(drafter) << drafter.error();
+  GenerateParams gp = greedy(48);
+  gp.drafter = drafter->get();
+  gp.n_draft = 6;
+  Generator gen(**s, *target, gp);
+  ASSERT_TRUE(gen.start(prompt));
+  while (!gen.done()) ASSERT_TRUE(gen.next());
+  std::printf("disagreeing draft: %d drafted, %d accepted, %d evals for %d tokens\n", gen.n_drafted(),
+              gen.n_accepted(), gen.n_evals(), gen.n_decoded());
+  EXPECT_EQ(gen.tokens(), plain.tokens);
+  EXPECT_GT(gen.n_drafted(), 0);
+  EXPECT_LE(gen.n_drafted(), 10 * gp.n_draft);  // without the back-off: every step, ~47 x 6
+}
+
 TEST(Speculative, DraftWithAnotherVocabularyIsRefused) {
   auto target = load("spec_vocab_target", llama_spec());
   SyntheticSpec other = llama_spec();

@@ -55,12 +55,12 @@ def test_model(tmp, type_name="f32"):
 
 
 class Server:
-    def __init__(self, model, *extra, wait_ready=True):
+    def __init__(self, model, *extra, wait_ready=True, timeout=30):
         self.log = tempfile.NamedTemporaryFile(prefix="llm-server-", suffix=".log", delete=False)
         self.proc = subprocess.Popen([os.path.join(bin_dir(), "llm-server"), "-m", model, "--port", "0", *extra],
                                      stdout=subprocess.DEVNULL, stderr=self.log)
         self.port = None
-        deadline = time.time() + 30
+        deadline = time.time() + timeout
         while time.time() < deadline and self.port is None:
             m = re.search(r"listening on http://[^:]+:(\d+)", self.log_text())
             if m:
