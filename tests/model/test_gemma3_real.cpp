@@ -214,7 +214,9 @@ TEST(Gemma3Real, GreedyTokensAndPromptLogitsMatchLlamaCpp) {
         else first_step_diff = d;
       }
       got.push_back(argmax((*s)->logits(), V));
-      if (i + 1 < 128) ASSERT_TRUE((*s)->eval({got.back()}));
+      if (i + 1 < 128) {
+        ASSERT_TRUE((*s)->eval({got.back()}));
+      }
     }
     size_t agree = 0;
     while (agree < got.size() && got[agree] == want[agree]) ++agree;
@@ -332,8 +334,9 @@ TEST(Gemma3Real, PerLayerTensorsMatchLlamaCpp) {
     for (const char* mm : {"Qcur-0|MUL_MAT", "Kcur-0|MUL_MAT", "Vcur-0|MUL_MAT"})
       EXPECT_LE(err[mm], 2e-6) << mm << ": the activations are not quantized like llama.cpp's";
     EXPECT_LE(err["result_output|MUL_MAT"], 6e-2);
-    if (llama_orders_match())  // every tensor of every layer, as printed (measured 2026-12-01, Zen 5)
+    if (llama_orders_match()) {  // every tensor of every layer, as printed (measured 2026-12-01, Zen 5)
       for (const auto& [key, e] : err) EXPECT_EQ(e, 0.0) << key << " differs from llama.cpp's";
+    }
   }
 }
 

@@ -92,7 +92,9 @@ TEST(RepackModel, NoMmapKeepsOneCopyOfEachMatrix) {
       }
       EXPECT_FALSE((*heap)->weights().is_mapped(t.data)) << t.name;
     }
-    if (kernels::repack_layout(kernels::active_isa(), TensorType::Q8_0) != nullptr) EXPECT_GT(n_packed, 0);
+    if (kernels::repack_layout(kernels::active_isa(), TensorType::Q8_0) != nullptr) {
+      EXPECT_GT(n_packed, 0);
+    }
     std::vector<int32_t> prompt(12);
     for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = 1 + static_cast<int32_t>(i * 53) % (spec.n_vocab - 1);
     ASSERT_NO_FATAL_FAILURE(expect_repack_matches_plain(**heap, **off, prompt, spec.n_vocab, 4)) << "tied " << tied;
