@@ -27,6 +27,7 @@
 
 #include "kernels/avx512/decode_rows4_avx512.h"
 #include "kernels/avx512/gemm_amx_half_avx512.h"
+#include "kernels/avx512/gemm_bf16_pairs_avx512.h"
 #include "kernels/avx512/gemm_packed_avx512.h"
 #include "kernels/avx512/gemm_tile_avx512.h"
 #include "kernels/matmul_isa.h"
@@ -433,7 +434,7 @@ void gemm_bf16_convert_avx512(const GemmArgs& a) {
 }
 void gemm_bf16_dot_avx512(const GemmArgs& a) {
   if (a.n_tokens >= kAmxHalfMinTokens && amx_bf16_enabled()) AmxHalf<HalfKind::BF16>::run(a, PackedBF16Avx512::run);
-  else if (a.n_tokens >= kHalfPackedMinTokensAvx512) PackedBF16Avx512::run(a);
+  else if (a.n_tokens >= kHalfPackedMinTokensAvx512) Bf16PairsGemm::run(a);
   else gemm<PolicyBF16Dot, 4, 4>(a);
 }
 
