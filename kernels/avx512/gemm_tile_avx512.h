@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/aligned_buffer.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant.h"
 
@@ -63,22 +64,6 @@ void load_q8_pair(const char* row, int64_t b, __m512i* q, __m512* d) {
     *d = two_scales(h2f(&blk[0].d), 0.0f);
   }
 }
-
-// Grow-only 64-byte aligned per-thread buffer.
-struct AlignedBuffer {
-  void* p = nullptr;
-  size_t cap = 0;
-  ~AlignedBuffer() { std::free(p); }
-  void* get(size_t bytes) {
-    if (bytes > cap) {
-      std::free(p);
-      cap = (bytes + bytes / 4 + 63) / 64 * 64;
-      p = std::aligned_alloc(64, cap);
-      if (p == nullptr) std::abort();
-    }
-    return p;
-  }
-};
 
 template <class P, int R, int T>
 void tile(const GemmArgs& a, int64_t r0, int64_t t0) {

@@ -10,30 +10,15 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 
+#include "kernels/aligned_buffer.h"
 #include "kernels/avx512/gemm_amx_avx512.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_k.h"
 
 namespace kestrel::kernels {
 namespace {
-
-struct Buffer {  // grow-only 64-byte aligned per-thread scratch
-  void* p = nullptr;
-  size_t cap = 0;
-  ~Buffer() { std::free(p); }
-  void* get(size_t bytes) {
-    if (bytes > cap) {
-      std::free(p);
-      cap = (bytes + bytes / 4 + 63) / 64 * 64;
-      p = std::aligned_alloc(64, cap);
-      if (p == nullptr) std::abort();
-    }
-    return p;
-  }
-};
 
 // ---------------------------------------------------------------- packed GEMM (prompt batches)
 //
@@ -50,7 +35,7 @@ constexpr int kPanelRows = 32;
 constexpr int kPackedTokens = 4;
 constexpr size_t kSbWeightBytes = 2 * 64 * 64;  // [group][dword k of 64][16 rows][4 bytes]
 
-thread_local Buffer t_panel, t_tables;
+thread_local AlignedBuffer t_panel, t_tables;
 struct TablesKey {
   uint64_t call_id = 0;
   const void* x = nullptr;

@@ -394,11 +394,11 @@ void gemm_f32_avx512(const GemmArgs& a) {
 
 // ---------------------------------------------------------------- packed F16/BF16 GEMM (prompt batches)
 //
-// F16 and BF16: kernels/matmul_packed_half.h (f32 panels of 2 x 16 rows, 8-token tiles: 16 zmm
-// accumulators) with these widening functions. BF16 takes it also where AVX512-BF16 is present: a
-// packed VDPBF16PS kernel (bf16 pair panels, activation pairs broadcast from their rows, same 2 x 8
-// tile) was measured 1.35x slower on this Xeon (40.9 vs 30.4 ms CPU, 2048x2048 x 512 tokens, 1 thread):
-// VDPBF16PS issues at half the FMA rate here, so its 2x work per instruction does not pay.
+// F16, and BF16 without AVX512-BF16: kernels/matmul_packed_half.h (f32 panels of 2 x 16 rows, 8-token
+// tiles: 16 zmm accumulators) with these widening functions. BF16 with AVX512-BF16 and no AMX takes the
+// packed VDPBF16PS kernel (gemm_bf16_pairs_avx512.h): on Zen 5, 2.5x the FMA kernel (2048x8192 x 512
+// tokens, 1 thread, CPU 35.8 vs 89.6 ms). (On a Sapphire Rapids Xeon, where AMX takes these batches, an
+// earlier 2 x 8 VDPBF16PS kernel was 1.35x slower than FMA: VDPBF16PS issues at half rate there.)
 void widen_f16_avx512(const char* src, float* dst, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
