@@ -87,19 +87,9 @@ struct Bf16PairsGemm {
     }
   }
 
-  template <int GG, int TT>
-  static void tokens(const GemmArgs& a, const uint32_t* panel, int64_t r0, int rows, int64_t t0, int n) {
-    if constexpr (TT > 0) {
-      if (n == TT) tile<GG, TT>(a, panel, r0, rows, t0);
-      else tokens<GG, TT - 1>(a, panel, r0, rows, t0, n);
-    }
-  }
-
   template <int GG>
   static void panel_tokens(const GemmArgs& a, const uint32_t* panel, int64_t r0, int rows) {
-    int64_t t0 = 0;
-    for (; t0 + T <= a.n_tokens; t0 += T) tile<GG, T>(a, panel, r0, rows, t0);
-    if (t0 < a.n_tokens) tokens<GG, T - 1>(a, panel, r0, rows, t0, static_cast<int>(a.n_tokens - t0));
+    token_tiles<T>(a.n_tokens, [&]<int TT>(int64_t t0) { tile<GG, TT>(a, panel, r0, rows, t0); });
   }
 
   static void run(const GemmArgs& a) {

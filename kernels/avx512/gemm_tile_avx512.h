@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "kernels/aligned_buffer.h"
 #include "kernels/matmul_isa.h"
@@ -39,7 +40,7 @@ inline float quantize_block_q8(const float* x, int8_t* qs) {
   return d;
 }
 
-inline float h2f(const void* p) {
+__attribute__((always_inline)) inline float h2f(const void* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return _cvtsh_ss(h);
@@ -63,6 +64,18 @@ void load_q8_pair(const char* row, int64_t b, __m512i* q, __m512* d) {
     *q = _mm512_zextsi256_si512(lo);
     *d = two_scales(h2f(&blk[0].d), 0.0f);
   }
+}
+
+// The token loop of the packed kernels: f.template operator()<T>(t0) for every full tile of T tokens,
+// then f.template operator()<n>(t0) once for the n = n_tokens % T left (f: a lambda template <int TT>).
+template <int T, class F>
+__attribute__((always_inline)) inline void token_tiles(int64_t n_tokens, F&& f) {
+  int64_t t0 = 0;
+  for (; t0 + T <= n_tokens; t0 += T) f.template operator()<T>(t0);
+  const int n = static_cast<int>(n_tokens - t0);
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((n == I + 1 ? f.template operator()<I + 1>(t0) : void()), ...);
+  }(std::make_integer_sequence<int, T - 1>{});
 }
 
 template <class P, int R, int T>

@@ -14,6 +14,7 @@
 
 #include "kernels/aligned_buffer.h"
 #include "kernels/avx512/gemm_amx_avx512.h"
+#include "kernels/avx512/gemm_tile_avx512.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_k.h"
 
@@ -160,15 +161,9 @@ void gemm_packed(const GemmArgs& a, Packer pack) {
       amx_panel<false, AmxMin::Sub>(L, nb * nblk, a, dx, dxbsum, r0, rows);
       continue;
     }
-    int64_t t0 = 0;
-    for (; t0 + kPackedTokens <= a.n_tokens; t0 += kPackedTokens)
-      packed_tile<Block, kChainOffset, kPackedTokens>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0);
-    switch (a.n_tokens - t0) {
-      case 1: packed_tile<Block, kChainOffset, 1>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0); break;
-      case 2: packed_tile<Block, kChainOffset, 2>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0); break;
-      case 3: packed_tile<Block, kChainOffset, 3>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0); break;
-      default: break;
-    }
+    token_tiles<kPackedTokens>(a.n_tokens, [&]<int T>(int64_t t0) {
+      packed_tile<Block, kChainOffset, T>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0);
+    });
   }
 }
 

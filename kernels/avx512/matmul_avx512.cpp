@@ -361,19 +361,7 @@ void gemm_f32_packed(const GemmArgs& a) {
         for (int64_t k = 0; k < a.n_in; ++k) panel[k * kPanelRows + r] = 0.0f;
       }
     }
-    int64_t t0 = 0;
-    for (; t0 + kF32PackedTokens <= a.n_tokens; t0 += kF32PackedTokens)
-      f32_packed_tile<kF32PackedTokens>(a, panel, r0, rows, t0);
-    switch (a.n_tokens - t0) {
-      case 1: f32_packed_tile<1>(a, panel, r0, rows, t0); break;
-      case 2: f32_packed_tile<2>(a, panel, r0, rows, t0); break;
-      case 3: f32_packed_tile<3>(a, panel, r0, rows, t0); break;
-      case 4: f32_packed_tile<4>(a, panel, r0, rows, t0); break;
-      case 5: f32_packed_tile<5>(a, panel, r0, rows, t0); break;
-      case 6: f32_packed_tile<6>(a, panel, r0, rows, t0); break;
-      case 7: f32_packed_tile<7>(a, panel, r0, rows, t0); break;
-      default: break;
-    }
+    token_tiles<kF32PackedTokens>(a.n_tokens, [&]<int T>(int64_t t0) { f32_packed_tile<T>(a, panel, r0, rows, t0); });
   }
 }
 

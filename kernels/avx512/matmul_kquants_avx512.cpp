@@ -38,11 +38,7 @@ namespace {
 // and sends the prepared registers through the stack.
 #define KQ_INLINE __attribute__((always_inline)) inline
 
-KQ_INLINE float h2f(const void* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
+// h2f (fp16 -> f32 of a stored scale): gemm_tile_avx512.h.
 
 // ---------------------------------------------------------------- Q8_K activation converter
 
