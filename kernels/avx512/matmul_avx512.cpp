@@ -382,8 +382,11 @@ void gemm_f32_avx512(const GemmArgs& a) {
 
 // ---------------------------------------------------------------- packed F16/BF16 GEMM (prompt batches)
 //
-// F16, and BF16 without AVX512-BF16: kernels/matmul_packed_half.h (f32 panels of 2 x 16 rows, 8-token
-// tiles: 16 zmm accumulators) with these widening functions. BF16 with AVX512-BF16 and no AMX takes the
+// F16, and BF16 without AVX512-BF16: kernels/matmul_packed_half.h (f32 panels of 4 x 16 rows, 6-token
+// tiles: 24 zmm accumulators, 4 panel loads and 6 broadcasts per 24 FMAs) with these widening
+// functions. On Zen 5 the 4 x 6 tile beats 2 x 8 (F16 2048x8192 x 512 tokens, 1 thread, CPU ms: 79-85
+// vs 88-111 on a loaded machine); a job's last panel of <= 32 rows computes two groups of zeros (the
+// K/V projections' 512 rows: ~2% of a Llama-3.2-1B layer's rows). BF16 with AVX512-BF16 and no AMX takes the
 // packed VDPBF16PS kernel (gemm_bf16_pairs_avx512.h): on Zen 5, 2.5x the FMA kernel (2048x8192 x 512
 // tokens, 1 thread, CPU 35.8 vs 89.6 ms). (On a Sapphire Rapids Xeon, where AMX takes these batches, an
 // earlier 2 x 8 VDPBF16PS kernel was 1.35x slower than FMA: VDPBF16PS issues at half rate there.)
@@ -405,8 +408,8 @@ void widen_bf16_avx512(const char* src, float* dst, int64_t n) {
     _mm512_mask_storeu_ps(dst + i, m, PolicyBF16Convert::widen(_mm256_maskz_loadu_epi16(m, src + 2 * i)));
   }
 }
-using PackedF16Avx512 = PackedHalfGemm<xsimd::avx512bw, 2, 8, widen_f16_avx512>;
-using PackedBF16Avx512 = PackedHalfGemm<xsimd::avx512bw, 2, 8, widen_bf16_avx512>;
+using PackedF16Avx512 = PackedHalfGemm<xsimd::avx512bw, 4, 6, widen_f16_avx512>;
+using PackedBF16Avx512 = PackedHalfGemm<xsimd::avx512bw, 4, 6, widen_bf16_avx512>;
 
 // With AMX-BF16 (Sapphire Rapids and later), batches of kAmxHalfMinTokens (32) and more run on BF16 tiles (gemm_amx_half_avx512.h), falling back to the packed FMA kernel for what the tiles cannot take.
 // Without AMX, the packed FMA kernel from kHalfPackedMinTokensAvx512 tokens on (see gemm_f32_avx512).
