@@ -68,7 +68,7 @@ struct Bf16PairsGemm {
       __m512i w[GG];
       for (int g = 0; g < GG; ++g) w[g] = _mm512_load_si512(panel + p * kRows + 16 * g);
       for (int t = 0; t < TT; ++t) {
-        uint32_t x2;
+        uint32_t x2 = 0;
         std::memcpy(&x2, xr[t] + 4 * p, keep == 0xFFFFFFFFu ? 4 : 2);
         if (keep != 0xFFFFFFFFu) x2 &= keep;
         const __m512bh xb = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(x2)));
