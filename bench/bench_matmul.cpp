@@ -293,7 +293,8 @@ void add_x16(TensorType t, Shape sh, int64_t batch, int threads) {
 // AVX-512 prompt batches run on AMX tiles where the CPU has them (counter amx=1); KESTREL_AMX=0 in the
 // environment measures the VNNI kernels instead.
 int main(int argc, char** argv) {
-  bool full = false, q32 = false, decode = false, decode_rows = false, verify_rows = false, decode_1b = false;
+  bool full = false, q32 = false, decode = false, decode_rows = false, verify_rows = false, decode_1b = false,
+       prompt = false;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--full") == 0) full = true;
@@ -305,6 +306,7 @@ int main(int argc, char** argv) {
     else if (std::strcmp(argv[i], "--huge") == 0) g_huge = true;
     else if (std::strcmp(argv[i], "--repacked") == 0) g_repacked = true;
     else if (std::strcmp(argv[i], "--verify-rows") == 0) verify_rows = true;
+    else if (std::strcmp(argv[i], "--prompt") == 0) prompt = true;
     else args.push_back(argv[i]);
   }
   int n = static_cast<int>(args.size());
@@ -312,7 +314,14 @@ int main(int argc, char** argv) {
                               TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::IQ4_NL,
                               TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
                               TensorType::Q2_K, TensorType::Q3_K, TensorType::IQ4_XS};
-  if (verify_rows) {
+  if (prompt) {
+    // Prompt processing (pp512) of the six benchmark types on the 1B Llama-3.2 FFN shape, best ISA,
+    // 1 and 2 threads: the batched GEMM that llm-bench's pp512 spends most of its time in.
+    for (int th : {1, 2})
+      for (TensorType t : {TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K,
+                           TensorType::Q6_K})
+        add(t, best_isa(), {2048, 8192}, 512, th);
+  } else if (verify_rows) {
     // Speculative decoding's verify batches (1 + k drafted tokens of one stream) on 16/32-bit weights,
     // 2 threads: where the dot-product tiles hand over to the packed GEMM, whose panel transpose is paid
     // once per call and dominates at a few rows.

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernels/aligned_buffer.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant.h"
 #include "kernels/quant_q32.h"
@@ -101,26 +102,9 @@ size_t act_row_bytes(TensorType wt, int64_t n_in) {
   }
 }
 
-// Converted activations of the calling thread. Grows to the largest call and is then reused, so the
-// decode hot path never allocates.
-struct Scratch {
-  void* data = nullptr;
-  size_t capacity = 0;
-  ~Scratch() { std::free(data); }
-  void* get(size_t bytes) {
-    if (bytes > capacity) {
-      std::free(data);
-      capacity = round_up(bytes + bytes / 4, 64);
-      data = std::aligned_alloc(64, capacity);
-      if (data == nullptr) {
-        std::fprintf(stderr, "kestrel: out of memory for %zu bytes of matmul scratch\n", capacity);
-        std::abort();
-      }
-    }
-    return data;
-  }
-};
-thread_local Scratch t_scratch;
+// Converted activations of the calling thread (grows to the largest call, then reused: the decode
+// hot path never allocates).
+thread_local AlignedBuffer t_scratch;
 
 // Token rows per job. Float activations are large (4 bytes/value): keep a block's worth near 512 KiB
 // so it stays in L2 while weight rows stream past. Q8_0 activations are ~4x smaller and the integer

@@ -20,10 +20,9 @@
 // its own copy and no function compiled with one ISA's flags can be picked by the linker for another.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <xsimd/xsimd.hpp>
 
+#include "kernels/aligned_buffer.h"
 #include "kernels/matmul_isa.h"
 
 namespace kestrel::kernels {
@@ -34,26 +33,6 @@ using WidenHalfFn = void (*)(const char* src, float* dst, int64_t n);
 
 // Batches of at least this many tokens take the packed kernel (fewer: the dot-product tiles).
 constexpr int64_t kPackedHalfMinTokens = 8;
-
-// Grow-only 64-byte aligned per-thread buffer.
-struct PackedHalfBuffer {
-  void* p = nullptr;
-  size_t cap = 0;
-  ~PackedHalfBuffer() { std::free(p); }
-  float* get(size_t floats) {
-    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    if (bytes > cap) {
-      std::free(p);
-      p = std::aligned_alloc(64, bytes);
-      if (p == nullptr) {
-        std::fprintf(stderr, "kestrel: out of memory for %zu bytes of matmul panel\n", bytes);
-        std::abort();
-      }
-      cap = bytes;
-    }
-    return static_cast<float*>(p);
-  }
-};
 
 template <class A, int G, int T, WidenHalfFn kWiden>
 struct PackedHalfGemm {
@@ -120,10 +99,10 @@ struct PackedHalfGemm {
   }
 
   static void run(const GemmArgs& a) {
-    thread_local PackedHalfBuffer panel_buf, block_buf, x_buf;
-    float* panel = panel_buf.get(static_cast<size_t>(a.n_in) * kRows);
-    float* block = block_buf.get(static_cast<size_t>(kRows * kPackK));
-    float* xbuf = x_buf.get(static_cast<size_t>(T * kKc));
+    thread_local AlignedBuffer panel_buf, block_buf, x_buf;
+    float* panel = static_cast<float*>(panel_buf.get(static_cast<size_t>(a.n_in) * kRows * sizeof(float)));
+    float* block = static_cast<float*>(block_buf.get(static_cast<size_t>(kRows * kPackK) * sizeof(float)));
+    float* xbuf = static_cast<float*>(x_buf.get(static_cast<size_t>(T * kKc) * sizeof(float)));
     for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kRows) {
       const int rows = static_cast<int>(a.row_end - r0 < kRows ? a.row_end - r0 : kRows);
       pack(a, r0, rows, panel, block);

@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/aligned_buffer.h"
 #include "kernels/matmul_isa.h"
 
 namespace kestrel::kernels {
@@ -151,21 +152,7 @@ void amx_group(const Layout& L, int64_t n_kb, int g, const char* xa, size_t x_ro
   for (int t = 0; t < mt; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * ldy + 16 * g, mask, acc[t]);
 }
 
-struct AmxPadBuffer {  // grow-only, 64-byte aligned
-  void* p = nullptr;
-  size_t cap = 0;
-  ~AmxPadBuffer() { std::free(p); }
-  void* get(size_t bytes) {
-    if (bytes > cap) {
-      std::free(p);
-      cap = (bytes + 63) / 64 * 64;
-      p = std::aligned_alloc(64, cap);
-      if (p == nullptr) std::abort();
-    }
-    return p;
-  }
-};
-thread_local AmxPadBuffer t_amx_pad;
+thread_local AlignedBuffer t_amx_pad;
 
 // Every token of the job against a packed panel of `rows` (<= 32) rows at r0: full 16-token tiles read
 // the activations in place; the last partial tile reads a zero-padded copy (a tile load always reads

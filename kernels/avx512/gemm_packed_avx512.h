@@ -202,17 +202,9 @@ void gemm_packed(const GemmArgs& a, int32_t off) {
       }
       continue;
     }
-    int64_t t0 = 0;
-    for (; t0 + kPackedTokens <= a.n_tokens; t0 += kPackedTokens)
-      packed_tile<kPackedTokens, Act, kMin>(a, panel, nb, corr, dx, sx, r0, rows, t0);
-    switch (a.n_tokens - t0) {
-      case 1: packed_tile<1, Act, kMin>(a, panel, nb, corr, dx, sx, r0, rows, t0); break;
-      case 2: packed_tile<2, Act, kMin>(a, panel, nb, corr, dx, sx, r0, rows, t0); break;
-      case 3: packed_tile<3, Act, kMin>(a, panel, nb, corr, dx, sx, r0, rows, t0); break;
-      case 4: packed_tile<4, Act, kMin>(a, panel, nb, corr, dx, sx, r0, rows, t0); break;
-      case 5: packed_tile<5, Act, kMin>(a, panel, nb, corr, dx, sx, r0, rows, t0); break;
-      default: break;
-    }
+    token_tiles<kPackedTokens>(a.n_tokens, [&]<int T>(int64_t t0) {
+      packed_tile<T, Act, kMin>(a, panel, nb, corr, dx, sx, r0, rows, t0);
+    });
   }
 }
 

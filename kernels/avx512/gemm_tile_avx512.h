@@ -15,7 +15,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
+#include "kernels/aligned_buffer.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant.h"
 
@@ -38,7 +40,7 @@ inline float quantize_block_q8(const float* x, int8_t* qs) {
   return d;
 }
 
-inline float h2f(const void* p) {
+__attribute__((always_inline)) inline float h2f(const void* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return _cvtsh_ss(h);
@@ -64,21 +66,17 @@ void load_q8_pair(const char* row, int64_t b, __m512i* q, __m512* d) {
   }
 }
 
-// Grow-only 64-byte aligned per-thread buffer.
-struct AlignedBuffer {
-  void* p = nullptr;
-  size_t cap = 0;
-  ~AlignedBuffer() { std::free(p); }
-  void* get(size_t bytes) {
-    if (bytes > cap) {
-      std::free(p);
-      cap = (bytes + bytes / 4 + 63) / 64 * 64;
-      p = std::aligned_alloc(64, cap);
-      if (p == nullptr) std::abort();
-    }
-    return p;
-  }
-};
+// The token loop of the packed kernels: f.template operator()<T>(t0) for every full tile of T tokens,
+// then f.template operator()<n>(t0) once for the n = n_tokens % T left (f: a lambda template <int TT>).
+template <int T, class F>
+__attribute__((always_inline)) inline void token_tiles(int64_t n_tokens, F&& f) {
+  int64_t t0 = 0;
+  for (; t0 + T <= n_tokens; t0 += T) f.template operator()<T>(t0);
+  const int n = static_cast<int>(n_tokens - t0);
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((n == I + 1 ? f.template operator()<I + 1>(t0) : void()), ...);
+  }(std::make_integer_sequence<int, T - 1>{});
+}
 
 template <class P, int R, int T>
 void tile(const GemmArgs& a, int64_t r0, int64_t t0) {

@@ -10,30 +10,16 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 
+#include "kernels/aligned_buffer.h"
 #include "kernels/avx512/gemm_amx_avx512.h"
+#include "kernels/avx512/gemm_tile_avx512.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_k.h"
 
 namespace kestrel::kernels {
 namespace {
-
-struct Buffer {  // grow-only 64-byte aligned per-thread scratch
-  void* p = nullptr;
-  size_t cap = 0;
-  ~Buffer() { std::free(p); }
-  void* get(size_t bytes) {
-    if (bytes > cap) {
-      std::free(p);
-      cap = (bytes + bytes / 4 + 63) / 64 * 64;
-      p = std::aligned_alloc(64, cap);
-      if (p == nullptr) std::abort();
-    }
-    return p;
-  }
-};
 
 // ---------------------------------------------------------------- packed GEMM (prompt batches)
 //
@@ -50,7 +36,7 @@ constexpr int kPanelRows = 32;
 constexpr int kPackedTokens = 4;
 constexpr size_t kSbWeightBytes = 2 * 64 * 64;  // [group][dword k of 64][16 rows][4 bytes]
 
-thread_local Buffer t_panel, t_tables;
+thread_local AlignedBuffer t_panel, t_tables;
 struct TablesKey {
   uint64_t call_id = 0;
   const void* x = nullptr;
@@ -175,15 +161,9 @@ void gemm_packed(const GemmArgs& a, Packer pack) {
       amx_panel<false, AmxMin::Sub>(L, nb * nblk, a, dx, dxbsum, r0, rows);
       continue;
     }
-    int64_t t0 = 0;
-    for (; t0 + kPackedTokens <= a.n_tokens; t0 += kPackedTokens)
-      packed_tile<Block, kChainOffset, kPackedTokens>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0);
-    switch (a.n_tokens - t0) {
-      case 1: packed_tile<Block, kChainOffset, 1>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0); break;
-      case 2: packed_tile<Block, kChainOffset, 2>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0); break;
-      case 3: packed_tile<Block, kChainOffset, 3>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0); break;
-      default: break;
-    }
+    token_tiles<kPackedTokens>(a.n_tokens, [&]<int T>(int64_t t0) {
+      packed_tile<Block, kChainOffset, T>(a, panel, nb, dx, dxbsum, chain_off, r0, rows, t0);
+    });
   }
 }
 

@@ -27,6 +27,7 @@
 
 #include "kernels/avx512/decode_rows4_avx512.h"
 #include "kernels/avx512/gemm_amx_half_avx512.h"
+#include "kernels/avx512/gemm_bf16_pairs_avx512.h"
 #include "kernels/avx512/gemm_packed_avx512.h"
 #include "kernels/avx512/gemm_tile_avx512.h"
 #include "kernels/matmul_isa.h"
@@ -360,19 +361,7 @@ void gemm_f32_packed(const GemmArgs& a) {
         for (int64_t k = 0; k < a.n_in; ++k) panel[k * kPanelRows + r] = 0.0f;
       }
     }
-    int64_t t0 = 0;
-    for (; t0 + kF32PackedTokens <= a.n_tokens; t0 += kF32PackedTokens)
-      f32_packed_tile<kF32PackedTokens>(a, panel, r0, rows, t0);
-    switch (a.n_tokens - t0) {
-      case 1: f32_packed_tile<1>(a, panel, r0, rows, t0); break;
-      case 2: f32_packed_tile<2>(a, panel, r0, rows, t0); break;
-      case 3: f32_packed_tile<3>(a, panel, r0, rows, t0); break;
-      case 4: f32_packed_tile<4>(a, panel, r0, rows, t0); break;
-      case 5: f32_packed_tile<5>(a, panel, r0, rows, t0); break;
-      case 6: f32_packed_tile<6>(a, panel, r0, rows, t0); break;
-      case 7: f32_packed_tile<7>(a, panel, r0, rows, t0); break;
-      default: break;
-    }
+    token_tiles<kF32PackedTokens>(a.n_tokens, [&]<int T>(int64_t t0) { f32_packed_tile<T>(a, panel, r0, rows, t0); });
   }
 }
 
@@ -393,11 +382,14 @@ void gemm_f32_avx512(const GemmArgs& a) {
 
 // ---------------------------------------------------------------- packed F16/BF16 GEMM (prompt batches)
 //
-// F16 and BF16: kernels/matmul_packed_half.h (f32 panels of 2 x 16 rows, 8-token tiles: 16 zmm
-// accumulators) with these widening functions. BF16 takes it also where AVX512-BF16 is present: a
-// packed VDPBF16PS kernel (bf16 pair panels, activation pairs broadcast from their rows, same 2 x 8
-// tile) was measured 1.35x slower on this Xeon (40.9 vs 30.4 ms CPU, 2048x2048 x 512 tokens, 1 thread):
-// VDPBF16PS issues at half the FMA rate here, so its 2x work per instruction does not pay.
+// F16, and BF16 without AVX512-BF16: kernels/matmul_packed_half.h (f32 panels of 4 x 16 rows, 6-token
+// tiles: 24 zmm accumulators, 4 panel loads and 6 broadcasts per 24 FMAs) with these widening
+// functions. On Zen 5 the 4 x 6 tile beats 2 x 8 (F16 2048x8192 x 512 tokens, 1 thread, CPU ms: 79-85
+// vs 88-111 on a loaded machine); a job's last panel of <= 32 rows computes two groups of zeros (the
+// K/V projections' 512 rows: ~2% of a Llama-3.2-1B layer's rows). BF16 with AVX512-BF16 and no AMX takes the
+// packed VDPBF16PS kernel (gemm_bf16_pairs_avx512.h): on Zen 5, 2.5x the FMA kernel (2048x8192 x 512
+// tokens, 1 thread, CPU 35.8 vs 89.6 ms). (On a Sapphire Rapids Xeon, where AMX takes these batches, an
+// earlier 2 x 8 VDPBF16PS kernel was 1.35x slower than FMA: VDPBF16PS issues at half rate there.)
 void widen_f16_avx512(const char* src, float* dst, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
@@ -416,8 +408,8 @@ void widen_bf16_avx512(const char* src, float* dst, int64_t n) {
     _mm512_mask_storeu_ps(dst + i, m, PolicyBF16Convert::widen(_mm256_maskz_loadu_epi16(m, src + 2 * i)));
   }
 }
-using PackedF16Avx512 = PackedHalfGemm<xsimd::avx512bw, 2, 8, widen_f16_avx512>;
-using PackedBF16Avx512 = PackedHalfGemm<xsimd::avx512bw, 2, 8, widen_bf16_avx512>;
+using PackedF16Avx512 = PackedHalfGemm<xsimd::avx512bw, 4, 6, widen_f16_avx512>;
+using PackedBF16Avx512 = PackedHalfGemm<xsimd::avx512bw, 4, 6, widen_bf16_avx512>;
 
 // With AMX-BF16 (Sapphire Rapids and later), batches of kAmxHalfMinTokens (32) and more run on BF16 tiles (gemm_amx_half_avx512.h), falling back to the packed FMA kernel for what the tiles cannot take.
 // Without AMX, the packed FMA kernel from kHalfPackedMinTokensAvx512 tokens on (see gemm_f32_avx512).
@@ -433,7 +425,7 @@ void gemm_bf16_convert_avx512(const GemmArgs& a) {
 }
 void gemm_bf16_dot_avx512(const GemmArgs& a) {
   if (a.n_tokens >= kAmxHalfMinTokens && amx_bf16_enabled()) AmxHalf<HalfKind::BF16>::run(a, PackedBF16Avx512::run);
-  else if (a.n_tokens >= kHalfPackedMinTokensAvx512) PackedBF16Avx512::run(a);
+  else if (a.n_tokens >= kHalfPackedMinTokensAvx512) Bf16PairsGemm::run(a);
   else gemm<PolicyBF16Dot, 4, 4>(a);
 }
 

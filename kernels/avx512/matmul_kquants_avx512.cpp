@@ -38,11 +38,7 @@ namespace {
 // and sends the prepared registers through the stack.
 #define KQ_INLINE __attribute__((always_inline)) inline
 
-KQ_INLINE float h2f(const void* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
+// h2f (fp16 -> f32 of a stored scale): gemm_tile_avx512.h.
 
 // ---------------------------------------------------------------- Q8_K activation converter
 
@@ -242,7 +238,7 @@ using PrepareFn = void (*)(const char*, int64_t, Prepared*);
 // Activations of the job's tokens with each super-block's 256 values in the Q4_K/Q5_K decode order
 // ([0-31, 64-95, 32-63, 96-127, 128-159, 192-223, 160-191, 224-255]), 256 bytes per super-block;
 // built once per call and thread (GemmArgs::call_id).
-thread_local Buffer t_xperm;
+thread_local AlignedBuffer t_xperm;
 struct XpermKey {
   uint64_t call_id = 0;
   const void* x = nullptr;

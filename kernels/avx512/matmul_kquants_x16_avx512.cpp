@@ -105,7 +105,7 @@ X16_INLINE void q6_values(const uint8_t* tile, int j, __m512i q[4]) {
 
 // ---------------------------------------------------------------- per-job activation tables
 
-thread_local Buffer t_x16_tables;
+thread_local AlignedBuffer t_x16_tables;
 
 // Per token t of the job and super-block b: dx[t * nb + b]; Q4_K: per 32-value sub-block the bsum
 // (int32), k[(t * nb + b) * 8 + j]; Q6_K: per 16-value sub-block -32 * bsum (int32), k[(t * nb + b) * 16 + j].

@@ -278,6 +278,53 @@ TEST_P(MatmulAvx512Bf16, TableWithoutBf16Dot) {
       EXPECT_NEAR(y[t * p.ldy + r], ref[t * p.ldy + r], tolerance(TensorType::BF16, p.n_in, m));
     }
 }
+
+TEST(Matmul, Avx512PackedPromptKernelsOnOddShapes) {
+  // The packed prompt GEMMs (n_tokens >= 64 for F16/BF16, >= 8 for the integer types) on K tails, row
+  // tails that leave partial 16-row groups, and token tails, called directly on a job whose rows start
+  // past 0, with activation rows whose padding is NaN: a kernel that reads values past n_in (the BF16
+  // pair kernel's last odd pair) must not let them into a result.
+  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  const MatmulKernels* k = avx512_matmul_kernels();
+  ThreadPool pool(1);
+  uint32_t seed = 31;
+  for (TensorType wt : {TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K,
+                        TensorType::Q6_K}) {
+    const bool half = wt == TensorType::F16 || wt == TensorType::BF16;
+    const std::vector<int64_t> n_ins = half ? std::vector<int64_t>{1, 7, 33, 257} : is_kquant(wt) ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96};
+    for (int64_t n_in : n_ins)
+      for (int64_t n_out : {17, 100}) {
+        const Problem p = make_problem(wt, n_in, n_out, 71, seed++);
+        const std::vector<float> ref = run(Isa::Scalar, pool, p);
+        const size_t xrb = (*bytes_for(type_traits(wt)->vec_dot_type, n_in) + 64 + 63) / 64 * 64;
+        std::vector<uint8_t> xc(xrb * p.n_tokens, 0xFF);  // 0xFFFF: a NaN as fp16 and bf16
+        for (int64_t t = 0; t < p.n_tokens; ++t) {
+          uint8_t* row = xc.data() + t * xrb;
+          const float* xt = p.x.data() + t * n_in;
+          if (wt == TensorType::F16) k->fp32_to_fp16_row(xt, row, n_in);
+          else if (wt == TensorType::BF16) k->fp32_to_bf16_row(xt, row, n_in);
+          else if (is_kquant(wt)) k->quantize_row_q8_K(xt, row, n_in);
+          else k->quantize_row_q8_0(xt, row, n_in);
+        }
+        std::vector<float> y(p.ldy * p.n_tokens, std::nanf(""));
+        const int64_t r0 = n_out > 32 ? 16 : 0;  // a job of rows [r0, n_out); rows below r0 stay NaN
+        GemmArgs a{p.w.data(), *bytes_for(wt, n_in), n_in, xc.data(), xrb, p.n_tokens, y.data(), p.ldy, r0, n_out, 0};
+        GemmFn gemm = wt == TensorType::F16 ? k->gemm_f16 : wt == TensorType::BF16 ? k->gemm_bf16 : wt == TensorType::Q8_0 ? k->gemm_q8_0
+                    : wt == TensorType::Q4_0 ? k->gemm_q4_0 : wt == TensorType::Q4_K ? k->gemm_q4_K : k->gemm_q6_K;
+        gemm(a);
+        for (int64_t t = 0; t < p.n_tokens; ++t)
+          for (int64_t r = 0; r < p.ldy; ++r) {
+            const float got = y[t * p.ldy + r];
+            if (r < r0 || r >= n_out) {
+              ASSERT_TRUE(std::isnan(got)) << "wrote outside the job's rows: " << type_name(wt) << " row " << r;
+              continue;
+            }
+            ASSERT_NEAR(got, ref[t * p.ldy + r], tolerance(wt, n_in, p.magnitude(t, r)))
+                << type_name(wt) << " n_in=" << n_in << " n_out=" << n_out << " token=" << t << " row=" << r;
+          }
+      }
+  }
+}
 #endif
 
 // Activation converters of every ISA must write exactly the scalar bytes (ties, subnormals, NaN, inf).

@@ -83,7 +83,7 @@ TEST(SyntheticHalfVsLlamaCpp, LongPromptLogitsF16AndBF16) {
 #endif
         const auto [worst, rel_rms, same_argmax] = compare_logits(**s, ref.data(), ids.size(), V);
         std::printf("[synthetic half %s, %s] %zu positions: max |diff| %.3g, rms diff / rms logits %.2g, same argmax %zu\n",
-                    tag.c_str(), tiles ? "AMX tiles" : "FMA kernels", ids.size(), worst, rel_rms, same_argmax);
+                    tag.c_str(), tiles ? "AMX tiles" : "FMA / VDPBF16PS kernels", ids.size(), worst, rel_rms, same_argmax);
         EXPECT_LE(worst, max_tol) << tag;
         EXPECT_LE(rel_rms, rms_tol) << tag;
         EXPECT_GE(same_argmax * 10, ids.size() * 9) << tag;
