@@ -203,48 +203,28 @@ void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
   // The d vectors sit after the group's tiles, outside the stream the tile prefetches run ahead in:
   // fetch them all now, or each pair of super-blocks would wait for one of their lines.
   for (int64_t off = 0; off < 32 * nb; off += 64) _mm_prefetch(reinterpret_cast<const char*>(dvec + off), _MM_HINT_T0);
-  // llama.cpp's order (ggml_vec_dot_q6_K_q8_K, AVX2 code, which its x86 builds run for Q6_K): 8 lanes per
-  // row, lane i = the exact integer sum over the super-block of sc * q * x for elements 4i..4i+3 of
-  // every 32 (sub-block j, dword s: lane 4 (j & 1) + s) minus 32 * (bsum_2i sc_2i + bsum_2i+1 sc_2i+1);
-  // per super-block lane_i = fma(d_x * d_w, lane sum, lane_i); the output is hsum_float_8's tree.
-  __m512 tot[T][8];
-  for (int t = 0; t < T; ++t)
-    for (int i = 0; i < 8; ++i) tot[t][i] = _mm512_setzero_ps();
+  __m512 tot[T];
+  for (int t = 0; t < T; ++t) tot[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* tile = group + b * kQ6KX16TileBytes;
-    __m512i li[T][8];
-    for (int t = 0; t < T; ++t)
-      for (int i = 0; i < 8; ++i) li[t][i] = _mm512_setzero_si512();
+    __m512 sb[T];
+    for (int t = 0; t < T; ++t) sb[t] = _mm512_setzero_ps();
     const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
-#pragma GCC unroll 16
     for (int j = 0; j < 16; ++j) {
       prefetch_part(tile, j, 16, 53);
       __m512i q[4];
       q6_values(tile, j, q);
-      const __m512i sci = _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 3072 + 16 * j)));
-      // (sc, sc) as int16 pairs: VPMADDUBSW's two 2-product sums of a dword (|sum| <= 2 * 63 * 128, no
-      // saturation) times sc, added into the lane by one VPDPWSSD, as ggml's maddubs + madd(scale).
-      const __m512i scp = _mm512_or_si512(_mm512_and_si512(sci, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(sci, 16));
+      const __m512 scf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 3072 + 16 * j))));
       for (int t = 0; t < T; ++t) {
-        for (int s = 0; s < 4; ++s) {
-          const __m512i p16 = _mm512_maddubs_epi16(q[s], bcast32(xq[t] + xo + 16 * j + 4 * s));
-          li[t][4 * (j & 1) + s] = _mm512_dpwssd_epi32(li[t][4 * (j & 1) + s], p16, scp);
-        }
-        const __m512i corr = _mm512_mullo_epi32(sci, _mm512_set1_epi32(off[((t0 + t) * nb + b) * 16 + j]));
-        li[t][j >> 1] = _mm512_add_epi32(li[t][j >> 1], corr);
+        __m512i is = _mm512_set1_epi32(off[((t0 + t) * nb + b) * 16 + j]);
+        for (int s = 0; s < 4; ++s) is = _mm512_dpbusd_epi32(is, q[s], bcast32(xq[t] + xo + 16 * j + 4 * s));
+        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), scf, sb[t]);
       }
     }
     const __m512 d = f16x16(dvec + 32 * b);
-    for (int t = 0; t < T; ++t) {
-      const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(tab.dx[(t0 + t) * nb + b]), d);
-      for (int i = 0; i < 8; ++i) tot[t][i] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(li[t][i]), tot[t][i]);
-    }
+    for (int t = 0; t < T; ++t) tot[t] = _mm512_fmadd_ps(sb[t], _mm512_mul_ps(d, _mm512_set1_ps(tab.dx[(t0 + t) * nb + b])), tot[t]);
   }
-  for (int t = 0; t < T; ++t) {
-    const __m512 s0 = _mm512_add_ps(tot[t][4], tot[t][0]), s1 = _mm512_add_ps(tot[t][5], tot[t][1]);
-    const __m512 s2 = _mm512_add_ps(tot[t][6], tot[t][2]), s3 = _mm512_add_ps(tot[t][7], tot[t][3]);
-    _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
-  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, tot[t]);
 }
 
 using GroupFn = void (*)(const GemmArgs&, const uint8_t*, int64_t, int64_t, const X16Tables&, float*, __mmask16);
