@@ -26,6 +26,16 @@ if subprocess.run(["curl", "--version"], stdout=subprocess.DEVNULL).returncode !
 
 TMP = tempfile.mkdtemp(prefix="kestrel-server-test-")
 MODEL = test_model(TMP)
+# Without ../shared the tests run on a synthetic random-weight model (server_util.test_model). Its vocab's
+# 256 byte tokens each print as one replacement character, so a top_logprobs dict (keyed by token text, as
+# OpenAI's legacy API is) can merge alternatives, and its byte-garbage replies re-tokenize into far more
+# tokens than they were generated as. The checks that depend on real text say so where they do.
+REAL_TEXT = os.path.basename(MODEL).startswith("stories260K")
+
+
+def top_count_ok(top, n):
+    """top_logprobs of n alternatives: exactly n keys on real text; 1..n on the synthetic vocab (merged keys)"""
+    return len(top) == n if REAL_TEXT else 1 <= len(top) <= n
 PROMPTS = ["Once upon a time", "The little dog", "Lily and Ben went", "One day, a bird", "Tom had a red",
            "The sun was", "A girl named Sue", "In the park"]
 
@@ -86,13 +96,17 @@ def t_completion_stream():
 
 
 def t_chat():
-    msgs = [{"role": "user", "content": "Tell me a story."}]
+    # a first turn long enough that the second one shares over half its tokens (the slot-reuse rule) even on
+    # the synthetic fallback's byte-level vocab
+    msgs = [{"role": "user", "content": "Tell me a story about a dog, a cat and a bird who live in a little house."}]
     r = client.chat.completions.create(model="m", messages=msgs, max_tokens=16, temperature=0)
     assert r.choices[0].message.role == "assistant" and r.choices[0].message.content, r
     assert r.usage.completion_tokens <= 16
     # A second turn reuses the first turn's KV (only the new part is evaluated).
     msgs2 = msgs + [{"role": "assistant", "content": r.choices[0].message.content},
                     {"role": "user", "content": "More."}]
+    if not REAL_TEXT:  # the synthetic model's reply re-tokenizes to ~6x its tokens: below the 50% prefix rule
+        msgs2[1]["content"] = "Once upon a time."
     r2 = client.chat.completions.create(model="m", messages=msgs2, max_tokens=4, temperature=0)
     cached = r2.usage.prompt_tokens_details.cached_tokens
     assert cached >= r.usage.prompt_tokens, (cached, r.usage.prompt_tokens)
@@ -109,7 +123,9 @@ def t_chat():
 def streamed(c, prompt, **kw):
     """(text, [(token, logprob, {alternative: logprob})]) of one streamed completion"""
     parts, steps = [], []
-    for ch in c.completions.create(model="m", prompt=prompt, max_tokens=40, stream=True, **kw):
+    # ignore_eos: always 40 tokens (the synthetic fallback model may draw its EOS early)
+    for ch in c.completions.create(model="m", prompt=prompt, max_tokens=40, stream=True,
+                                   extra_body={"ignore_eos": True}, **kw):
         parts.append(ch.choices[0].text)
         lp = ch.choices[0].logprobs
         if lp:
@@ -130,6 +146,8 @@ def same_or_near_tie(alone, together):
         for (tok_a, lp_a, top_a), (tok_b, lp_b, top_b) in zip(sa, sb):
             if tok_a != tok_b:
                 best = sorted(top_a.values(), reverse=True)
+                if len(best) < 2 and not REAL_TEXT:  # merged keys (see REAL_TEXT): the margin is unknown
+                    break
                 assert best[0] - best[1] < 1e-3, ("diverged without a near-tie", ta, tb, top_a, top_b)
                 break
             assert abs(lp_a - lp_b) < 1e-3, (tok_a, lp_a, lp_b)
@@ -197,11 +215,11 @@ def t_concurrent_streams_equal_alone():
 def t_sampling_fields_logprobs_stop_echo():
     r = client.completions.create(model="m", prompt=PROMPTS[0], max_tokens=8, temperature=0, logprobs=3)
     lp = r.choices[0].logprobs
-    assert len(lp.tokens) == 8 and len(lp.token_logprobs) == 8 and all(len(t) == 3 for t in lp.top_logprobs), lp
+    assert len(lp.tokens) == 8 and len(lp.token_logprobs) == 8 and all(top_count_ok(t, 3) for t in lp.top_logprobs), lp
     assert "".join(lp.tokens) == r.choices[0].text
     assert all(x <= 0 for x in lp.token_logprobs)
     # greedy: the chosen token is the most likely one
-    assert all(abs(max(t.values()) - x) < 1e-5 for t, x in zip(lp.top_logprobs, lp.token_logprobs))
+    assert all(abs(max(t.values()) - x) < 1e-5 for t, x in zip(lp.top_logprobs, lp.token_logprobs) if len(t) == 3)
     full = client.completions.create(model="m", prompt=PROMPTS[0], max_tokens=24, temperature=0).choices[0].text
     stop = full[10:14]
     r = client.completions.create(model="m", prompt=PROMPTS[0], max_tokens=24, temperature=0, stop=[stop, "zzzz"])
@@ -239,7 +257,7 @@ def t_echo_logprobs():
     assert r.usage.completion_tokens == 0 and r.usage.prompt_tokens == len(ids), r.usage
     assert len(lp.tokens) == len(ids) and "".join(lp.tokens) == text, (lp.tokens, text)
     assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None, lp
-    assert all(x <= 0 for x in lp.token_logprobs[1:]) and all(len(t) == 2 for t in lp.top_logprobs[1:])
+    assert all(x <= 0 for x in lp.token_logprobs[1:]) and all(top_count_ok(t, 2) for t in lp.top_logprobs[1:])
     assert lp.text_offset == [sum(len(t) for t in lp.tokens[:i]) for i in range(len(ids))]
     for i in (1, 5, 32, 33, len(ids) - 1):
         one = client.completions.create(model="m", prompt=ids[:i], max_tokens=1, logprobs=2, temperature=0)
