@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "model/llm.h"
+#include "model/synthetic_model.h"
 #include "tests/common/test_paths.h"
 
 namespace kestrel::test {
@@ -160,6 +161,26 @@ inline std::vector<float> llref_prompt_logits(const std::string& model, const st
 }
 
 inline bool sanitized() { return std::getenv("KESTREL_SANITIZED") != nullptr; }
+
+// The small Llama shape the synthetic-vs-llref tests use (vocab 600, 2 layers, FFN 2E+64, context 256;
+// Llama 3.1 rope_freqs come with Llama 3's base 500000).
+inline SyntheticSpec small_llama_spec(int n_embd, int n_head, int n_head_kv, bool tied, bool rope_freqs, TensorType type,
+                                      uint64_t seed) {
+  SyntheticSpec spec;
+  spec.n_vocab = 600;
+  spec.n_embd = n_embd;
+  spec.n_layer = 2;
+  spec.n_head = n_head;
+  spec.n_head_kv = n_head_kv;
+  spec.n_ff = 2 * n_embd + 64;
+  spec.n_ctx = 256;
+  spec.tied_embeddings = tied;
+  spec.rope_freqs = rope_freqs;
+  spec.rope_freq_base = rope_freqs ? 500000.0f : 10000.0f;
+  spec.type = type;
+  spec.seed = seed;
+  return spec;
+}
 
 // Greedy continuation of ids for n tokens (one token per eval after the prompt batch).
 inline std::vector<int32_t> greedy(Session& s, const std::vector<int32_t>& prompt, int n, int n_vocab) {

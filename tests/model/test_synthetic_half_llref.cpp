@@ -17,7 +17,6 @@
 
 #include "kernels/isa.h"
 #include "kernels/matmul_isa.h"
-#include "model/synthetic_model.h"
 #include "tests/model/test_model_support.h"
 
 namespace kestrel::test {
@@ -41,19 +40,8 @@ TEST(SyntheticHalfVsLlamaCpp, LongPromptLogitsF16AndBF16) {
   int seed = 41;
   for (const Shape& sh : kShapes) {
     for (TensorType type : {TensorType::F16, TensorType::BF16}) {
-      SyntheticSpec spec;
-      spec.n_vocab = 600;
-      spec.n_embd = sh.n_embd;
-      spec.n_layer = 2;
-      spec.n_head = sh.n_head;
-      spec.n_head_kv = sh.n_head_kv;
-      spec.n_ff = 2 * sh.n_embd + 64;
-      spec.n_ctx = 256;
-      spec.tied_embeddings = sh.tied;
-      spec.rope_freqs = sh.rope_freqs;
-      spec.rope_freq_base = sh.rope_freqs ? 500000.0f : 10000.0f;
-      spec.type = type;
-      spec.seed = static_cast<uint64_t>(++seed);
+      SyntheticSpec spec = small_llama_spec(sh.n_embd, sh.n_head, sh.n_head_kv, sh.tied, sh.rope_freqs, type,
+                                            static_cast<uint64_t>(++seed));
       const std::string tag = std::string(sh.name) + "_" + std::string(type_name(type));
       const std::string path = temp_dir() + "/" + tag + ".gguf";
       ASSERT_TRUE(write_synthetic_model(path, spec)) << tag;
