@@ -177,7 +177,6 @@ INSTANTIATE_TEST_SUITE_P(Types, RepackQ32, ::testing::Values(TensorType::Q8_0, T
 
 TEST(Repack, TypesAndIsasWithoutALayout) {
   EXPECT_EQ(repack_layout(Isa::Scalar, TensorType::Q8_0), nullptr);
-  EXPECT_EQ(repack_layout(Isa::Avx512, TensorType::F16), nullptr);
   EXPECT_EQ(repack_layout(Isa::Avx512, TensorType::F32), nullptr);
 }
 
