@@ -10,7 +10,7 @@
 // weight store; `--ggml` keeps ggml rows for every type (named roofline_ggml/...). Calls rotate over
 // weight copies, and reads over slices of a separate buffer, of bench/dram_footprint.h's size each,
 // so both come from DRAM. The read of a pair is the faster of bench_probe's plain and prefetching
-// read loops (bench/read_loop.h), each thread reading one contiguous part.
+// read loops (bench/read_loop.h) over two different slices, each thread reading one contiguous part.
 //
 // Counters (medians over the pairs): kernel_GBps (weight bytes / call time), read_GBps, ratio (the
 // median of each pair's kernel / read rate: issue #13's ">= 90% of the read bandwidth"), pairs.
@@ -103,7 +103,7 @@ void BM_Roofline(benchmark::State& state, TensorType t, Shape sh, int threads) {
   const size_t copies = bench::copies_for(footprint, bytes);
   bench::WeightCopies ws;
   const size_t slice = (bytes + 4095) / 4096 * 4096;
-  const size_t slices = std::max<size_t>(1, footprint / slice);
+  const size_t slices = std::max<size_t>(2, footprint / slice);
   const uint8_t* rbuf = g_read.get(slice * slices);
   if (rbuf == nullptr || !ws.make(w0, copies, true, layout, pool, sh.n_in, sh.n_out)) {
     state.SkipWithError("out of memory");
@@ -121,7 +121,10 @@ void BM_Roofline(benchmark::State& state, TensorType t, Shape sh, int threads) {
   size_t next_w = 0, next_r = 0;
   bool kernel_first = true;
   for (auto _ : state) {
-    const uint8_t* r = rbuf + next_r * slice;
+    // Two slices for the two read loops: a slice read twice would come from the L3 the second time.
+    const uint8_t* r0 = rbuf + next_r * slice;
+    next_r = next_r + 1 == slices ? 0 : next_r + 1;
+    const uint8_t* r1 = rbuf + next_r * slice;
     double k_rate = 0, r_rate = 0, k_s = 0;
     auto run_kernel = [&] {
       const auto t0 = std::chrono::steady_clock::now();
@@ -129,7 +132,7 @@ void BM_Roofline(benchmark::State& state, TensorType t, Shape sh, int threads) {
       k_s = seconds_since(t0);
       k_rate = static_cast<double>(bytes) / k_s;
     };
-    auto run_read = [&] { r_rate = std::max(read_rate<false>(pool, r, bytes), read_rate<true>(pool, r, bytes)); };
+    auto run_read = [&] { r_rate = std::max(read_rate<false>(pool, r0, bytes), read_rate<true>(pool, r1, bytes)); };
     if (kernel_first) run_kernel(), run_read();
     else run_read(), run_kernel();
     kernel_first = !kernel_first;
