@@ -31,10 +31,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <sys/mman.h>
 #include <vector>
 
 #include "bench/dram_footprint.h"
+#include "bench/synthetic_weights.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/repack.h"
@@ -48,105 +48,11 @@ namespace {
 
 using namespace kestrel;
 using namespace kestrel::kernels;
+using kestrel::bench::make_weights;
 
 struct Shape {
   int64_t n_in, n_out;
 };
-
-// Fast synthetic weights with realistic magnitudes (no denormals/NaNs): a quick LCG instead of
-// quantizing random floats (the 128256-row shapes have 262M weights).
-std::vector<uint8_t> make_weights(TensorType t, int64_t n_in, int64_t n_out) {
-  const size_t bytes = *bytes_for(t, static_cast<uint64_t>(n_in)) * static_cast<size_t>(n_out);
-  std::vector<uint8_t> w(bytes);
-  uint32_t s = 12345;
-  auto next = [&] { return s = s * 1664525u + 1013904223u; };
-  const int64_t n = n_in * n_out;
-  switch (t) {
-    case TensorType::F32: {
-      float* f = reinterpret_cast<float*>(w.data());
-      for (int64_t i = 0; i < n; ++i) f[i] = static_cast<float>(static_cast<int32_t>(next()) >> 8) * 1e-9f;
-      break;
-    }
-    case TensorType::F16:
-    case TensorType::BF16: {
-      uint16_t* h = reinterpret_cast<uint16_t*>(w.data());
-      for (int64_t i = 0; i < n; ++i) {
-        const float v = static_cast<float>(static_cast<int32_t>(next()) >> 8) * 1e-9f;
-        h[i] = t == TensorType::F16 ? fp32_to_fp16(v) : fp32_to_bf16(v);
-      }
-      break;
-    }
-    case TensorType::Q8_0: {
-      BlockQ8_0* b = reinterpret_cast<BlockQ8_0*>(w.data());
-      for (int64_t i = 0; i < n / kQK; ++i) {
-        b[i].d = fp32_to_fp16(0.01f);
-        for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<int8_t>(static_cast<int>(next() >> 24) % 255 - 127);
-      }
-      break;
-    }
-    case TensorType::Q4_0: {
-      BlockQ4_0* b = reinterpret_cast<BlockQ4_0*>(w.data());
-      for (int64_t i = 0; i < n / kQK; ++i) {
-        b[i].d = fp32_to_fp16(0.01f);
-        for (int j = 0; j < kQK / 2; ++j) b[i].qs[j] = static_cast<uint8_t>(next() >> 24);
-      }
-      break;
-    }
-    case TensorType::Q4_1:
-    case TensorType::Q5_0:
-    case TensorType::Q5_1:
-    case TensorType::IQ4_NL: {
-      // Random quant bytes, then scale 0.01 (and minimum -0.08 for the types that have one).
-      const TypeLayout* l = type_layout(t);
-      for (uint8_t& byte : w) byte = static_cast<uint8_t>(next() >> 24);
-      const uint16_t d = fp32_to_fp16(0.01f), m = fp32_to_fp16(-0.08f);
-      const bool has_min = t == TensorType::Q4_1 || t == TensorType::Q5_1;
-      for (size_t off = 0; off < w.size(); off += l->block_bytes) {
-        std::memcpy(&w[off], &d, 2);
-        if (has_min) std::memcpy(&w[off + 2], &m, 2);
-      }
-      break;
-    }
-    case TensorType::Q4_K:
-    case TensorType::Q5_K:
-    case TensorType::Q6_K: {
-      // Random quants, scales and mins; the f16 super-block scales set to small finite values.
-      for (size_t i = 0; i < bytes; ++i) w[i] = static_cast<uint8_t>(next() >> 24);
-      const size_t bb = *bytes_for(t, kQK_K);
-      for (size_t off = 0; off < bytes; off += bb) {
-        const uint16_t d = fp32_to_fp16(0.001f);
-        if (t == TensorType::Q6_K) {
-          std::memcpy(w.data() + off + offsetof(BlockQ6_K, d), &d, 2);
-        } else {
-          std::memcpy(w.data() + off, &d, 2);      // d
-          std::memcpy(w.data() + off + 2, &d, 2);  // dmin
-        }
-      }
-      break;
-    }
-    case TensorType::Q2_K:
-    case TensorType::Q3_K:
-    case TensorType::IQ4_XS: {
-      // Random levels and sub-block scales; the f16 super-block scale(s) small and finite.
-      for (size_t i = 0; i < bytes; ++i) w[i] = static_cast<uint8_t>(next() >> 24);
-      const size_t bb = *bytes_for(t, kQK_K);
-      const uint16_t d = fp32_to_fp16(0.001f);
-      for (size_t off = 0; off < bytes; off += bb) {
-        if (t == TensorType::Q2_K) {
-          std::memcpy(w.data() + off + offsetof(BlockQ2_K, d), &d, 2);
-          std::memcpy(w.data() + off + offsetof(BlockQ2_K, dmin), &d, 2);
-        } else if (t == TensorType::Q3_K) {
-          std::memcpy(w.data() + off + offsetof(BlockQ3_K, d), &d, 2);
-        } else {
-          std::memcpy(w.data() + off + offsetof(BlockIQ4_XS, d), &d, 2);
-        }
-      }
-      break;
-    }
-    default: break;
-  }
-  return w;
-}
 
 // Bytes of distinct weight copies a decode benchmark cycles through: the same footprint as bench_probe's
 // mem_read buffer (>= 1 GiB and >= 2x the last-level cache), so both measure DRAM.
@@ -164,14 +70,6 @@ struct BestCall {
   double rate(double bytes) const { return best_s < 1e30 ? bytes / best_s * 1e-9 : 0; }
 };
 
-// Weight copies: separate vectors (4 KiB pages), or (--huge / --repacked) pieces of one huge-page block.
-struct Copies {
-  std::vector<std::vector<uint8_t>> vecs;
-  void* block = nullptr;
-  std::vector<const void*> ptrs;
-  ~Copies() { std::free(block); }
-};
-
 void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t batch, int threads) {
   if (!isa_supported(isa)) {
     state.SkipWithError("ISA not supported on this CPU");
@@ -182,28 +80,13 @@ void BM_Matmul(benchmark::State& state, TensorType t, Isa isa, Shape sh, int64_t
   // VM's L3 is 480 MB: one 33 MB matrix called in a loop stays cached). Batches are compute bound and
   // use one copy. Each copy is its own allocation, in separately faulted-in pages.
   const std::vector<uint8_t> w0 = make_weights(t, sh.n_in, sh.n_out);
-  const size_t copies = batch < 8 ? std::max<size_t>(1, (g_rotate_bytes + w0.size() - 1) / w0.size()) : 1;
+  const size_t copies = batch < 8 ? bench::copies_for(g_rotate_bytes, w0.size()) : 1;
   const RepackLayout* layout = g_repacked && isa == active_isa() ? repack_layout(isa, t) : nullptr;
-  const size_t piece = layout ? (layout->bytes(sh.n_in, sh.n_out) + 4095) / 4096 * 4096 : (w0.size() + 4095) / 4096 * 4096;
   ThreadPool pool(threads);
-  Copies ws;
-  if (g_huge || g_repacked) {
-    const size_t total = (piece * copies + (size_t{2} << 20) - 1) / (size_t{2} << 20) * (size_t{2} << 20);
-    ws.block = std::aligned_alloc(size_t{2} << 20, total);
-    if (!ws.block) {
-      state.SkipWithError("out of memory");
-      return;
-    }
-    ::madvise(ws.block, total, MADV_HUGEPAGE);
-    for (size_t c = 0; c < copies; ++c) {
-      void* p = static_cast<char*>(ws.block) + c * piece;
-      if (layout) repack_matrix(pool, *layout, w0.data(), sh.n_in, sh.n_out, p);
-      else std::memcpy(p, w0.data(), w0.size());
-      ws.ptrs.push_back(p);
-    }
-  } else {
-    ws.vecs.assign(copies, w0);
-    for (const auto& v : ws.vecs) ws.ptrs.push_back(v.data());
+  bench::WeightCopies ws;
+  if (!ws.make(w0, copies, g_huge || g_repacked, layout, pool, sh.n_in, sh.n_out)) {
+    state.SkipWithError("out of memory");
+    return;
   }
   std::vector<float> x(sh.n_in * batch);
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 2001) * 1e-3f - 1.0f;

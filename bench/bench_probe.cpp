@@ -28,6 +28,7 @@
 #include <string>
 
 #include "bench/dram_footprint.h"
+#include "bench/read_loop.h"
 #include "kernels/isa.h"
 #include "kernels/thread_pool.h"
 
@@ -35,6 +36,8 @@ namespace {
 
 using kestrel::kernels::Isa;
 using kestrel::kernels::ThreadPool;
+using kestrel::bench::read_range;
+using kestrel::bench::read_range_4streams;
 
 const size_t kBufferBytes = kestrel::bench::dram_footprint_bytes();
 constexpr size_t kCacheBufferBytes = size_t(64) << 20;
@@ -46,43 +49,6 @@ uint8_t* buffer() {
     return b;
   }();
   return buf;
-}
-
-template <bool kPrefetch>
-__attribute__((target("avx2"))) uint64_t read_range(const uint8_t* p, size_t bytes) {
-  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-  for (size_t i = 0; i < bytes; i += 128) {
-    if (kPrefetch) {
-      // Software prefetch 4 KiB ahead, as the matmul kernels do.
-      _mm_prefetch(reinterpret_cast<const char*>(p + i + 4096), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(p + i + 4096 + 64), _MM_HINT_T0);
-    }
-    a0 = _mm256_xor_si256(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
-    a1 = _mm256_xor_si256(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
-    a2 = _mm256_xor_si256(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
-    a3 = _mm256_xor_si256(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
-  }
-  const __m256i a = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
-  return static_cast<uint64_t>(_mm256_extract_epi64(a, 0) ^ _mm256_extract_epi64(a, 3));
-}
-
-// Four sequential streams at once (quarters of the range), like a matmul tile walking 4 weight rows.
-__attribute__((target("avx2"))) uint64_t read_range_4streams(const uint8_t* p, size_t bytes) {
-  const size_t q = bytes / 4 / 64 * 64;
-  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-  for (size_t i = 0; i < q; i += 64) {
-    for (int s = 0; s < 4; ++s) _mm_prefetch(reinterpret_cast<const char*>(p + s * q + i + 2048), _MM_HINT_T0);
-    a0 = _mm256_xor_si256(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
-    a1 = _mm256_xor_si256(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + q + i)));
-    a2 = _mm256_xor_si256(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 2 * q + i)));
-    a3 = _mm256_xor_si256(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 3 * q + i)));
-    a0 = _mm256_xor_si256(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
-    a1 = _mm256_xor_si256(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + q + i + 32)));
-    a2 = _mm256_xor_si256(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 2 * q + i + 32)));
-    a3 = _mm256_xor_si256(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 3 * q + i + 32)));
-  }
-  const __m256i a = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
-  return static_cast<uint64_t>(_mm256_extract_epi64(a, 0) ^ _mm256_extract_epi64(a, 3));
 }
 
 // One iteration reads the next of kSlices slices of the buffer (rotating, so a slice was last read

@@ -21,6 +21,9 @@ const RepackLayout* repack_layout_q4_0_avx512();
 // AVX-512 K-quant layouts (kernels/avx512/repack_kquants_avx512.cpp; layouts in kernels/kquant_x16.h).
 const RepackLayout* repack_layout_q4_K_avx512();
 const RepackLayout* repack_layout_q6_K_avx512();
+// AVX-512 F16 / BF16 layouts (kernels/avx512/repack_half_avx512.cpp; layout in kernels/repack_half.h).
+const RepackLayout* repack_layout_f16_avx512();
+const RepackLayout* repack_layout_bf16_avx512();
 #endif
 
 }  // namespace kestrel::kernels

@@ -30,6 +30,7 @@
 #include "kernels/avx512/gemm_bf16_pairs_avx512.h"
 #include "kernels/avx512/gemm_packed_avx512.h"
 #include "kernels/avx512/gemm_tile_avx512.h"
+#include "kernels/avx512/half_policies_avx512.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/matmul_packed_half.h"
 #include "kernels/matmul_q32.h"
@@ -98,54 +99,7 @@ struct PolicyF32 {
   static __m512 madd(__m512 acc, const W& w, const X& x) { return _mm512_fmadd_ps(w, x, acc); }
 };
 
-struct PolicyF16 {
-  static constexpr int kStep = 16;
-  static constexpr int64_t kStepBytes = 32;
-  using W = __m512;
-  using X = __m512;
-  static W load_w(const char* row, int64_t s) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + s * 32)));
-  }
-  static X load_x(const char* row, int64_t s) { return load_w(row, s); }
-  static W load_w_tail(const char* row, int64_t s, int rem) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << rem) - 1), row + s * 32));
-  }
-  static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
-  static __m512 madd(__m512 acc, const W& w, const X& x) { return _mm512_fmadd_ps(w, x, acc); }
-};
-
-// BF16 without AVX512-BF16: widen to f32 (bf16 is the top half of an f32) and FMA.
-struct PolicyBF16Convert {
-  static constexpr int kStep = 16;
-  static constexpr int64_t kStepBytes = 32;
-  using W = __m512;
-  using X = __m512;
-  static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
-  static W load_w(const char* row, int64_t s) { return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + s * 32))); }
-  static X load_x(const char* row, int64_t s) { return load_w(row, s); }
-  static W load_w_tail(const char* row, int64_t s, int rem) {
-    return widen(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << rem) - 1), row + s * 32));
-  }
-  static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
-  static __m512 madd(__m512 acc, const W& w, const X& x) { return _mm512_fmadd_ps(w, x, acc); }
-};
-
-// BF16 with VDPBF16PS: 32 pairs per instruction, products accumulated in f32.
-struct PolicyBF16Dot {
-  static constexpr int kStep = 32;
-  static constexpr int64_t kStepBytes = 64;
-  using W = __m512i;
-  using X = __m512i;
-  static W load_w(const char* row, int64_t s) { return _mm512_loadu_si512(row + s * 64); }
-  static X load_x(const char* row, int64_t s) { return load_w(row, s); }
-  static W load_w_tail(const char* row, int64_t s, int rem) {
-    return _mm512_maskz_loadu_epi16(static_cast<__mmask32>((1ull << rem) - 1), row + s * 64);
-  }
-  static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
-  static __m512 madd(__m512 acc, const W& w, const X& x) {
-    return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(w), reinterpret_cast<__m512bh>(x));
-  }
-};
+// PolicyF16, PolicyBF16Convert, PolicyBF16Dot: kernels/avx512/half_policies_avx512.h.
 
 struct PolicyQ4_0 {
   static constexpr int kStep = 64;
@@ -373,7 +327,6 @@ void gemm_f32_packed(const GemmArgs& a) {
 // llm-server's multi-stream decode steps are such batches; with the tiles a row's result is also the
 // same as in a 1-token call (each output is one accumulator over k in the same order).
 constexpr int64_t kF32PackedMinTokens = 96;
-constexpr int64_t kHalfPackedMinTokensAvx512 = 64;
 
 void gemm_f32_avx512(const GemmArgs& a) {
   if (a.n_tokens >= kF32PackedMinTokens) gemm_f32_packed(a);
@@ -414,19 +367,19 @@ using PackedBF16Avx512 = PackedHalfGemm<xsimd::avx512bw, 4, 6, widen_bf16_avx512
 // With AMX-BF16 (Sapphire Rapids and later), batches of kAmxHalfMinTokens (32) and more run on BF16 tiles (gemm_amx_half_avx512.h), falling back to the packed FMA kernel for what the tiles cannot take.
 // Without AMX, the packed FMA kernel from kHalfPackedMinTokensAvx512 tokens on (see gemm_f32_avx512).
 void gemm_f16_avx512(const GemmArgs& a) {
-  if (a.n_tokens >= kAmxHalfMinTokens && amx_bf16_enabled()) AmxHalf<HalfKind::F16>::run(a, PackedF16Avx512::run);
-  else if (a.n_tokens >= kHalfPackedMinTokensAvx512) PackedF16Avx512::run(a);
-  else gemm<PolicyF16, 4, 4>(a);
+  if (half_dot_tiles(a.n_tokens)) gemm<PolicyF16, 4, 4>(a);
+  else if (a.n_tokens >= kAmxHalfMinTokens && amx_bf16_enabled()) AmxHalf<HalfKind::F16>::run(a, PackedF16Avx512::run);
+  else PackedF16Avx512::run(a);
 }
 void gemm_bf16_convert_avx512(const GemmArgs& a) {
-  if (a.n_tokens >= kAmxHalfMinTokens && amx_bf16_enabled()) AmxHalf<HalfKind::BF16>::run(a, PackedBF16Avx512::run);
-  else if (a.n_tokens >= kHalfPackedMinTokensAvx512) PackedBF16Avx512::run(a);
-  else gemm<PolicyBF16Convert, 4, 4>(a);
+  if (half_dot_tiles(a.n_tokens)) gemm<PolicyBF16Convert, 4, 4>(a);
+  else if (a.n_tokens >= kAmxHalfMinTokens && amx_bf16_enabled()) AmxHalf<HalfKind::BF16>::run(a, PackedBF16Avx512::run);
+  else PackedBF16Avx512::run(a);
 }
 void gemm_bf16_dot_avx512(const GemmArgs& a) {
-  if (a.n_tokens >= kAmxHalfMinTokens && amx_bf16_enabled()) AmxHalf<HalfKind::BF16>::run(a, PackedBF16Avx512::run);
-  else if (a.n_tokens >= kHalfPackedMinTokensAvx512) Bf16PairsGemm::run(a);
-  else gemm<PolicyBF16Dot, 4, 4>(a);
+  if (half_dot_tiles(a.n_tokens)) gemm<PolicyBF16Dot, 4, 4>(a);
+  else if (a.n_tokens >= kAmxHalfMinTokens && amx_bf16_enabled()) AmxHalf<HalfKind::BF16>::run(a, PackedBF16Avx512::run);
+  else Bf16PairsGemm::run(a);
 }
 
 MatmulKernels make_table() {

@@ -9,6 +9,8 @@ RepackLayoutList avx512_repack_layouts() {
       repack_layout_q4_0_avx512(),
       repack_layout_q4_K_avx512(),
       repack_layout_q6_K_avx512(),
+      repack_layout_f16_avx512(),
+      repack_layout_bf16_avx512(),
   };
   return {kList, sizeof kList / sizeof kList[0]};
 }

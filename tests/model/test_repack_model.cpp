@@ -63,7 +63,8 @@ TEST_P(RepackModel, SameLogitsWithAndWithoutRepacking) {
 
 INSTANTIATE_TEST_SUITE_P(Types, RepackModel,
                          ::testing::Values(RepackCase{"q8_0", TensorType::Q8_0}, RepackCase{"q4_0", TensorType::Q4_0},
-                                           RepackCase{"f16", TensorType::F16}, RepackCase{"q4_k", TensorType::Q4_K},
+                                           RepackCase{"f16", TensorType::F16}, RepackCase{"bf16", TensorType::BF16},
+                                           RepackCase{"f16_tied", TensorType::F16, 0, true}, RepackCase{"q4_k", TensorType::Q4_K},
                                            RepackCase{"q6_k", TensorType::Q6_K},
                                            RepackCase{"q8_0_tied", TensorType::Q8_0, 0, true},
                                            RepackCase{"q4_0_moe", TensorType::Q4_0, 4, false}),
