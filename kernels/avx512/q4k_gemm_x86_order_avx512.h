@@ -93,10 +93,14 @@ void q4x86_tile(const GemmArgs& a, const uint8_t* panel, int64_t nb, const float
   __m512 tot[2][T];
   for (int g = 0; g < 2; ++g)
     for (int t = 0; t < T; ++t) tot[g][t] = _mm512_setzero_ps();
+  alignas(64) float dd[2][T][16];  // d * dx per super-block: FMA memory operands, no register held
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* ps = panel + b * sbb;
     const uint8_t* tail = ps + kSbWeightBytes;
     const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
+    for (int g = 0; g < 2; ++g)
+      for (int t = 0; t < T; ++t)
+        _mm512_store_ps(dd[g][t], _mm512_mul_ps(_mm512_load_ps(tail + g * kQ4TailGroup + kQ4TailD), _mm512_set1_ps(dx[b * n + t0 + t])));
     __m512i is[2][T];
     for (int j = 0; j < 8; ++j) {
       __m512i c[2][T];
@@ -122,11 +126,8 @@ void q4x86_tile(const GemmArgs& a, const uint8_t* panel, int64_t nb, const float
         }
       }
       if (kPairs ? j % 2 == 1 : j == 7)
-        for (int g = 0; g < 2; ++g) {
-          const __m512 d = _mm512_load_ps(tail + g * kQ4TailGroup + kQ4TailD);
-          for (int t = 0; t < T; ++t)
-            tot[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[g][t]), _mm512_mul_ps(d, _mm512_set1_ps(dx[b * n + t0 + t])), tot[g][t]);
-        }
+        for (int g = 0; g < 2; ++g)
+          for (int t = 0; t < T; ++t) tot[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[g][t]), _mm512_load_ps(dd[g][t]), tot[g][t]);
     }
   }
   const __mmask16 m0 = rows >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << rows) - 1);
