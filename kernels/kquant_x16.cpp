@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/kquant_x86_order.h"
 #include "kernels/quant_k.h"
 
 namespace kestrel::kernels {
@@ -193,6 +194,7 @@ void unpack_row_q6_K_x16(const void* packed, int64_t n_in, int64_t row, void* ou
 void gemm_q4_K_x16_scalar(const GemmArgs& a) {
   gemm_x16_scalar<BlockQ4_K, unpack_row_q4_K_x16>(a, scalar_matmul_kernels()->gemm_q4_K);
 }
+void gemm_q4_K_x16_x86_ref(const GemmArgs& a) { gemm_x16_scalar<BlockQ4_K, unpack_row_q4_K_x16>(a, gemm_q4_K_x86_ref); }
 void gemm_q6_K_x16_scalar(const GemmArgs& a) {
   gemm_x16_scalar<BlockQ6_K, unpack_row_q6_K_x16>(a, scalar_matmul_kernels()->gemm_q6_K);
 }

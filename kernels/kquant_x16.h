@@ -56,6 +56,9 @@ void unpack_row_q6_K_x16(const void* packed, int64_t n_in, int64_t row, void* ou
 // (a.w_row_bytes unused). Any row range and any n_tokens.
 void gemm_q4_K_x16_scalar(const GemmArgs& a);
 void gemm_q6_K_x16_scalar(const GemmArgs& a);
+// Q4_K in llama.cpp's x86 order (kernels/kquant_x86_order.h): what the AVX-512 kernel computes bit for
+// bit without AMX, decode and prompt batches.
+void gemm_q4_K_x16_x86_ref(const GemmArgs& a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 // AVX-512 (VNNI; AMX for Q4_K prompt batches) kernels on the packed layouts. Only call after

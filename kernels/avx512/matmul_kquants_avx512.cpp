@@ -26,6 +26,7 @@
 
 #include "kernels/avx512/kquant_packed_avx512.h"
 #include "kernels/avx512/kquant_panel_avx512.h"
+#include "kernels/avx512/q4k_gemm_x86_order_avx512.h"
 #include "kernels/avx512/transpose_avx512.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_k.h"
@@ -314,34 +315,58 @@ void transpose16(const __m512i in[16], uint8_t* out) {
   for (int k = 0; k < 16; ++k) _mm512_store_si512(out + 64 * k, t[k]);
 }
 
-// A panel from ggml blocks: each row's super-block prepared (natural order), 16 rows transposed.
-template <int Block, PrepareFn Prepare, class Scales>
-void pack_panel(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel, Scales scales) {
-  constexpr int nblk = kQK_K / Block;
+// A panel from ggml blocks: each row's super-block prepared (natural order), 16 rows transposed;
+// row_tail(r, row, b, p, tail) writes panel row r's part of super-block b's tail (tail = the bytes after
+// the weights; row == nullptr and p == nullptr for the zero rows past `rows`).
+template <int Block, PrepareFn Prepare, class RowTail>
+void pack_panel_rows(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel, RowTail row_tail) {
   for (int64_t b = 0; b < nb; ++b) {
     uint8_t* ps = panel + b * sb_bytes(Block);
-    float* dsc = reinterpret_cast<float*>(ps + kSbWeightBytes);
-    float* dm = dsc + nblk * kPanelRows;
     for (int g = 0; g < 2; ++g) {
       __m512i v[4][16];  // [dword block m][row]
       for (int l = 0; l < 16; ++l) {
         const int r = 16 * g + l;
-        float s[nblk], m[nblk];
         if (r < rows) {
           Prepared p;
           const char* row = static_cast<const char*>(a.w) + (r0 + r) * a.w_row_bytes;
           Prepare(row, b, &p);
           for (int q = 0; q < 4; ++q) v[q][l] = p.q[q];
-          scales(row, b, p, s, m);
+          row_tail(r, row, b, &p, ps + kSbWeightBytes);
         } else {
           for (int q = 0; q < 4; ++q) v[q][l] = _mm512_setzero_si512();
-          for (int j = 0; j < nblk; ++j) s[j] = m[j] = 0.0f;
+          row_tail(r, nullptr, b, nullptr, ps + kSbWeightBytes);
         }
-        for (int j = 0; j < nblk; ++j) dsc[j * kPanelRows + r] = s[j], dm[j * kPanelRows + r] = m[j];
       }
       for (int q = 0; q < 4; ++q) transpose16(v[q], ps + (g * 64 + 16 * q) * 64);
     }
   }
+}
+
+// The tail of gemm_packed: per block j the float factors scales(row, b, p, s, m) gives, [j][row].
+template <int Block, PrepareFn Prepare, class Scales>
+void pack_panel(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel, Scales scales) {
+  constexpr int nblk = kQK_K / Block;
+  pack_panel_rows<Block, Prepare>(a, r0, rows, nb, panel, [&](int r, const char* row, int64_t b, const Prepared* p, uint8_t* tail) {
+    float s[nblk], m[nblk];
+    if (row) scales(row, b, *p, s, m);
+    else
+      for (int j = 0; j < nblk; ++j) s[j] = m[j] = 0.0f;
+    float* dsc = reinterpret_cast<float*>(tail);
+    float* dm = dsc + nblk * kPanelRows;
+    for (int j = 0; j < nblk; ++j) dsc[j * kPanelRows + r] = s[j], dm[j * kPanelRows + r] = m[j];
+  });
+}
+
+// The tail of gemm_q4_K_x86_order (q4k_gemm_x86_order_avx512.h) from a Q4_K block.
+void q4_K_x86_order_tail(int r, const char* row, int64_t b, const Prepared* p, uint8_t* tail) {
+  uint8_t sc[8] = {}, m[8] = {};
+  if (row) unpack_scales_mins_k4(reinterpret_cast<const BlockQ4_K*>(row)[b].scales, sc, m);
+  uint8_t* t = tail + (r / 16) * kQ4TailGroup;
+  const int l = r % 16;
+  for (int j = 0; j < 8; ++j) reinterpret_cast<int32_t*>(t + kQ4TailSc)[16 * j + l] = sc[j];
+  for (int q = 0; q < 4; ++q) reinterpret_cast<int32_t*>(t + kQ4TailMp)[16 * q + l] = m[2 * q] | m[2 * q + 1] << 16;
+  reinterpret_cast<float*>(t + kQ4TailD)[l] = p ? p->d : 0.0f;
+  reinterpret_cast<float*>(t + kQ4TailDmin)[l] = p ? p->dsub : 0.0f;
 }
 
 // The prompt GEMM on ggml blocks: each job packs its panels with pack_panel.
@@ -379,6 +404,10 @@ void gemm_decode(const GemmArgs& a) {
 
 void gemm_q4_K(const GemmArgs& a) {
   if (a.n_tokens < kPackedMinTokens) return gemm_decode<prepare_q4_K_decode, sizeof(BlockQ4_K), false, true>(a);
+  if (!q4_K_batch_uses_amx(a))  // llama.cpp's order (kernels/kquant_x86_order.h)
+    return gemm_q4_K_x86_order(a, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) {
+      pack_panel_rows<32, prepare_q4_K>(a, r0, rows, nb, panel, q4_K_x86_order_tail);
+    });
   gemm_packed_ggml<32, prepare_q4_K, false>(a, [](const char* row, int64_t b, const Prepared& p, float* s, float* m) {
     k4_block_scales(reinterpret_cast<const BlockQ4_K*>(row)[b].scales, p.d, p.dsub, s, m);
   });

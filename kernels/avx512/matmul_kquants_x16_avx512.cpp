@@ -16,11 +16,12 @@
 // once per sub-block (exact: the chain is a multiple of 16). Q6_K's -32 enters as the start value of
 // each sub-block's chain (-32 * bsum, per token), so the integer part stays exact.
 //
-// Prompt batches take the shared packed GEMM (kquant_panel_avx512.h; AMX for Q4_K) with panels cut
-// from this layout: a quant vector masked / shifted is already a panel dword column (two per vector),
-// and the scales come out of the same vector decode, so packing is ~3 ops per 64 panel bytes instead
-// of a per-row prepare and 16x16 transposes. The panel equals the one packed from ggml blocks, byte
-// for byte, so prompt outputs are identical with and without repacking.
+// Prompt batches take the shared packed GEMM (kquant_panel_avx512.h) with panels cut from this layout:
+// a quant vector masked / shifted is already a panel dword column (two per vector), and the scales come
+// out of the same vector decode, so packing is ~3 ops per 64 panel bytes instead of a per-row prepare
+// and 16x16 transposes. Q4_K without AMX takes llama.cpp's order (q4k_gemm_x86_order_avx512.h) on the
+// same panel weights. The panel equals the one packed from ggml blocks, byte for byte, so prompt
+// outputs are identical with and without repacking.
 #pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12 AVX-512 headers (see matmul_avx512.cpp)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -31,6 +32,7 @@
 #include <cstring>
 
 #include "kernels/avx512/kquant_panel_avx512.h"
+#include "kernels/avx512/q4k_gemm_x86_order_avx512.h"
 #include "kernels/kquant_x16.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_k.h"
@@ -254,7 +256,10 @@ void gemm_decode_x16(const GemmArgs& a, size_t group_bytes) {
 
 // ---------------------------------------------------------------- prompt panels from the layout
 
-// Panel rows r0 .. r0 + rows (r0 a multiple of 16) = groups r0 / 16 and r0 / 16 + 1.
+// Panel rows r0 .. r0 + rows (r0 a multiple of 16) = groups r0 / 16 and r0 / 16 + 1. The tail after
+// each super-block's weights: the float dsc/dm of gemm_packed (AMX tiles), or with kX86Order the
+// integer scales, min pairs and d/dmin of gemm_q4_K_x86_order (q4k_gemm_x86_order_avx512.h).
+template <bool kX86Order>
 void pack_panel_q4_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel) {
   const size_t gb = q4_K_x16_group_bytes(a.n_in);
   const __m512i m0f = _mm512_set1_epi8(0x0F);
@@ -264,9 +269,14 @@ void pack_panel_q4_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, ui
       uint8_t* ps = panel + b * sb_bytes(32);
       float* dsc = reinterpret_cast<float*>(ps + kSbWeightBytes) + 16 * g;
       float* dm = dsc + 8 * kPanelRows;
+      uint8_t* q4t = ps + kSbWeightBytes + g * kQ4TailGroup;
       if (16 * g >= rows) {  // no second group: zero weights and scales (the VNNI tile reads both groups)
         for (int k = 0; k < 64; ++k) _mm512_store_si512(ps + (g * 64 + k) * 64, _mm512_setzero_si512());
-        for (int j = 0; j < 8; ++j) _mm512_store_ps(dsc + j * kPanelRows, _mm512_setzero_ps()), _mm512_store_ps(dm + j * kPanelRows, _mm512_setzero_ps());
+        if constexpr (kX86Order) {
+          for (size_t o = 0; o < kQ4TailGroup; o += 64) _mm512_store_si512(q4t + o, _mm512_setzero_si512());
+        } else {
+          for (int j = 0; j < 8; ++j) _mm512_store_ps(dsc + j * kPanelRows, _mm512_setzero_ps()), _mm512_store_ps(dm + j * kPanelRows, _mm512_setzero_ps());
+        }
         continue;
       }
       const uint8_t* tile = group + b * kQ4KX16TileBytes;
@@ -277,10 +287,20 @@ void pack_panel_q4_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, ui
       }
       const K4Scales s = k4_scales16(tile);
       const __m512 d = f16x16(tile + 2240), dmin = f16x16(tile + 2272);
+      if constexpr (kX86Order) {
 #pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) {
-        _mm512_store_ps(dsc + j * kPanelRows, _mm512_mul_ps(d, k4_lane(s.sc, j)));
-        _mm512_store_ps(dm + j * kPanelRows, _mm512_mul_ps(dmin, k4_lane(s.m, j)));
+        for (int j = 0; j < 8; ++j) _mm512_store_si512(q4t + kQ4TailSc + 64 * j, k4_lane_i(s.sc, j));
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; ++p)
+          _mm512_store_si512(q4t + kQ4TailMp + 64 * p, _mm512_or_si512(k4_lane_i(s.m, 2 * p), _mm512_slli_epi32(k4_lane_i(s.m, 2 * p + 1), 16)));
+        _mm512_store_ps(q4t + kQ4TailD, d);
+        _mm512_store_ps(q4t + kQ4TailDmin, dmin);
+      } else {
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+          _mm512_store_ps(dsc + j * kPanelRows, _mm512_mul_ps(d, k4_lane(s.sc, j)));
+          _mm512_store_ps(dm + j * kPanelRows, _mm512_mul_ps(dmin, k4_lane(s.m, j)));
+        }
       }
     }
   }
@@ -314,9 +334,10 @@ void pack_panel_q6_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, ui
   }
 }
 
-// Rows before the first multiple of 16 go through the decode tiles (any n_tokens); the rest by size.
-template <bool kQ6, GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, int Block, class Packer>
-void gemm_x16(const GemmArgs& a0, size_t group_bytes, Packer pack) {
+// Rows before the first multiple of 16 go through the decode tiles (any n_tokens); the rest by size
+// (prompt(a) for the rows from the first multiple of 16 on).
+template <bool kQ6, GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, class Prompt>
+void gemm_x16(const GemmArgs& a0, size_t group_bytes, Prompt prompt) {
   GemmArgs a = a0;
   const int64_t head_end = std::min<int64_t>(a.row_end, (a.row_begin + kX16Rows - 1) / kX16Rows * kX16Rows);
   if (a.n_tokens < kPackedMinTokens || head_end == a.row_end) return gemm_decode_x16<kQ6, G1, G2, G3, G4>(a, group_bytes);
@@ -326,17 +347,24 @@ void gemm_x16(const GemmArgs& a0, size_t group_bytes, Packer pack) {
     gemm_decode_x16<kQ6, G1, G2, G3, G4>(h, group_bytes);
     a.row_begin = head_end;
   }
-  gemm_packed<Block, kQ6>(a, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack(a, r0, rows, nb, panel); });
+  prompt(a);
 }
 
 }  // namespace
 
 void gemm_q4_K_x16_avx512(const GemmArgs& a) {
-  gemm_x16<false, q4_K_group<1>, q4_K_group<2>, q4_K_group<3>, q4_K_group<4>, 32>(a, q4_K_x16_group_bytes(a.n_in), pack_panel_q4_K_x16);
+  gemm_x16<false, q4_K_group<1>, q4_K_group<2>, q4_K_group<3>, q4_K_group<4>>(a, q4_K_x16_group_bytes(a.n_in), [](const GemmArgs& p) {
+    if (q4_K_batch_uses_amx(p))
+      gemm_packed<32, false>(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q4_K_x16<false>(p, r0, rows, nb, panel); });
+    else
+      gemm_q4_K_x86_order(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q4_K_x16<true>(p, r0, rows, nb, panel); });
+  });
 }
 
 void gemm_q6_K_x16_avx512(const GemmArgs& a) {
-  gemm_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>, 16>(a, q6_K_x16_group_bytes(a.n_in), pack_panel_q6_K_x16);
+  gemm_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, q6_K_x16_group_bytes(a.n_in), [](const GemmArgs& p) {
+    gemm_packed<16, true>(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q6_K_x16(p, r0, rows, nb, panel); });
+  });
 }
 
 }  // namespace kestrel::kernels

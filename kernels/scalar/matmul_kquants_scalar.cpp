@@ -7,8 +7,10 @@
 //                s   += (dx * d) * isum
 // Integer sums are exact (|isum| < 2^25); only the float accumulation order can differ between ISAs.
 // This is ggml's formula (ggml_vec_dot_q4_K_q8_K etc.).
+#include <cmath>
 #include <cstring>
 
+#include "kernels/kquant_x86_order.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_k.h"
 #include "kernels/type_traits.h"
@@ -96,6 +98,32 @@ float dot_q6_K(const char* w, const char* x, int64_t n) {
   return s;
 }
 
+// One output in llama.cpp's x86 Q4_K order (kernels/kquant_x86_order.h): per pair of sub-blocks
+// (pairs) or per super-block, one FMA into the scale and one into the minimum accumulator.
+float dot_q4_K_x86(const char* w, const char* x, int64_t n, bool pairs) {
+  float tot = 0, totm = 0;
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const BlockQ4_K wb = load<BlockQ4_K>(w, b);
+    const BlockQ8_K xb = load<BlockQ8_K>(x, b);
+    uint8_t sc[8], m[8];
+    unpack_scales_mins_k4(wb.scales, sc, m);
+    const float dd = fp16_to_fp32(wb.d) * xb.d, dm = fp16_to_fp32(wb.dmin) * xb.d;
+    int32_t isum = 0, msum = 0;
+    for (int j = 0; j < 8; ++j) {
+      int32_t dot = 0;
+      for (int l = 0; l < 32; ++l) dot += nibble_k4(wb.qs, 32 * j + l) * static_cast<int32_t>(xb.qs[32 * j + l]);
+      isum += sc[j] * dot;
+      msum += m[j] * (xb.bsums[2 * j] + xb.bsums[2 * j + 1]);
+      if (pairs ? j % 2 == 1 : j == 7) {
+        tot = std::fma(static_cast<float>(isum), dd, tot);
+        totm = std::fma(static_cast<float>(msum), dm, totm);
+        isum = msum = 0;
+      }
+    }
+  }
+  return tot - totm;
+}
+
 template <float (*Dot)(const char*, const char*, int64_t)>
 void gemm(const GemmArgs& a) {
   for (int64_t t = 0; t < a.n_tokens; ++t)
@@ -105,6 +133,14 @@ void gemm(const GemmArgs& a) {
 }
 
 }  // namespace
+
+void gemm_q4_K_x86_ref(const GemmArgs& a) {
+  const int64_t n_gemm = a.n_tokens - a.n_tokens % 4;  // full groups of 4 tokens: gemm's order
+  for (int64_t t = 0; t < a.n_tokens; ++t)
+    for (int64_t r = a.row_begin; r < a.row_end; ++r)
+      a.y[t * a.ldy + r] = dot_q4_K_x86(static_cast<const char*>(a.w) + r * a.w_row_bytes,
+                                        static_cast<const char*>(a.x) + t * a.x_row_bytes, a.n_in, t < n_gemm);
+}
 
 void set_kquant_kernels_scalar(MatmulKernels& k) {
   k.quantize_row_q8_K = quantize_row_q8_K_scalar;

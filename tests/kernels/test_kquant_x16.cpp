@@ -13,6 +13,7 @@
 
 #include "kernels/isa.h"
 #include "kernels/kquant_x16.h"
+#include "kernels/kquant_x86_order.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/matmul.h"
 #include "kernels/quant_k.h"
@@ -187,6 +188,94 @@ TEST(KquantX16, KernelsMatchScalarGgmlKernel) {
 #endif
       }
   }
+}
+
+// Q4_K in llama.cpp's x86 order (kernels/kquant_x86_order.h): the scalar twin on the x16 layout equals
+// the one on ggml rows, and without AMX the AVX-512 kernels equal it bit for bit: prompt batches from
+// both panel sources (ggml rows, x16 layout), the x16 decode tiles too. Odd shapes: n_out not a multiple
+// of 16 or 32, 1 / 3 / 5 super-blocks, row ranges starting and ending inside groups and panels, every
+// n_tokens 1..37 (full groups of 4 and the 1..3 leftover tokens, which llama.cpp sends through gemv).
+TEST(KquantX16, Q4KMatchesLlamaCppX86Order) {
+#if defined(__x86_64__)
+  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  struct NoAmx {  // AMX tiles take Q4_K batches of >= 32 tokens in their own order
+    bool was = set_amx_enabled(false);
+    ~NoAmx() { set_amx_enabled(was); }
+  } no_amx;
+  const GemmFn ggml_avx512 = avx512_matmul_kernels()->gemm_q4_K;
+  std::vector<int64_t> tokens;
+  for (int64_t t = 1; t <= 37; ++t) tokens.push_back(t);
+  if (!sanitized()) tokens.insert(tokens.end(), {64, 130, 515});
+  uint32_t seed = 100;
+  for (int64_t n_in : {kQK_K, 3 * kQK_K, 5 * kQK_K})
+    for (int64_t n_tokens : tokens) {
+      if (sanitized() && n_in > kQK_K && n_tokens % 4 != 1) continue;  // the scalar twin is slow there
+      const int64_t n_out = n_tokens % 2 ? 45 : 77;
+      const Case c = make_case(TensorType::Q4_K, n_in, n_out, n_tokens, seed++);
+      AlignedBytes packed(packed_bytes(c));
+      pack(c, packed.p);
+      std::vector<float> ref = nan_y(c), y = nan_y(c);
+      gemm_q4_K_x86_ref(args(c, c.w.data(), c.w_row_bytes, ref.data(), 0, n_out));
+      gemm_q4_K_x16_x86_ref(args(c, packed.p, 0, y.data(), 0, n_out));
+      check(c, ref, y, 0, n_out, true, "x16 x86-order twin");
+      if (HasFatalFailure()) return;
+      for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, n_out}, {5, n_out}, {16, 35}, {32, n_out}, {3, 4}}) {
+        std::vector<float> want = nan_y(c);
+        gemm_q4_K_x86_ref(args(c, c.w.data(), c.w_row_bytes, want.data(), r0, r1));
+        y = nan_y(c);
+        gemm_q4_K_x16_avx512(args(c, packed.p, 0, y.data(), r0, r1));
+        check(c, want, y, r0, r1, true, "x16 avx512 vs x86 order");
+        if (HasFatalFailure()) return;
+        if (n_tokens < 8) continue;  // the ggml-layout decode kernel keeps its own order
+        y = nan_y(c);
+        ggml_avx512(args(c, c.w.data(), c.w_row_bytes, y.data(), r0, r1));
+        check(c, want, y, r0, r1, true, "ggml-layout avx512 vs x86 order");
+        if (HasFatalFailure()) return;
+      }
+    }
+#else
+  GTEST_SKIP() << "x86 only";
+#endif
+}
+
+// Through the threaded driver (token blocks of 512, row chunks over 2 threads, parallel repacking): the
+// Q4_K matmul of a batch equals the x86-order twin on the same Q8_K activations, both panel sources.
+TEST(KquantX16, Q4KMatmulMatchesX86OrderThreaded) {
+#if defined(__x86_64__)
+  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  struct NoAmx {
+    bool was = set_amx_enabled(false);
+    ~NoAmx() { set_amx_enabled(was); }
+  } no_amx;
+  ThreadPool pool(2);
+  const RepackLayout* layout = repack_layout(Isa::Avx512, TensorType::Q4_K);
+  ASSERT_NE(layout, nullptr);
+  const int64_t n_in = 2 * kQK_K, n_out = 133;
+  for (int64_t nt : sanitized() ? std::vector<int64_t>{9, 23} : std::vector<int64_t>{8, 9, 23, 37, 100, 514}) {
+    Case c = make_case(TensorType::Q4_K, n_in, n_out, nt, static_cast<uint32_t>(nt + 7));
+    AlignedBytes packed(layout->bytes(n_in, n_out));
+    repack_matrix(pool, *layout, c.w.data(), n_in, n_out, packed.p);
+    std::mt19937 rng(static_cast<uint32_t>(nt));
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> xs(n_in * nt);
+    for (float& v : xs) v = nd(rng);
+    for (int64_t t = 0; t < nt; ++t)  // the activations the driver makes (quantize_row_q8_K)
+      quantize_row_q8_K_ref(xs.data() + t * n_in, reinterpret_cast<BlockQ8_K*>(c.x.data() + t * c.x_row_bytes), n_in);
+    std::vector<float> want = nan_y(c), got = nan_y(c), got_ggml = nan_y(c);
+    gemm_q4_K_x86_ref(args(c, c.w.data(), c.w_row_bytes, want.data(), 0, n_out));
+    matmul_packed(pool, *layout, packed.p, n_in, n_out, xs.data(), nt, got.data(), n_out + 1);
+    check(c, want, got, 0, n_out, true, "matmul_packed (x16) vs x86 order");
+    if (HasFatalFailure()) return;
+    // On ggml rows a last token block of < 8 tokens (514 = 512 + 2) takes the ggml-layout decode kernel,
+    // whose order is not llama.cpp's (only the x16 decode tiles follow it): compare up to token 512.
+    matmul_isa(Isa::Avx512, pool, TensorType::Q4_K, c.w.data(), n_in, n_out, xs.data(), nt, got_ggml.data(), n_out + 1);
+    if (nt % 512 < 8) c.n_tokens = nt / 512 * 512;
+    check(c, want, got_ggml, 0, n_out, true, "matmul (ggml rows) vs x86 order");
+    if (HasFatalFailure()) return;
+  }
+#else
+  GTEST_SKIP() << "x86 only";
+#endif
 }
 
 // Through the load-time repacking table and driver (kernels/repack.h): the AVX-512 entries pack the
