@@ -53,11 +53,50 @@ Status check_attention_args(const AttentionArgs& a) {
   return Status::ok();
 }
 
+namespace {
+
+// F16 cache, n_tokens >= kFaTileTokens: llama.cpp's tiled flash attention (attention_fa_impl.h). A job is
+// a block of tokens and the query heads of one KV head (about 64 rows, as llama.cpp's Q tile), so each
+// K/V tile is widened once for all of them. Later tokens see more positions: the jobs run last block
+// first, handed out dynamically, so the two halves of a causal batch do not land on different threads.
+void attention_fa_tiled(AttendBlockFn attend, ThreadPool& pool, const AttentionArgs& a) {
+  const int64_t group = a.n_head / a.n_head_kv;
+  const int64_t block = std::max<int64_t>(1, kFaTileTokens / group);
+  const int64_t n_blocks = (a.n_tokens + block - 1) / block;
+  std::vector<std::vector<float>> scratch(static_cast<size_t>(pool.size()));
+  pool.for_each_job(n_blocks * a.n_head_kv, [&](int64_t job, int ith) {
+    const int64_t b = n_blocks - 1 - job / a.n_head_kv, kvh = job % a.n_head_kv;
+    const int64_t t0 = b * block, n_tok = std::min(block, a.n_tokens - t0);
+    std::vector<float>& buf = scratch[static_cast<size_t>(ith)];
+    buf.resize(static_cast<size_t>(attend_block_scratch_floats(block * group, a.head_dim)));
+    AttendBlockArgs ba;
+    ba.q = a.q + (t0 * a.n_head + kvh * group) * a.head_dim;
+    ba.k = reinterpret_cast<const uint16_t*>(a.k_cache) + kvh * a.head_dim;
+    ba.v = reinterpret_cast<const uint16_t*>(a.v_cache) + kvh * a.head_dim;
+    ba.q_stride = a.n_head * a.head_dim;
+    ba.stride = a.n_head_kv * a.head_dim;
+    ba.pos0 = a.pos0 + t0;
+    ba.n_tok = n_tok;
+    ba.window = a.window;
+    ba.ring = a.ring;
+    ba.head_dim = a.head_dim;
+    ba.n_q = group;
+    ba.scale = a.scale;
+    ba.softcap = a.softcap;
+    ba.out = a.out + (t0 * a.n_head + kvh * group) * a.head_dim;
+    ba.scratch = buf.data();
+    attend(ba);
+  });
+}
+
+}  // namespace
+
 void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a) {
   if (Status s = check_attention_args(a); !s) precondition_failed(s.message());
   if (a.n_tokens == 0) return;
   const OpsKernels& k = ops_kernels(isa);
   const bool f16 = a.cache_type == TensorType::F16;
+  if (f16 && a.n_tokens >= kFaTileTokens) return attention_fa_tiled(k.attend_block_f16 ? k.attend_block_f16 : ops_kernels(Isa::Scalar).attend_block_f16, pool, a);
   const AttendHeadFn attend = f16 ? k.attend_head_f16 : k.attend_head_f32;
   const size_t elem = f16 ? sizeof(uint16_t) : sizeof(float);
   const int64_t group = a.n_head / a.n_head_kv;

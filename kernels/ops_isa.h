@@ -46,6 +46,35 @@ inline constexpr int64_t attend_ggml_scratch_floats(int64_t n_pos_end, int64_t h
 }
 using AttendHeadFn = void (*)(const AttendHeadArgs& a);
 
+// F16 cache, batches of kFaTileTokens tokens or more: n_tok consecutive tokens (positions pos0 ..) and
+// the n_q consecutive query heads of one KV head, in the order of llama.cpp's tiled CPU flash attention
+// (kernels/attention_fa_impl.h). q and out point at the first token's first head; tokens are q_stride
+// floats apart, its heads head_dim apart. k, v, stride, ring, window (0: none), scale and softcap as for
+// AttendHeadArgs; the cache holds positions [max(0, pos0 - window + 1), pos0 + n_tok). scratch holds
+// attend_block_scratch_floats(n_tok * n_q, head_dim) floats.
+struct AttendBlockArgs {
+  const float* q;
+  const void* k;
+  const void* v;
+  int64_t q_stride;
+  int64_t stride;
+  int64_t pos0;
+  int64_t n_tok;
+  int64_t window;
+  int64_t ring;
+  int64_t head_dim;
+  int64_t n_q;
+  float scale;
+  float softcap;
+  float* out;
+  float* scratch;
+};
+inline constexpr int64_t kFaTileTokens = 64;  // llama.cpp's GGML_FA_TILE_Q: from here on its tiled path
+inline constexpr int64_t attend_block_scratch_floats(int64_t rows, int64_t head_dim) {
+  return rows * (2 * head_dim + 64 + 2) + 2 * 64 * head_dim;
+}
+using AttendBlockFn = void (*)(const AttendBlockArgs& a);
+
 struct OpsKernels {
   const char* name = nullptr;  // "scalar", "avx2", "avx512", "neon"
   void (*rmsnorm)(const float* x, const float* w, float* out, int64_t n, float eps) = nullptr;
@@ -63,6 +92,9 @@ struct OpsKernels {
   // accumulates in F32; V is widened to F32. See kernels/attention.cpp.
   AttendHeadFn attend_head_f32 = nullptr;
   AttendHeadFn attend_head_f16 = nullptr;
+  // F16 cache, batches of >= kFaTileTokens tokens: llama.cpp's flash-attention order, the same bits on
+  // every ISA (attention_fa_impl.h).
+  AttendBlockFn attend_block_f16 = nullptr;
 };
 
 const OpsKernels& scalar_ops_kernels();

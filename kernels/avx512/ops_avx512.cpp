@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "kernels/attention_fa_impl.h"
 #include "kernels/attention_impl.h"
 #include "kernels/ops_isa.h"
 #include "kernels/ops_simd.h"
@@ -136,6 +137,7 @@ struct Avx512Prims {
 
 void attend_head_f32_avx512(const AttendHeadArgs& a) { attention_detail::attend_head<Avx512Prims, false>(a); }
 void attend_head_f16_avx512(const AttendHeadArgs& a) { attention_detail::attend_head<Avx512Prims, true>(a); }
+void attend_block_f16_avx512(const AttendBlockArgs& a) { attention_detail::attend_block_fa<Avx512Prims>(a); }
 
 }  // namespace
 const OpsKernels& avx512_ops_kernels() {
@@ -153,6 +155,7 @@ const OpsKernels& avx512_ops_kernels() {
       .scale = Simd::scale,
       .attend_head_f32 = attend_head_f32_avx512,
       .attend_head_f16 = attend_head_f16_avx512,
+      .attend_block_f16 = attend_block_f16_avx512,
   };
   return k;
 }
