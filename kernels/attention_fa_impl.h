@@ -4,7 +4,7 @@
 // (ggml-cpu/ops.cpp, llama.cpp's ggml_fa_tile_config Q = KV = 64, simd_gemm from simd-gemm.h). Per query
 // row (token, head), over the KV cells in tiles of 64 cells counted from cell 0 (cell = position):
 //   kq[c]  = one FMA chain over d = 0..head_dim-1 of q[d] * float(K[c][d])   (q stays F32; simd_gemm)
-//   kq    *= scale                      (softcap: scale / softcap, then softcap * tanhf(kq))
+//   kq    *= scale                      (softcap: see below)
 //   masked cells (outside the causal / sliding window) are -inf
 //   tile_max = max(kq); a row with tile_max = -inf takes nothing from this tile
 //   M' = fmaxf(M, tile_max); if M' > M: acc *= expf(M - M'), S *= expf(M - M')
@@ -100,7 +100,7 @@ void attend_block_fa(const AttendBlockArgs& a) {
   for (int64_t r = 0; r < rows; ++r) mx[r] = -INFINITY, sm[r] = 0.0f;
   auto first_of = [&](int64_t p) { return a.window > 0 ? std::max<int64_t>(0, p - a.window + 1) : int64_t{0}; };
   const int64_t lo = first_of(a.pos0), hi = a.pos0 + a.n_tok - 1;
-  const float sc = a.softcap > 0.0f ? a.scale / a.softcap : a.scale;
+  const float inv_cap = a.softcap > 0.0f ? 1.0f / a.softcap : 0.0f;
   for (int64_t c0 = lo / kTile * kTile; c0 <= hi; c0 += kTile) {
     const int64_t j0 = std::max(c0, lo), j1 = std::min(c0 + kTile, hi + 1);
     for (int64_t i = 0; i < hd * kTile; ++i) kt[i] = 0.0f;
@@ -118,9 +118,15 @@ void attend_block_fa(const AttendBlockArgs& a) {
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t p = a.pos0 + r / nq, f = first_of(p);
       float* s = kq + r * kTile;
-      for (int64_t c = 0; c < kTile; ++c) s[c] *= sc;
-      if (a.softcap > 0.0f)
-        for (int64_t c = 0; c < kTile; ++c) s[c] = a.softcap * __builtin_tanhf(s[c]);
+      if (a.softcap > 0.0f) {
+        // cap * tanh(s * (1 / cap)), then the scale (Kestrel's meaning of softcap; llama.cpp's fused
+        // scale / cap is the same float when scale is 1, as in Gemma 2's graph, which pre-scales q).
+        for (int64_t c = 0; c < kTile; ++c) s[c] = a.softcap * __builtin_tanhf(s[c] * inv_cap);
+        if (a.scale != 1.0f)
+          for (int64_t c = 0; c < kTile; ++c) s[c] *= a.scale;
+      } else {
+        for (int64_t c = 0; c < kTile; ++c) s[c] *= a.scale;
+      }
       float tile_max = -INFINITY;
       for (int64_t c = 0; c < kTile; ++c) {
         if (c0 + c < f || c0 + c > p) s[c] = -INFINITY;
