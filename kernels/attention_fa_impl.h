@@ -78,10 +78,17 @@ inline void gemm_acc(float* c, const float* a, const float* b, int64_t m, int64_
   }
 }
 
+// The ISA's own gemm_acc (the same per-element order, register-tiled) where its primitives have one.
+template <class P>
+inline void gemm(float* c, const float* a, const float* b, int64_t m, int64_t k, int64_t n) {
+  if constexpr (requires { P::fa_gemm_acc(c, a, b, m, k, n); }) P::fa_gemm_acc(c, a, b, m, k, n);
+  else gemm_acc(c, a, b, m, k, n);
+}
+
 }  // namespace fa_order
 }  // namespace
 
-template <class P>  // P unused: a template so each ISA file instantiates its own copy
+template <class P>  // P: an ISA's primitives (fa_gemm_acc, if it has one); each ISA file has its own copy
 void attend_block_fa(const AttendBlockArgs& a) {
   using namespace fa_order;
   const int64_t hd = a.head_dim, nq = a.n_q, rows = a.n_tok * nq;
@@ -103,8 +110,12 @@ void attend_block_fa(const AttendBlockArgs& a) {
   const float inv_cap = a.softcap > 0.0f ? 1.0f / a.softcap : 0.0f;
   for (int64_t c0 = lo / kTile * kTile; c0 <= hi; c0 += kTile) {
     const int64_t j0 = std::max(c0, lo), j1 = std::min(c0 + kTile, hi + 1);
-    for (int64_t i = 0; i < hd * kTile; ++i) kt[i] = 0.0f;
-    for (int64_t i = 0; i < kTile * hd; ++i) vt[i] = 0.0f;
+    // Cells of the tile that are not loaded are zeros (only edge tiles have such cells).
+    for (int64_t c = 0; c < kTile; ++c) {
+      if (c0 + c >= j0 && c0 + c < j1) continue;
+      for (int64_t d = 0; d < hd; ++d) kt[d * kTile + c] = 0.0f;
+      for (int64_t d = 0; d < hd; ++d) vt[c * hd + d] = 0.0f;
+    }
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t row = a.ring > 0 ? j % a.ring : j;
       const uint16_t* kr = k + row * a.stride;
@@ -114,7 +125,7 @@ void attend_block_fa(const AttendBlockArgs& a) {
       for (int64_t d = 0; d < hd; ++d) vd[d] = half_to_float(vr[d]);
     }
     for (int64_t i = 0; i < rows * kTile; ++i) kq[i] = 0.0f;
-    gemm_acc(kq, qb, kt, rows, hd, kTile);
+    gemm<P>(kq, qb, kt, rows, hd, kTile);
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t p = a.pos0 + r / nq, f = first_of(p);
       float* s = kq + r * kTile;
@@ -152,7 +163,7 @@ void attend_block_fa(const AttendBlockArgs& a) {
       }
       sm[r] = static_cast<float>(static_cast<double>(sm[r]) + sum);
     }
-    gemm_acc(acc, kq, vt, rows, kTile, hd);
+    gemm<P>(acc, kq, vt, rows, kTile, hd);
   }
   for (int64_t r = 0; r < rows; ++r) {
     const float inv = sm[r] == 0.0f ? 0.0f : 1.0f / sm[r];

@@ -133,6 +133,38 @@ struct Avx512Prims {
   }
   static void scale(float* acc, float c, int64_t n) { Simd::scale(acc, c, n); }
   static float exp_sub_sum(float* s, int64_t n, float m) { return Simd::exp_sub_sum(s, n, m); }
+
+  // C[m x n] += A[m x k] B[k x n] for the F16 tiled attention (attention_fa_impl.h): every C element is
+  // one FMA chain over k ascending, as fa_order::gemm_acc; R rows x 64 columns of C stay in registers.
+  template <int R>
+  static void fa_gemm_tile(float* c, const float* a, const float* b, int64_t k, int64_t n, int64_t w) {
+    __mmask16 mk[4];
+    for (int v = 0; v < 4; ++v) {
+      const int64_t left = w - 16 * v;
+      mk[v] = left >= 16 ? static_cast<__mmask16>(0xffff) : left > 0 ? tail_mask(left) : static_cast<__mmask16>(0);
+    }
+    __m512 acc[R][4];
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_maskz_loadu_ps(mk[v], c + r * n + 16 * v);
+    for (int64_t kk = 0; kk < k; ++kk) {
+      __m512 bv[4];
+      for (int v = 0; v < 4; ++v) bv[v] = _mm512_maskz_loadu_ps(mk[v], b + kk * n + 16 * v);
+      for (int r = 0; r < R; ++r) {
+        const __m512 x = _mm512_set1_ps(a[r * k + kk]);
+        for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(c + r * n + 16 * v, mk[v], acc[r][v]);
+  }
+  static void fa_gemm_acc(float* c, const float* a, const float* b, int64_t m, int64_t k, int64_t n) {
+    for (int64_t j = 0; j < n; j += 64) {
+      const int64_t w = n - j < 64 ? n - j : 64;
+      int64_t i = 0;
+      for (; i + 4 <= m; i += 4) fa_gemm_tile<4>(c + i * n + j, a + i * k, b + j, k, n, w);
+      for (; i < m; ++i) fa_gemm_tile<1>(c + i * n + j, a + i * k, b + j, k, n, w);
+    }
+  }
 };
 
 void attend_head_f32_avx512(const AttendHeadArgs& a) { attention_detail::attend_head<Avx512Prims, false>(a); }
