@@ -85,10 +85,22 @@ inline void gemm(float* c, const float* a, const float* b, int64_t m, int64_t k,
   else gemm_acc(c, a, b, m, k, n);
 }
 
+// e[0..16) = ggml_v_expf(e - m), returning _mm512_reduce_add_ps of them (tree16): the ISA's own where its
+// primitives have one (AVX-512: ggml's instruction sequence), else lane by lane.
+template <class P>
+inline float exp_tree16(float* e, float m) {
+  if constexpr (requires { P::fa_exp_tree16(e, m); }) {
+    return P::fa_exp_tree16(e, m);
+  } else {
+    for (int l = 0; l < 16; ++l) e[l] = ggml_order::v_expf(e[l] - m);
+    return ggml_order::tree16(e);
+  }
+}
+
 }  // namespace fa_order
 }  // namespace
 
-template <class P>  // P: an ISA's primitives (fa_gemm_acc, if it has one); each ISA file has its own copy
+template <class P>  // P: an ISA's primitives (fa_gemm_acc, fa_exp_tree16, if it has them); each ISA file has its own copy
 void attend_block_fa(const AttendBlockArgs& a) {
   using namespace fa_order;
   const int64_t hd = a.head_dim, nq = a.n_q, rows = a.n_tok * nq;
@@ -156,11 +168,7 @@ void attend_block_fa(const AttendBlockArgs& a) {
       }
       mx[r] = m_new;
       double sum = 0;
-      for (int64_t c = 0; c < kTile; c += 16) {
-        float* e = s + c;
-        for (int l = 0; l < 16; ++l) e[l] = ggml_order::v_expf(e[l] - m_new);
-        sum += static_cast<double>(ggml_order::tree16(e));
-      }
+      for (int64_t c = 0; c < kTile; c += 16) sum += static_cast<double>(exp_tree16<P>(s + c, m_new));
       sm[r] = static_cast<float>(static_cast<double>(sm[r]) + sum);
     }
     gemm<P>(acc, kq, vt, rows, kTile, hd);

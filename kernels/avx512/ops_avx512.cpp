@@ -9,6 +9,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/attention_fa_impl.h"
@@ -156,6 +157,28 @@ struct Avx512Prims {
     }
     for (int r = 0; r < R; ++r)
       for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(c + r * n + 16 * v, mk[v], acc[r][v]);
+  }
+  // ggml_v_expf (ggml-cpu/vec.h, AVX-512) of e - m, stored back; returns their _mm512_reduce_add_ps.
+  static float fa_exp_tree16(float* e, float m) {
+    const __m512 x = _mm512_sub_ps(_mm512_loadu_ps(e), _mm512_set1_ps(m));
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    __m512 res = _mm512_scalef_ps(j, n);
+    if (big) {
+      const __m512 alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_set1_ps(INFINITY),
+                                              _mm512_setzero_ps());
+      res = _mm512_mask_blend_ps(big, res, alt);
+    }
+    _mm512_storeu_ps(e, res);
+    return _mm512_reduce_add_ps(res);
   }
   static void fa_gemm_acc(float* c, const float* a, const float* b, int64_t m, int64_t k, int64_t n) {
     for (int64_t j = 0; j < n; j += 64) {
