@@ -63,12 +63,14 @@ void attention_fa_tiled(AttendBlockFn attend, ThreadPool& pool, const AttentionA
   const int64_t group = a.n_head / a.n_head_kv;
   const int64_t block = std::max<int64_t>(1, kFaTileTokens / group);
   const int64_t n_blocks = (a.n_tokens + block - 1) / block;
-  std::vector<std::vector<float>> scratch(static_cast<size_t>(pool.size()));
-  pool.for_each_job(n_blocks * a.n_head_kv, [&](int64_t job, int ith) {
+  pool.for_each_job(n_blocks * a.n_head_kv, [&](int64_t job, int) {
     const int64_t b = n_blocks - 1 - job / a.n_head_kv, kvh = job % a.n_head_kv;
     const int64_t t0 = b * block, n_tok = std::min(block, a.n_tokens - t0);
-    std::vector<float>& buf = scratch[static_cast<size_t>(ith)];
-    buf.resize(static_cast<size_t>(attend_block_scratch_floats(block * group, a.head_dim)));
+    // Per thread and kept: a few hundred KiB, which as a fresh allocation per call would be new
+    // (kernel-zeroed) pages every layer.
+    thread_local std::vector<float> buf;
+    const size_t need = static_cast<size_t>(attend_block_scratch_floats(block * group, a.head_dim));
+    if (buf.size() < need) buf.resize(need);
     AttendBlockArgs ba;
     ba.q = a.q + (t0 * a.n_head + kvh * group) * a.head_dim;
     ba.k = reinterpret_cast<const uint16_t*>(a.k_cache) + kvh * a.head_dim;
