@@ -5,12 +5,12 @@
 // Numerics versus llama.cpp (flash attention off): an F32 cache takes attend_head_ggml
 // (attention_impl.h), llama.cpp's AVX-512 graph operation for operation (vec_dot_f32 scores,
 // soft_max_ext with ggml_v_expf and a double sum, the V product in tinyBLAS's lane order for a batch and
-// vec_dot_f32's for one token), bit-identical to it on AVX-512 builds. An F16 cache keeps the online
-// softmax: scores are (K.q) * scale like soft_max_ext, q rounded to F16 before the dot (llama.cpp
-// converts q to the cache's type for the F16 matmul) and K widened to F32; llama.cpp also rounds the
-// softmax probabilities to F16 before multiplying them with an F16 V, we keep them in F32 (the online
-// softmax never forms the final probabilities), which differs from llama.cpp by about one F16 rounding
-// of each probability.
+// vec_dot_f32's for one token), bit-identical to it on AVX-512 builds. An F16 cache (llama.cpp's default,
+// with flash attention on): batches of >= kFaTileTokens (64) tokens take attention_fa_impl.h, the order
+// of llama.cpp's tiled CPU flash attention (bit-identical to llama.cpp's zen4 build, and the same bits on
+// every ISA); shorter batches and one-token decode keep the online softmax below: scores are
+// (K.q) * scale, q rounded to F16 before the dot (as llama.cpp's one-row flash attention converts q to
+// F16) and K widened to F32, V accumulated in F32 (llama.cpp accumulates an F16 V in F16 there).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
