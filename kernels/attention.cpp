@@ -5,12 +5,12 @@
 // Numerics versus llama.cpp (flash attention off): an F32 cache takes attend_head_ggml
 // (attention_impl.h), llama.cpp's AVX-512 graph operation for operation (vec_dot_f32 scores,
 // soft_max_ext with ggml_v_expf and a double sum, the V product in tinyBLAS's lane order for a batch and
-// vec_dot_f32's for one token), bit-identical to it on AVX-512 builds. An F16 cache keeps the online
-// softmax: scores are (K.q) * scale like soft_max_ext, q rounded to F16 before the dot (llama.cpp
-// converts q to the cache's type for the F16 matmul) and K widened to F32; llama.cpp also rounds the
-// softmax probabilities to F16 before multiplying them with an F16 V, we keep them in F32 (the online
-// softmax never forms the final probabilities), which differs from llama.cpp by about one F16 rounding
-// of each probability.
+// vec_dot_f32's for one token), bit-identical to it on AVX-512 builds. An F16 cache (llama.cpp's default,
+// with flash attention on): batches of >= kFaTileTokens (64) tokens take attention_fa_impl.h, the order
+// of llama.cpp's tiled CPU flash attention (bit-identical to llama.cpp's zen4 build, and the same bits on
+// every ISA); shorter batches and one-token decode keep the online softmax below: scores are
+// (K.q) * scale, q rounded to F16 before the dot (as llama.cpp's one-row flash attention converts q to
+// F16) and K widened to F32, V accumulated in F32 (llama.cpp accumulates an F16 V in F16 there).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -53,11 +53,52 @@ Status check_attention_args(const AttentionArgs& a) {
   return Status::ok();
 }
 
+namespace {
+
+// F16 cache, n_tokens >= kFaTileTokens: llama.cpp's tiled flash attention (attention_fa_impl.h). A job is
+// a block of tokens and the query heads of one KV head (about 64 rows, as llama.cpp's Q tile), so each
+// K/V tile is widened once for all of them. Later tokens see more positions: the jobs run last block
+// first, handed out dynamically, so the two halves of a causal batch do not land on different threads.
+void attention_fa_tiled(AttendBlockFn attend, ThreadPool& pool, const AttentionArgs& a) {
+  const int64_t group = a.n_head / a.n_head_kv;
+  const int64_t block = std::max<int64_t>(1, kFaTileTokens / group);
+  const int64_t n_blocks = (a.n_tokens + block - 1) / block;
+  pool.for_each_job(n_blocks * a.n_head_kv, [&](int64_t job, int) {
+    const int64_t b = n_blocks - 1 - job / a.n_head_kv, kvh = job % a.n_head_kv;
+    const int64_t t0 = b * block, n_tok = std::min(block, a.n_tokens - t0);
+    // Per thread and kept: a few hundred KiB, which as a fresh allocation per call would be new
+    // (kernel-zeroed) pages every layer.
+    thread_local std::vector<float> buf;
+    const size_t need = static_cast<size_t>(attend_block_scratch_floats(block * group, a.head_dim));
+    if (buf.size() < need) buf.resize(need);
+    AttendBlockArgs ba;
+    ba.q = a.q + (t0 * a.n_head + kvh * group) * a.head_dim;
+    ba.k = reinterpret_cast<const uint16_t*>(a.k_cache) + kvh * a.head_dim;
+    ba.v = reinterpret_cast<const uint16_t*>(a.v_cache) + kvh * a.head_dim;
+    ba.q_stride = a.n_head * a.head_dim;
+    ba.stride = a.n_head_kv * a.head_dim;
+    ba.pos0 = a.pos0 + t0;
+    ba.n_tok = n_tok;
+    ba.window = a.window;
+    ba.ring = a.ring;
+    ba.head_dim = a.head_dim;
+    ba.n_q = group;
+    ba.scale = a.scale;
+    ba.softcap = a.softcap;
+    ba.out = a.out + (t0 * a.n_head + kvh * group) * a.head_dim;
+    ba.scratch = buf.data();
+    attend(ba);
+  });
+}
+
+}  // namespace
+
 void attention_isa(Isa isa, ThreadPool& pool, const AttentionArgs& a) {
   if (Status s = check_attention_args(a); !s) precondition_failed(s.message());
   if (a.n_tokens == 0) return;
   const OpsKernels& k = ops_kernels(isa);
   const bool f16 = a.cache_type == TensorType::F16;
+  if (f16 && a.n_tokens >= kFaTileTokens) return attention_fa_tiled(k.attend_block_f16 ? k.attend_block_f16 : ops_kernels(Isa::Scalar).attend_block_f16, pool, a);
   const AttendHeadFn attend = f16 ? k.attend_head_f16 : k.attend_head_f32;
   const size_t elem = f16 ? sizeof(uint16_t) : sizeof(float);
   const int64_t group = a.n_head / a.n_head_kv;

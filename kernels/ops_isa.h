@@ -12,24 +12,16 @@
 
 namespace kestrel::kernels {
 
-// One query token and n_q consecutive query heads that share one KV head: the online softmax of each
-// query against positions [first, first + n_pos) of that KV head. q and out hold n_q * head_dim floats
-// (head g at g * head_dim). k and v point at cache row 0 of the KV head; consecutive rows are `stride`
-// elements apart (n_head_kv * head_dim). Position p is in row p (ring == 0) or p % ring (a ring buffer
-// of `ring` rows, sliding-window layers). softcap > 0: scores become softcap * tanh(K.q / softcap)
-// before `scale`. scratch holds attend_scratch_floats(n_q, head_dim) floats, plus
-// attend_ggml_scratch_floats(first + n_pos, head_dim) when ggml_lanes is set.
-//
-// ggml_lanes (F32 caches only; 0 = the online softmax): compute in the order of llama.cpp's x86 CPU
-// graph with flash attention off instead (kernels/attention_impl.h, attend_head_ggml): 16 for its
-// batches (the K.V^T product through llamafile's tinyBLAS), 64 for one token (ggml_vec_dot_f32).
-struct AttendHeadArgs {
+// What both attention entries read: q and out (n_q consecutive query heads that share one KV head, head g
+// at g * head_dim), k and v at cache row 0 of that KV head (consecutive rows `stride` elements apart,
+// n_head_kv * head_dim; position p in row p, or p % ring for a ring buffer of `ring` rows, the
+// sliding-window layers), the score scale, softcap (> 0: scores become softcap * tanh(K.q / softcap)
+// before `scale`) and the caller's scratch.
+struct AttendKvArgs {
   const float* q;
   const void* k;
   const void* v;
   int64_t stride;
-  int64_t first;
-  int64_t n_pos;
   int64_t ring;
   int64_t head_dim;
   int64_t n_q;
@@ -37,6 +29,18 @@ struct AttendHeadArgs {
   float softcap;
   float* out;
   float* scratch;
+};
+
+// One query token: the online softmax of each query against positions [first, first + n_pos). scratch
+// holds attend_scratch_floats(n_q, head_dim) floats, plus attend_ggml_scratch_floats(first + n_pos,
+// head_dim) when ggml_lanes is set.
+//
+// ggml_lanes (F32 caches only; 0 = the online softmax): compute in the order of llama.cpp's x86 CPU
+// graph with flash attention off instead (kernels/attention_impl.h, attend_head_ggml): 16 for its
+// batches (the K.V^T product through llamafile's tinyBLAS), 64 for one token (ggml_vec_dot_f32).
+struct AttendHeadArgs : AttendKvArgs {
+  int64_t first;
+  int64_t n_pos;
   int ggml_lanes = 0;
 };
 inline constexpr int64_t attend_scratch_floats(int64_t n_q, int64_t head_dim) { return n_q * (head_dim + 2); }
@@ -45,6 +49,23 @@ inline constexpr int64_t attend_ggml_scratch_floats(int64_t n_pos_end, int64_t h
   return (n_pos_end + 32) + 64 * head_dim;
 }
 using AttendHeadFn = void (*)(const AttendHeadArgs& a);
+
+// F16 cache, batches of kFaTileTokens tokens or more: n_tok consecutive tokens (positions pos0 ..), in the
+// order of llama.cpp's tiled CPU flash attention (kernels/attention_fa_impl.h). q and out point at the
+// first token's first head; tokens are q_stride floats apart. window: 0 none, else the sliding window;
+// the cache holds positions [max(0, pos0 - window + 1), pos0 + n_tok). scratch holds
+// attend_block_scratch_floats(n_tok * n_q, head_dim) floats.
+struct AttendBlockArgs : AttendKvArgs {
+  int64_t q_stride;
+  int64_t pos0;
+  int64_t n_tok;
+  int64_t window;
+};
+inline constexpr int64_t kFaTileTokens = 64;  // llama.cpp's GGML_FA_TILE_Q: from here on its tiled path
+inline constexpr int64_t attend_block_scratch_floats(int64_t rows, int64_t head_dim) {
+  return rows * (2 * head_dim + 64 + 2) + 2 * 64 * head_dim;
+}
+using AttendBlockFn = void (*)(const AttendBlockArgs& a);
 
 struct OpsKernels {
   const char* name = nullptr;  // "scalar", "avx2", "avx512", "neon"
@@ -63,6 +84,9 @@ struct OpsKernels {
   // accumulates in F32; V is widened to F32. See kernels/attention.cpp.
   AttendHeadFn attend_head_f32 = nullptr;
   AttendHeadFn attend_head_f16 = nullptr;
+  // F16 cache, batches of >= kFaTileTokens tokens: llama.cpp's flash-attention order, the same bits on
+  // every ISA (attention_fa_impl.h).
+  AttendBlockFn attend_block_f16 = nullptr;
 };
 
 const OpsKernels& scalar_ops_kernels();

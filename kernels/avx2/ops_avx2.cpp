@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/attention_fa_impl.h"
 #include "kernels/attention_impl.h"
 #include "kernels/ops_isa.h"
 #include "kernels/ops_simd.h"
@@ -145,6 +146,7 @@ struct Avx2Prims {
 
 void attend_head_f32_avx2(const AttendHeadArgs& a) { attention_detail::attend_head<Avx2Prims, false>(a); }
 void attend_head_f16_avx2(const AttendHeadArgs& a) { attention_detail::attend_head<Avx2Prims, true>(a); }
+void attend_block_f16_avx2(const AttendBlockArgs& a) { attention_detail::attend_block_fa<Avx2Prims>(a); }
 
 }  // namespace
 const OpsKernels& avx2_ops_kernels() {
@@ -162,6 +164,7 @@ const OpsKernels& avx2_ops_kernels() {
       .scale = Simd::scale,
       .attend_head_f32 = attend_head_f32_avx2,
       .attend_head_f16 = attend_head_f16_avx2,
+      .attend_block_f16 = attend_block_f16_avx2,
   };
   return k;
 }

@@ -9,8 +9,10 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 
+#include "kernels/attention_fa_impl.h"
 #include "kernels/attention_impl.h"
 #include "kernels/ops_isa.h"
 #include "kernels/ops_simd.h"
@@ -132,10 +134,65 @@ struct Avx512Prims {
   }
   static void scale(float* acc, float c, int64_t n) { Simd::scale(acc, c, n); }
   static float exp_sub_sum(float* s, int64_t n, float m) { return Simd::exp_sub_sum(s, n, m); }
+
+  // C[m x n] += A[m x k] B[k x n] for the F16 tiled attention (attention_fa_impl.h): every C element is
+  // one FMA chain over k ascending, as fa_order::gemm_acc; R rows x 64 columns of C stay in registers.
+  template <int R>
+  static void fa_gemm_tile(float* c, const float* a, const float* b, int64_t k, int64_t n, int64_t w) {
+    __mmask16 mk[4];
+    for (int v = 0; v < 4; ++v) {
+      const int64_t left = w - 16 * v;
+      mk[v] = left >= 16 ? static_cast<__mmask16>(0xffff) : left > 0 ? tail_mask(left) : static_cast<__mmask16>(0);
+    }
+    __m512 acc[R][4];
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_maskz_loadu_ps(mk[v], c + r * n + 16 * v);
+    for (int64_t kk = 0; kk < k; ++kk) {
+      __m512 bv[4];
+      for (int v = 0; v < 4; ++v) bv[v] = _mm512_maskz_loadu_ps(mk[v], b + kk * n + 16 * v);
+      for (int r = 0; r < R; ++r) {
+        const __m512 x = _mm512_set1_ps(a[r * k + kk]);
+        for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(c + r * n + 16 * v, mk[v], acc[r][v]);
+  }
+  // ggml_v_expf (ggml-cpu/vec.h, AVX-512) of e - m, stored back; returns their _mm512_reduce_add_ps.
+  static float fa_exp_tree16(float* e, float m) {
+    const __m512 x = _mm512_sub_ps(_mm512_loadu_ps(e), _mm512_set1_ps(m));
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    __m512 res = _mm512_scalef_ps(j, n);
+    if (big) {
+      const __m512 alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_set1_ps(INFINITY),
+                                              _mm512_setzero_ps());
+      res = _mm512_mask_blend_ps(big, res, alt);
+    }
+    _mm512_storeu_ps(e, res);
+    return _mm512_reduce_add_ps(res);
+  }
+  static void fa_gemm_acc(float* c, const float* a, const float* b, int64_t m, int64_t k, int64_t n) {
+    for (int64_t j = 0; j < n; j += 64) {
+      const int64_t w = n - j < 64 ? n - j : 64;
+      int64_t i = 0;
+      for (; i + 4 <= m; i += 4) fa_gemm_tile<4>(c + i * n + j, a + i * k, b + j, k, n, w);
+      for (; i < m; ++i) fa_gemm_tile<1>(c + i * n + j, a + i * k, b + j, k, n, w);
+    }
+  }
 };
 
 void attend_head_f32_avx512(const AttendHeadArgs& a) { attention_detail::attend_head<Avx512Prims, false>(a); }
 void attend_head_f16_avx512(const AttendHeadArgs& a) { attention_detail::attend_head<Avx512Prims, true>(a); }
+void attend_block_f16_avx512(const AttendBlockArgs& a) { attention_detail::attend_block_fa<Avx512Prims>(a); }
 
 }  // namespace
 const OpsKernels& avx512_ops_kernels() {
@@ -153,6 +210,7 @@ const OpsKernels& avx512_ops_kernels() {
       .scale = Simd::scale,
       .attend_head_f32 = attend_head_f32_avx512,
       .attend_head_f16 = attend_head_f16_avx512,
+      .attend_block_f16 = attend_block_f16_avx512,
   };
   return k;
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "kernels/attention_fa_impl.h"
 #include "kernels/attention_impl.h"
 #include "kernels/ops_isa.h"
 #include "kernels/ops_simd.h"
@@ -135,6 +136,7 @@ struct NeonPrims {
 
 void attend_head_f32_neon(const AttendHeadArgs& a) { attention_detail::attend_head<NeonPrims, false>(a); }
 void attend_head_f16_neon(const AttendHeadArgs& a) { attention_detail::attend_head<NeonPrims, true>(a); }
+void attend_block_f16_neon(const AttendBlockArgs& a) { attention_detail::attend_block_fa<NeonPrims>(a); }
 
 }  // namespace
 const OpsKernels& neon_ops_kernels() {
@@ -152,6 +154,7 @@ const OpsKernels& neon_ops_kernels() {
       .scale = Simd::scale,
       .attend_head_f32 = attend_head_f32_neon,
       .attend_head_f16 = attend_head_f16_neon,
+      .attend_block_f16 = attend_block_f16_neon,
   };
   return k;
 }

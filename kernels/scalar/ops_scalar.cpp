@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/attention_fa_impl.h"
 #include "kernels/attention_impl.h"
 #include "kernels/ops_isa.h"
 #include "kernels/type_traits.h"
@@ -176,6 +177,7 @@ void attend_head_f32_scalar(const AttendHeadArgs& a) {
 void attend_head_f16_scalar(const AttendHeadArgs& a) {
   attention_detail::attend_head<ScalarPrims, true>(a);
 }
+void attend_block_f16_scalar(const AttendBlockArgs& a) { attention_detail::attend_block_fa<ScalarPrims>(a); }
 
 }  // namespace
 
@@ -195,6 +197,7 @@ const OpsKernels& scalar_ops_kernels() {
       .scale = scale_scalar,
       .attend_head_f32 = attend_head_f32_scalar,
       .attend_head_f16 = attend_head_f16_scalar,
+      .attend_block_f16 = attend_block_f16_scalar,
   };
   return k;
 }

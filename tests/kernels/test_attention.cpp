@@ -1,6 +1,7 @@
 // Attention: every ISA's online-softmax kernel against a naive full-softmax reference in double, on
 // odd head dims, GQA ratios 1/3/4/8 (whole and split head groups), pos0 > 0, one and many new tokens, F32 and F16 caches, 1 and 2
-// threads; plus the argument checks.
+// threads; the F16 batch order (>= kFaTileTokens tokens) bit-identical to its scalar twin on every ISA;
+// plus the argument checks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 
 #include "kernels/isa.h"
 #include "kernels/ops.h"
+#include "kernels/ops_isa.h"
 #include "kernels/thread_pool.h"
 #include "kernels/type_traits.h"
 
@@ -79,7 +81,7 @@ std::vector<double> reference(const Case& c, const Inputs& in, float scale) {
     for (int64_t h = 0; h < c.n_head; ++h) {
       const float* q = &in.q[static_cast<size_t>((t * c.n_head + h) * c.head_dim)];
       std::vector<double> qd(q, q + c.head_dim);
-      if (c.cache == TensorType::F16)
+      if (c.cache == TensorType::F16 && c.n_tokens < kFaTileTokens)  // (the tiled order keeps q in F32)
         for (double& x : qd) x = fp16_to_fp32(fp32_to_fp16(static_cast<float>(x)));
       const int64_t n_pos = c.pos0 + t + 1, kvh = h / group;
       std::vector<double> s(static_cast<size_t>(n_pos));
@@ -131,6 +133,9 @@ std::vector<Case> cases() {
         cs.push_back({hd, n_head_kv * ratio, n_head_kv, small ? 70 : 300, 1, cache});
         cs.push_back({hd, n_head_kv * ratio, n_head_kv, 0, small ? 9 : 40, cache});
         cs.push_back({hd, n_head_kv * ratio, n_head_kv, 33, 5, cache});
+        // A batch of >= kFaTileTokens (F16: llama.cpp's tiled flash-attention order), after a prefix
+        // that is not a multiple of the 64-cell tile.
+        if (!small || hd == 7) cs.push_back({hd, n_head_kv * ratio, n_head_kv, 37, kFaTileTokens + 3, cache});
       }
     }
   }
@@ -153,6 +158,26 @@ TEST(Attention, EveryIsaMatchesFullSoftmaxReference) {
         }
       }
     }
+  }
+}
+
+// The tiled F16 order (attention_fa_impl.h) is written once as scalar FMA code: every ISA's result must be
+// the scalar twin's bit for bit, with 1 or 2 threads (rows are independent of how jobs group them).
+TEST(Attention, F16BatchOrderIsTheScalarTwinsOnEveryIsa) {
+  ThreadPool pool1(1), pool2(2);
+  uint32_t seed = 500;
+  for (const Case& c : {Case{256, 4, 1, 0, 130, TensorType::F16}, Case{80, 6, 2, 61, 64, TensorType::F16},
+                        Case{7, 3, 3, 5, 97, TensorType::F16}}) {
+    if (sanitized() && c.head_dim > 80) continue;  // minutes there
+    const Inputs in = make_inputs(c, seed++);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    const std::vector<float> twin = run(Isa::Scalar, pool1, c, in, scale);
+    for (Isa isa : all_isas())
+      for (ThreadPool* pool : {&pool1, &pool2}) {
+        const std::vector<float> got = run(isa, *pool, c, in, scale);
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_EQ(got[i], twin[i]) << describe(c, isa) << " threads=" << pool->size() << " at " << i;
+      }
   }
 }
 
