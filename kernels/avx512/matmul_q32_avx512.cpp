@@ -202,7 +202,7 @@ void gemm_q5_1_avx512(const GemmArgs& a) {
   else gemm_rows4<Rows4Q5_1, PolicyQ5_1>(a);
 }
 void gemm_q5_0_avx512(const GemmArgs& a) {
-  if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_q5_0, ActQ8_0, false>(a, 16);
+  if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_q5_0, ActQ8_0, false, pack_panel<unpack_q5_0>, PackedOrder::kX86Lanes>(a, 16);
   else gemm_rows4<Rows4Q5_0, PolicyQ5_0>(a);
 }
 void gemm_iq4_nl_avx512(const GemmArgs& a) {
