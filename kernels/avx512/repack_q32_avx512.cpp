@@ -12,7 +12,8 @@
 // group stay in registers. Decode results equal repack_gemm_q*_0x16_x86_ref exactly.
 // Prompts (n_tokens >= kPackedMinTokens): the shared packed GEMM (gemm_packed_avx512.h, VNNI or AMX)
 // with a panel builder that copies the layout's vectors (Q4_0: splits nibbles) instead of gathering and
-// transposing ggml rows; the panels, and so the results, equal those of the ggml-layout kernels.
+// transposing ggml rows; the panels, and so the results, equal those of the ggml-layout kernels (Q8_0
+// without AMX in the x86 order of the decode kernels, PackedOrder::kX86Lanes; Q4_0 the block chain).
 #include "kernels/avx512/gemm_packed_avx512.h"
 #include "kernels/repack_isa.h"
 #include "kernels/repack_q32.h"
