@@ -14,6 +14,11 @@ float dot_q4_1_scalar(const char* w, const char* x, int64_t n);
 float dot_q5_0_scalar(const char* w, const char* x, int64_t n);
 float dot_q5_1_scalar(const char* w, const char* x, int64_t n);
 float dot_iq4_nl_scalar(const char* w, const char* x, int64_t n);
+// The f32 order of llama.cpp's x86 kernels (kernels/x86_lane_order.h) over ggml rows: what its tinyBLAS
+// computes for prompt batches of Q8_0 / Q5_0 weights, and so the AVX-512 prompt kernels (GemmArgs as in
+// MatmulKernels::gemm_q8_0 / gemm_q5_0, Q8_0 activations).
+void gemm_q8_0_x86_ref(const GemmArgs& a);
+void gemm_q5_0_x86_ref(const GemmArgs& a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 void quantize_row_q8_1_avx2(const float* x, void* dst, int64_t n);

@@ -6,6 +6,7 @@
 
 #include "kernels/quant.h"
 #include "kernels/type_traits.h"
+#include "kernels/x86_lane_order.h"
 
 namespace kestrel::kernels {
 namespace {
@@ -110,26 +111,24 @@ void ref_gemm(const GemmArgs& a) {
     for (int64_t row = a.row_begin; row < a.row_end; ++row) {
       const uint8_t* gp = static_cast<const uint8_t*>(a.w) + static_cast<size_t>(row / kRepackRows * np) * pair;
       const int r = static_cast<int>(row % kRepackRows);
-      float s = 0, lane[8] = {};
+      float s = 0;
+      X86Lanes lanes;
       for (int64_t b = 0; b < nb; ++b) {
         int32_t w[32];
         float dw;
         block_values(kQ4, gp, r, b, w, &dw);
         const uint8_t* xb = x + b * 34;
         const float d = dw * h2f(xb);
-        int32_t isum[8] = {};
-        for (int k = 0; k < 8; ++k)
-          for (int i = 0; i < 4; ++i) isum[k] += w[4 * k + i] * static_cast<int8_t>(xb[2 + 4 * k + i]);
+        const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 2);
         if constexpr (kX86) {
-          for (int k = 0; k < 8; ++k) lane[k] = std::fma(d, static_cast<float>(isum[k]), lane[k]);
+          lanes.add_block(d, w, xq);
         } else {
           int32_t all = 0;
-          for (int k = 0; k < 8; ++k) all += isum[k];
+          for (int i = 0; i < 32; ++i) all += w[i] * static_cast<int32_t>(xq[i]);
           s += static_cast<float>(all) * d;
         }
       }
-      if constexpr (kX86) s = ((lane[4] + lane[0]) + (lane[6] + lane[2])) + ((lane[5] + lane[1]) + (lane[7] + lane[3]));
-      a.y[t * a.ldy + row] = s;
+      a.y[t * a.ldy + row] = kX86 ? lanes.sum() : s;
     }
   }
 }
@@ -140,10 +139,7 @@ void ref_gemm(const GemmArgs& a) {
 // then s += isum * (d_w * d_x) in block order.
 void repack_gemm_q8_0x16_ref(const GemmArgs& a) { ref_gemm<false, false>(a); }
 void repack_gemm_q4_0x16_ref(const GemmArgs& a) { ref_gemm<true, false>(a); }
-// llama.cpp's x86 order (ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0 on AVX2 and AVX-512, llamafile's
-// tinyBLAS_Q0_AVX): lane k the exact integer sum of elements 4k..4k+3 of each block,
-// lane_k = fma(d_w * d_x, lane sum, lane_k) block after block, then hsum_float_8's tree
-// ((l4 + l0) + (l6 + l2)) + ((l5 + l1) + (l7 + l3)).
+// llama.cpp's x86 order (kernels/x86_lane_order.h).
 void repack_gemm_q8_0x16_x86_ref(const GemmArgs& a) { ref_gemm<false, true>(a); }
 void repack_gemm_q4_0x16_x86_ref(const GemmArgs& a) { ref_gemm<true, true>(a); }
 

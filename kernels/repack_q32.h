@@ -34,8 +34,9 @@ void repack_pack_q4_0x16(const void* src, int64_t n_in, int64_t n_out, int64_t r
 // Reference gemms over the packed matrix (GemmArgs as in RepackLayout::gemm; Q8_0 activations).
 void repack_gemm_q8_0x16_ref(const GemmArgs& a);
 void repack_gemm_q4_0x16_ref(const GemmArgs& a);
-// The same sums in the f32 order of llama.cpp's x86 kernels (8 lanes of 4 products per block, one FMA
-// per lane and block, hsum_float_8's tree): what the AVX-512 decode kernels compute, bit for bit.
+// The same sums in the f32 order of llama.cpp's x86 kernels (kernels/x86_lane_order.h: 8 lanes of 4
+// products per block, one FMA per lane and block, hsum's tree): what the AVX-512 kernels compute, bit for
+// bit, for decode (both types) and, without AMX, for Q8_0 prompt batches.
 void repack_gemm_q8_0x16_x86_ref(const GemmArgs& a);
 void repack_gemm_q4_0x16_x86_ref(const GemmArgs& a);
 

@@ -11,7 +11,14 @@
 // and after 8 of them every lane holds its row's integer block sum. The offset is removed by starting
 // the block's chain at -off * sum(x_block), a per-(token, block) constant precomputed once per job. The
 // per-block float work (convert, scale, accumulate; plus m_w * s_x for the types with a minimum) is
-// then one instruction each per 16 rows instead of per row.
+// then one instruction each per 16 rows instead of per row (PackedOrder::kBlockChain).
+//
+// PackedOrder::kX86Lanes sums in llama.cpp's x86 order instead (kernels/x86_lane_order.h; its tinyBLAS
+// runs every Q8_0 / Q5_0 batch of >= 2 tokens this way): the same panel and VPDPBUSDs, but each of the 8
+// dword steps of a block is its own chain (started at -off * the sum of that dword's 4 activations) and
+// its own f32 accumulator per 16 rows and token, lane_k = fma(d_w * d_x, float(isum_k), lane_k), summed
+// by hsum's tree at the end: per 16 rows x token x block 8 VPDPBUSD + 8 converts + 8 FMAs instead of
+// 8 + 1 + 1. Register tile: one 16-row group x kLaneTokens tokens (8 accumulators each).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -165,15 +172,107 @@ void packed_tile(const GemmArgs& a, const uint8_t* panel, int64_t nb, const int3
   }
 }
 
+// The f32 order of a packed GEMM's outputs (see the top of this file).
+enum class PackedOrder { kBlockChain, kX86Lanes };
+// Tokens per register tile: 2 x 8 accumulators. Measured on Zen 5 (CPU ms, Q8_0 2048x8192 x 512 tokens,
+// 1 thread): 1 token 117-121, 2 tokens 73, 3 tokens 89-94 (spills), two groups x 1 token 118.
+constexpr int kLaneTokens = 2;
+
+// kX86Lanes' per-(token, block) constants of the job, Q8_0 activations: corr[(t * nb + b) * 8 + k] =
+// -off * the sum of activation dword k (its 4 values 4k..4k+3), dx[b * n_tokens + t] the activation
+// scale. Built once per (call, token block) per thread, like gemm_packed's tables.
+struct LaneTables {
+  const int32_t* corr;
+  const float* dx;
+};
+thread_local AlignedBuffer t_lane_tables;
+thread_local TablesKey t_lane_key;
+
+template <class Act = ActQ8_0>
+LaneTables lane_tables(const GemmArgs& a, int64_t nb, int32_t off) {
+  const size_t n_entries = static_cast<size_t>(nb * a.n_tokens);
+  char* tables = static_cast<char*>(t_lane_tables.get(n_entries * (8 + 1) * 4));
+  int32_t* corr = reinterpret_cast<int32_t*>(tables);
+  float* dx = reinterpret_cast<float*>(tables + n_entries * 32);
+  TablesKey& k = t_lane_key;
+  if (a.call_id == 0 || a.call_id != k.call_id || a.x != k.x || off != k.off || a.n_tokens != k.n_tokens || nb != k.nb) {
+    const __m256i ones = _mm256_set1_epi8(1), neg_off = _mm256_set1_epi32(-off);
+    for (int64_t t = 0; t < a.n_tokens; ++t)
+      for (int64_t b = 0; b < nb; ++b) {
+        const char* blk = static_cast<const char*>(a.x) + t * a.x_row_bytes + b * Act::kBlockBytes;
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + Act::kQsOffset));
+        const __m256i s4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);  // the sum of each dword
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(corr + (t * nb + b) * 8), _mm256_mullo_epi32(s4, neg_off));
+        dx[b * a.n_tokens + t] = h2f(blk);
+      }
+    k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
+  }
+  return LaneTables{corr, dx};
+}
+
+// kX86Lanes over the panel: tokens [t0, t0 + T) x each 16-row group of the panel in turn (8 T
+// accumulators; the chain start and the activation dword are broadcast loads per token and dword).
+template <int T>
+void packed_tile_lanes(const GemmArgs& a, const uint8_t* panel, int64_t nb, LaneTables lt, int64_t r0, int rows,
+                       int64_t t0) {
+  const char* xr[T];
+  const int32_t* cr[T];
+  for (int t = 0; t < T; ++t) {
+    xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes + ActQ8_0::kQsOffset;
+    cr[t] = lt.corr + (t0 + t) * nb * 8;
+  }
+  for (int g = 0; g < 2 && rows > 16 * g; ++g) {
+    __m512 acc[T][8];
+    for (int t = 0; t < T; ++t)
+      for (int k = 0; k < 8; ++k) acc[t][k] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* pb = panel + b * kPanelBlockBytes;
+      const __m512 dw = _mm512_load_ps(pb + kPanelWeightBytes + 64 * g);
+      __m512 d[T];
+      for (int t = 0; t < T; ++t) d[t] = _mm512_mul_ps(dw, _mm512_set1_ps(lt.dx[b * a.n_tokens + t0 + t]));
+      for (int k = 0; k < 8; ++k) {
+        const __m512i w = _mm512_load_si512(pb + (8 * g + k) * 64);
+        for (int t = 0; t < T; ++t) {
+          int32_t x4;
+          std::memcpy(&x4, xr[t] + b * ActQ8_0::kBlockBytes + 4 * k, 4);
+          const __m512i isum = _mm512_dpbusd_epi32(_mm512_set1_epi32(cr[t][b * 8 + k]), w, _mm512_set1_epi32(x4));
+          acc[t][k] = _mm512_fmadd_ps(d[t], _mm512_cvtepi32_ps(isum), acc[t][k]);
+        }
+      }
+    }
+    const int n = rows - 16 * g;
+    const __mmask16 m = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
+    for (int t = 0; t < T; ++t) {
+      const __m512* l = acc[t];
+      const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(l[4], l[0]), _mm512_add_ps(l[6], l[2])),
+                                     _mm512_add_ps(_mm512_add_ps(l[5], l[1]), _mm512_add_ps(l[7], l[3])));
+      _mm512_mask_storeu_ps(a.y + (t0 + t) * a.ldy + r0 + 16 * g, m, s);
+    }
+  }
+}
+
 // Packs a panel (pack_panel's layout); a type may bring a faster one than unpack + transpose.
 using PackPanelFn = void (*)(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel);
 
-// kMin: the weight type has a per-block minimum (Q4_1/Q5_1), paired with Q8_1 activations.
-template <UnpackFn Unpack, class Act, bool kMin, PackPanelFn Pack = pack_panel<Unpack>>
+// kMin: the weight type has a per-block minimum (Q4_1/Q5_1), paired with Q8_1 activations. kOrder:
+// the f32 order without AMX (the AMX tiles keep theirs).
+template <UnpackFn Unpack, class Act, bool kMin, PackPanelFn Pack = pack_panel<Unpack>,
+          PackedOrder kOrder = PackedOrder::kBlockChain>
 void gemm_packed(const GemmArgs& a, int32_t off) {
   static_assert(!kMin || Act::kHasSum, "a minimum needs the activation sums of Q8_1");
+  static_assert(kOrder == PackedOrder::kBlockChain || (!kMin && !Act::kHasSum), "kX86Lanes: offset types x Q8_0");
   const int64_t nb = a.n_in / kQK;
   uint8_t* panel = static_cast<uint8_t*>(t_panel.get(static_cast<size_t>(nb) * kPanelBlockBytes));
+  const bool amx = a.n_tokens >= kAmxMinTokens && amx_enabled();
+  if (kOrder == PackedOrder::kX86Lanes && !amx) {
+    const LaneTables lt = lane_tables(a, nb, off);
+    for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
+      const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
+      Pack(a, r0, rows, nb, panel);
+      token_tiles<kLaneTokens>(a.n_tokens, [&]<int T>(int64_t t0) { packed_tile_lanes<T>(a, panel, nb, lt, r0, rows, t0); });
+    }
+    return;
+  }
   const size_t n_entries = static_cast<size_t>(nb * a.n_tokens);
   char* tables = static_cast<char*>(t_tables.get(n_entries * 12));
   int32_t* corr = reinterpret_cast<int32_t*>(tables);
@@ -186,7 +285,6 @@ void gemm_packed(const GemmArgs& a, int32_t off) {
     build_token_tables<Act>(a, nb, off, corr, dx, sx);
     k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
   }
-  const bool amx = a.n_tokens >= kAmxMinTokens && amx_enabled();
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
     const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
     Pack(a, r0, rows, nb, panel);

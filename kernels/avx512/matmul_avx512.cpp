@@ -261,8 +261,8 @@ bool gather_rows_ok(const GemmArgs& a) { return a.w_row_bytes <= (size_t{1} << 2
 
 void gemm_q8_0_avx512(const GemmArgs& a) {
   if (a.n_tokens < kPackedMinTokens) gemm<PolicyQ8_0, 4, 4>(a);
-  else if (gather_rows_ok(a)) gemm_packed<unpack_block_q8_0, ActQ8_0, false, pack_panel_gather<false>>(a, 128);
-  else gemm_packed<unpack_block_q8_0, ActQ8_0, false>(a, 128);
+  else if (gather_rows_ok(a)) gemm_packed<unpack_block_q8_0, ActQ8_0, false, pack_panel_gather<false>, PackedOrder::kX86Lanes>(a, 128);
+  else gemm_packed<unpack_block_q8_0, ActQ8_0, false, pack_panel<unpack_block_q8_0>, PackedOrder::kX86Lanes>(a, 128);
 }
 void gemm_q4_0_avx512(const GemmArgs& a) {
   if (a.n_tokens < kPackedMinTokens) gemm_rows4<Rows4Q4_0, PolicyQ4_0>(a);

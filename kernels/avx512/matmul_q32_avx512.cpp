@@ -2,7 +2,7 @@
 // Decode (few tokens): 4 rows per zmm (decode_rows4_avx512.h); the policies below (the generic
 // dot-product tile of gemm_tile_avx512.h, two 32-value blocks per step: lanes 0-7 block b, lanes 8-15
 // block b+1) take a job's last n_out % 4 rows. Prompt batches: the packed outer-product GEMM of
-// gemm_packed_avx512.h. VPDPBUSD multiplies unsigned weight bytes with signed activations:
+// gemm_packed_avx512.h (Q5_0 in llama.cpp's x86 order without AMX, PackedOrder::kX86Lanes). VPDPBUSD multiplies unsigned weight bytes with signed activations:
 //   Q4_1 / Q5_1: values q in [0, 31] are unsigned as stored; the m_w * s_x term of each block is added
 //     in lane 0 (block b) and lane 8 (block b+1) of the accumulator, whose lanes are summed at the end.
 //   Q5_0: the unsigned 5-bit q is w + 16: the chain starts at -16 * sum(x) (per activation block).
@@ -202,7 +202,7 @@ void gemm_q5_1_avx512(const GemmArgs& a) {
   else gemm_rows4<Rows4Q5_1, PolicyQ5_1>(a);
 }
 void gemm_q5_0_avx512(const GemmArgs& a) {
-  if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_q5_0, ActQ8_0, false>(a, 16);
+  if (a.n_tokens >= kPackedMinTokens) gemm_packed<unpack_q5_0, ActQ8_0, false, pack_panel<unpack_q5_0>, PackedOrder::kX86Lanes>(a, 16);
   else gemm_rows4<Rows4Q5_0, PolicyQ5_0>(a);
 }
 void gemm_iq4_nl_avx512(const GemmArgs& a) {

@@ -12,7 +12,8 @@
 // group stay in registers. Decode results equal repack_gemm_q*_0x16_x86_ref exactly.
 // Prompts (n_tokens >= kPackedMinTokens): the shared packed GEMM (gemm_packed_avx512.h, VNNI or AMX)
 // with a panel builder that copies the layout's vectors (Q4_0: splits nibbles) instead of gathering and
-// transposing ggml rows; the panels, and so the results, equal those of the ggml-layout kernels.
+// transposing ggml rows; the panels, and so the results, equal those of the ggml-layout kernels (Q8_0
+// without AMX in the x86 order of the decode kernels, PackedOrder::kX86Lanes; Q4_0 the block chain).
 #include "kernels/avx512/gemm_packed_avx512.h"
 #include "kernels/repack_isa.h"
 #include "kernels/repack_q32.h"
@@ -25,6 +26,9 @@ struct Lay {
   static constexpr size_t kPair = kQ4 ? kQ4x16PairBytes : kQ8x16PairBytes;
   static constexpr size_t kHalf = kQ4 ? 256 : 512;  // quant bytes of one block of a group
   static constexpr int32_t kOff = kQ4 ? 8 : 128;
+  // Prompt batches: llama.cpp's x86 order for Q8_0 (its tinyBLAS); its Q4_0 batches run on its own
+  // 8x8 repacked kernels, in another order, so Q4_0 keeps the faster block chain.
+  static constexpr PackedOrder kOrder = kQ4 ? PackedOrder::kBlockChain : PackedOrder::kX86Lanes;
 };
 
 constexpr size_t kPrefetchAhead = 4096;
@@ -80,34 +84,12 @@ void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, int64
   _mm512_mask_storeu_ps(a.y + t * a.ldy + r0, m, s);
 }
 
-thread_local AlignedBuffer t_decode_tables;
-thread_local TablesKey t_decode_key;
-
 template <bool kQ4>
 void decode(const GemmArgs& a) {
-  const int64_t nb = a.n_in / kQK;
-  const size_t n_entries = static_cast<size_t>(nb * a.n_tokens);
-  char* tables = static_cast<char*>(t_decode_tables.get(n_entries * (8 + 1 + 1) * 4));
-  int32_t* corr = reinterpret_cast<int32_t*>(tables);                  // [t][b][8]
-  float* dx = reinterpret_cast<float*>(tables + n_entries * 32);        // [b][t]
-  int32_t* unused = reinterpret_cast<int32_t*>(tables + n_entries * 36);  // build_token_tables' block sums
-  // The tables depend only on the activations: once per (call, token block) per thread.
-  TablesKey& k = t_decode_key;
-  const int32_t off = Lay<kQ4>::kOff;
-  if (a.call_id == 0 || a.call_id != k.call_id || a.x != k.x || off != k.off || a.n_tokens != k.n_tokens || nb != k.nb) {
-    build_token_tables<ActQ8_0>(a, nb, off, unused, dx, nullptr);
-    const __m256i ones = _mm256_set1_epi8(1);
-    for (int64_t t = 0; t < a.n_tokens; ++t)
-      for (int64_t b = 0; b < nb; ++b) {
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const char*>(a.x) + t * a.x_row_bytes + b * 34 + 2));
-        const __m256i s4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);  // sum of each dword's 4 values
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(corr + (t * nb + b) * 8), _mm256_mullo_epi32(s4, _mm256_set1_epi32(-off)));
-      }
-    k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
-  }
+  const LaneTables lt = lane_tables(a, a.n_in / kQK, Lay<kQ4>::kOff);
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += 16) {
     const int rows = static_cast<int>(a.row_end - r0 < 16 ? a.row_end - r0 : 16);
-    for (int64_t t = 0; t < a.n_tokens; ++t) decode_group<kQ4>(a, corr, dx, r0, rows, t);
+    for (int64_t t = 0; t < a.n_tokens; ++t) decode_group<kQ4>(a, lt.corr, lt.dx, r0, rows, t);
   }
 }
 
@@ -195,7 +177,7 @@ void unpack_unused(const char*, int64_t, uint8_t* out, float* d, float* m) {
 template <bool kQ4>
 void gemm_x16(const GemmArgs& a) {
   if (a.n_tokens < kPackedMinTokens) decode<kQ4>(a);
-  else gemm_packed<unpack_unused, ActQ8_0, false, pack_panel_from_layout<kQ4>>(a, Lay<kQ4>::kOff);
+  else gemm_packed<unpack_unused, ActQ8_0, false, pack_panel_from_layout<kQ4>, Lay<kQ4>::kOrder>(a, Lay<kQ4>::kOff);
 }
 
 }  // namespace

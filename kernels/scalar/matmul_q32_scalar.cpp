@@ -7,6 +7,7 @@
 #include "kernels/matmul_q32.h"
 #include "kernels/quant_q32.h"
 #include "kernels/type_traits.h"
+#include "kernels/x86_lane_order.h"
 
 namespace kestrel::kernels {
 namespace {
@@ -49,6 +50,33 @@ void values_iq4_nl(const char* w, int64_t b, int32_t* v, float* d) {
   *d = fp16_to_fp32(blk.d);
 }
 
+void values_q8_0(const char* w, int64_t b, int32_t* v, float* d) {
+  BlockQ8_0 blk;
+  std::memcpy(&blk, w + b * sizeof blk, sizeof blk);
+  for (int j = 0; j < kQK; ++j) v[j] = blk.qs[j];
+  *d = fp16_to_fp32(blk.d);
+}
+
+template <void (*Values)(const char*, int64_t, int32_t*, float*)>
+void gemm_x86_order(const GemmArgs& a) {
+  for (int64_t t = 0; t < a.n_tokens; ++t) {
+    const char* x = static_cast<const char*>(a.x) + t * a.x_row_bytes;
+    for (int64_t r = a.row_begin; r < a.row_end; ++r) {
+      const char* w = static_cast<const char*>(a.w) + r * a.w_row_bytes;
+      X86Lanes lanes;
+      for (int64_t b = 0; b < a.n_in / kQK; ++b) {
+        int32_t v[kQK];
+        float dw;
+        Values(w, b, v, &dw);
+        BlockQ8_0 xb;
+        std::memcpy(&xb, x + b * sizeof(BlockQ8_0), sizeof xb);
+        lanes.add_block(dw * fp16_to_fp32(xb.d), v, xb.qs);
+      }
+      a.y[t * a.ldy + r] = lanes.sum();
+    }
+  }
+}
+
 template <void (*Values)(const char*, int64_t, int32_t*, float*)>
 float dot_with_q8_0(const char* w, const char* x, int64_t n) {
   float s = 0;
@@ -87,5 +115,8 @@ float dot_q4_1_scalar(const char* w, const char* x, int64_t n) { return dot_with
 float dot_q5_1_scalar(const char* w, const char* x, int64_t n) { return dot_with_q8_1<values_q5_1>(w, x, n); }
 float dot_q5_0_scalar(const char* w, const char* x, int64_t n) { return dot_with_q8_0<values_q5_0>(w, x, n); }
 float dot_iq4_nl_scalar(const char* w, const char* x, int64_t n) { return dot_with_q8_0<values_iq4_nl>(w, x, n); }
+
+void gemm_q8_0_x86_ref(const GemmArgs& a) { gemm_x86_order<values_q8_0>(a); }
+void gemm_q5_0_x86_ref(const GemmArgs& a) { gemm_x86_order<values_q5_0>(a); }
 
 }  // namespace kestrel::kernels
