@@ -21,7 +21,9 @@
 //   [0, 2048)     low 4 bits, as Q4_K's nibbles: vector p, byte 4r + i = lo4(8p + i) | lo4(8p + 4 + i) << 4
 //   [2048, 3072)  high 2 bits, 16 vectors: vector j, byte 4r + i holds hi2(16j + 4s + i) at bits 2s..2s+1
 //                 (s = 0..3): one vector per 16-value sub-block j
-//   [3072, 3328)  the 16 int8 scales, transposed: byte 16j + r = scales[j] of row r
+//   [3072, 3328)  the 16 int8 scales in pairs: byte 32i + 2r + h = scales[2i + h] of row r (i = 0..7), so
+//                 one sign-extending load gives the int16 pairs (sc_2i, sc_2i+1) of 16 rows, one per dword
+//                 (VPDPWSSD's operand for ggml's -32 term; a byte shuffle makes (sc_j, sc_j) of it)
 //   after the nb tiles: per super-block 32 bytes, the 16 rows' d (f16), padded to 64 bytes per group
 //   (a group is nb * 3328 + round_up(32 nb, 64) bytes: every tile stays 64-byte aligned).
 #include <cstddef>
@@ -56,6 +58,10 @@ void unpack_row_q6_K_x16(const void* packed, int64_t n_in, int64_t row, void* ou
 // (a.w_row_bytes unused). Any row range and any n_tokens.
 void gemm_q4_K_x16_scalar(const GemmArgs& a);
 void gemm_q6_K_x16_scalar(const GemmArgs& a);
+// The same sums for Q6_K in the f32 order of llama.cpp's x86 kernel (ggml_vec_dot_q6_K_q8_K: 8 lanes per
+// row, an exact integer per lane and super-block, one FMA per lane and super-block, hsum_float_8's
+// tree; kquant_x16.cpp spells it out): what gemm_q6_K_x16_avx512 computes, bit for bit, at every n_tokens.
+void gemm_q6_K_x16_x86_ref(const GemmArgs& a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 // AVX-512 (VNNI; AMX for Q4_K prompt batches) kernels on the packed layouts. Only call after
