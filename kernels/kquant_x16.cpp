@@ -102,12 +102,14 @@ void pack_tile_q6_K(const BlockQ6_K* rows, int n_rows, uint8_t* tile, uint8_t* d
         lo[v] = q0 & 0xF, lo[v + 32] = q1 & 0xF, lo[v + 64] = q0 >> 4, lo[v + 96] = q1 >> 4;
         hi[v] = qh & 3, hi[v + 32] = qh >> 2 & 3, hi[v + 64] = qh >> 4 & 3, hi[v + 96] = qh >> 6;
       }
-    for (int p = 0; p < 32; ++p)
-      for (int i = 0; i < 4; ++i) tile[64 * p + 4 * r + i] = static_cast<uint8_t>(lo[8 * p + i] | lo[8 * p + 4 + i] << 4);
+    auto q = [&](int v) { return lo[v] | hi[v] << 4; };
     for (int j = 0; j < 16; ++j)
       for (int i = 0; i < 4; ++i) {
-        const uint8_t* hv = hi + 16 * j + i;
-        tile[2048 + 64 * j + 4 * r + i] = static_cast<uint8_t>(hv[0] | hv[4] << 2 | hv[8] << 4 | hv[12] << 6);
+        const int v = 16 * j + i, q3 = q(v + 12);
+        uint8_t* at = tile + 192 * j + 4 * r + i;
+        at[0] = static_cast<uint8_t>(q(v) | (q3 & 3) << 6);
+        at[64] = static_cast<uint8_t>(q(v + 4) | (q3 >> 2 & 3) << 6);
+        at[128] = static_cast<uint8_t>(q(v + 8) | (q3 >> 4) << 6);
       }
     for (int j = 0; j < 16; ++j) tile[q6_scale_byte(j, r)] = static_cast<uint8_t>(b.scales[j]);
     std::memcpy(dvec + 2 * r, &b.d, 2);
@@ -205,11 +207,10 @@ void unpack_row_q6_K_x16(const void* packed, int64_t n_in, int64_t row, void* ou
     const uint8_t* tile = group + b * kQ6KX16TileBytes;
     BlockQ6_K blk{};
     for (int v = 0; v < kQK_K; ++v) {
-      const int p = v / 8, i = v % 4, hi_nibble = (v % 8) / 4;
-      const int lo = tile[64 * p + 4 * r + i] >> (4 * hi_nibble) & 0xF;
-      const int j = v / 16, s = (v % 16) / 4;
-      const int hi = tile[2048 + 64 * j + 4 * r + i] >> (2 * s) & 3;
-      q6k_set(blk, v, lo, hi);
+      const uint8_t* at = tile + 192 * (v / 16) + 4 * r + v % 4;
+      const int s = v % 16 / 4;
+      const int q = s < 3 ? at[64 * s] & 0x3F : at[0] >> 6 | (at[64] >> 6) << 2 | (at[128] >> 6) << 4;
+      q6k_set(blk, v, q & 0xF, q >> 4);
     }
     for (int j = 0; j < 16; ++j) blk.scales[j] = static_cast<int8_t>(tile[q6_scale_byte(j, r)]);
     std::memcpy(&blk.d, group + nb * kQ6KX16TileBytes + 32 * b + 2 * r, 2);

@@ -10,7 +10,7 @@
 //   Q4_K: 32 loads + 64 AND + 64 VPDPBUSD; per sub-block (8) shift/add of the high-nibble chain,
 //         2 converts, 2 FMA, 4 scale extract/widen; scales/mins decode 10 ops; ~230 vector uops per
 //         2304 bytes (~14 per row super-block; the ggml-layout kernel needs ~45).
-//   Q6_K: 48 loads + per sub-block (16) 3 shifts, 4 AND, 4 ternary-logic (shared by the tile's
+//   Q6_K: 48 loads + per sub-block (16) 3 shifts, 4 AND, 2 ternary-logic (shared by the tile's
 //         tokens), per token 4 broadcasts, 4 VPMADDUBSW, 4 VPDPWSSD; per super-block 16 scale-pair
 //         widens, 16 shuffles, 8 VPMULLW, per token 8 VPDPWSSD (the -32 term), 8 converts + 8 FMA;
 //         ~480 vector uops per 3360 bytes for one token (~30 per row), ~290 of them per extra token.
@@ -95,15 +95,16 @@ X16_INLINE __m512 k4_lane(const __m512i (&v)[2], int j) { return _mm512_cvtepi32
 
 X16_INLINE __m512 f16x16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p))); }
 
-// The 6-bit values of Q6_K sub-block j of 16 rows: q[s] = dword k = 4j + s of every row.
+// The 6-bit values of Q6_K sub-block j of 16 rows: q[s] = dword k = 4j + s of every row (layout:
+// kquant_x16.h). Dword 3 is spread over the top 2 bits of the other three: (c ? a : b) selects bits
+// 0-1 from a >> 6, 2-3 from b >> 4, 4-7 from c >> 2 (the 16-bit shifts pull the neighbour byte's bits
+// into bits 6-7 only, cleared by the AND).
 X16_INLINE void q6_values(const uint8_t* tile, int j, __m512i q[4]) {
-  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-  const __m512i h = _mm512_load_si512(tile + 2048 + 64 * j);
-  const __m512i l0 = _mm512_load_si512(tile + 64 * (2 * j)), l1 = _mm512_load_si512(tile + 64 * (2 * j + 1));
-  q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(l0, m4), _mm512_slli_epi16(h, 4), m30, 0xF8);  // a | (b & c)
-  q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_slli_epi16(h, 2), m30, 0xF8);
-  q[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(l1, m4), h, m30, 0xF8);
-  q[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_srli_epi16(h, 2), m30, 0xF8);
+  const __m512i m63 = _mm512_set1_epi8(0x3F);
+  const __m512i a = _mm512_load_si512(tile + 192 * j), b = _mm512_load_si512(tile + 192 * j + 64), c = _mm512_load_si512(tile + 192 * j + 128);
+  q[0] = _mm512_and_si512(a, m63), q[1] = _mm512_and_si512(b, m63), q[2] = _mm512_and_si512(c, m63);
+  const __m512i lo4 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 6), _mm512_srli_epi16(b, 4), _mm512_set1_epi8(0x03), 0xE4);
+  q[3] = _mm512_and_si512(_mm512_ternarylogic_epi32(lo4, _mm512_srli_epi16(c, 2), _mm512_set1_epi8(0x0F), 0xE4), m63);
 }
 
 // ---------------------------------------------------------------- per-job activation tables
@@ -218,7 +219,9 @@ void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
   // output is hsum_float_8's tree. As ggml: VPMADDUBSW (q, x) gives int16 pairs (|sum| <= 2 * 63 * 128,
   // no saturation) and one VPDPWSSD with (sc_j, sc_j) adds them into the lane; the -32 term is one
   // VPDPWSSD of (-32 sc_2i, -32 sc_2i+1) with the bsum pair (a dword of the Q8_K row), the lane's start.
-  // The odd sub-blocks feed lanes 4..7 only, so the even ones run first: 4 integer lanes per token live.
+  // The odd sub-blocks feed lanes 4..7 only, so the even ones run first: 4 integer lanes per token live
+  // (no spills at 4 tokens; with the loop not unrolled the lane index must not depend on k).
+  constexpr int kPasses = 2, kLanes = 8 / kPasses, kSubs = 16 / kPasses;
   __m512 tot[T][8];
   for (int t = 0; t < T; ++t)
     for (int i = 0; i < 8; ++i) tot[t][i] = _mm512_setzero_ps();
@@ -233,26 +236,30 @@ void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
     const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
     const __m512 d = f16x16(dvec + 32 * b);
 #pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      __m512i li[T][4];
-      for (int s = 0; s < 4; ++s) {
-        const __m512i off = _mm512_mullo_epi16(q6_scale_pairs(tile, 4 * h + s), _mm512_set1_epi16(-32));
-        for (int t = 0; t < T; ++t) li[t][s] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), off, bcast32(xs[t] + xo + 4 * (4 * h + s)));
+    for (int h = 0; h < kPasses; ++h) {
+      __m512i li[T][kLanes];
+      for (int l = 0; l < kLanes; ++l) {
+        const __m512i off = _mm512_mullo_epi16(q6_scale_pairs(tile, kLanes * h + l), _mm512_set1_epi16(-32));
+        for (int t = 0; t < T; ++t) li[t][l] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), off, bcast32(xs[t] + xo + 4 * (kLanes * h + l)));
       }
-#pragma GCC unroll 8
-      for (int c = 0; c < 8; ++c) {
-        const int j = 2 * c + h;
-        prefetch_part(tile, 8 * h + c, 16, 53);
+      // Not unrolled: unrolled (and its prefetches kept in place), the loop is ~20% faster on
+      // cache-resident weights but ~10% slower streaming them from DRAM, the decode case (the unrolled
+      // loop with plain prefetches, which GCC hoists into one burst per tile, was 1.5x slower there).
+#pragma GCC unroll 1
+      for (int k = 0; k < kSubs; ++k) {
+        const int j = 2 * k + h;
+        prefetch_part(tile, kSubs * h + k, 16, 53);
         __m512i q[4];
         q6_values(tile, j, q);
-        const __m512i scp = _mm512_shuffle_epi8(q6_scale_pairs(tile, c), dup[h]);
+        const __m512i scp = _mm512_shuffle_epi8(q6_scale_pairs(tile, j >> 1), dup[j & 1]);
         for (int t = 0; t < T; ++t)
-          for (int s = 0; s < 4; ++s)
+          for (int s = 0; s < 4; ++s) {
             li[t][s] = _mm512_dpwssd_epi32(li[t][s], _mm512_maddubs_epi16(q[s], bcast32(xq[t] + xo + 16 * j + 4 * s)), scp);
+          }
       }
       for (int t = 0; t < T; ++t) {
         const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(tab.dx[(t0 + t) * nb + b]), d);
-        for (int s = 0; s < 4; ++s) tot[t][4 * h + s] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(li[t][s]), tot[t][4 * h + s]);
+        for (int l = 0; l < kLanes; ++l) tot[t][kLanes * h + l] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(li[t][l]), tot[t][kLanes * h + l]);
       }
     }
   }
