@@ -248,7 +248,9 @@ void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
 #pragma GCC unroll 1
       for (int k = 0; k < kSubs; ++k) {
         const int j = 2 * k + h;
-        prefetch_part(tile, kSubs * h + k, 16, 53);
+        // 4 lines per sub-block: 64 per 52-line tile, the last 12 again in the next tile (cheaper than
+        // prefetch_part's variable bounds here, where the loop is not unrolled).
+        for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(tile + kAhead + 256 * (kSubs * h + k) + 64 * l), _MM_HINT_T0);
         __m512i q[4];
         q6_values(tile, j, q);
         const __m512i scp = _mm512_shuffle_epi8(q6_scale_pairs(tile, j >> 1), dup[j & 1]);
