@@ -13,7 +13,7 @@
 // free-running decode steps, which these tests assert. Prompts of >= 8 tokens take Kestrel's packed
 // GEMMs for Q4_K / Q5_0 / Q8_0 (one FMA per block for 16 rows at once), whose f32 order differs: their
 // logits differ by ~3% rms and the continuations part where a flipped Q8 rounding meets a near-tie
-// (measured 2026-12-01 on Zen 5, exact Q6_K: 6-, 13- and 19-token prompts MEASURED_AGREE of 128
+// (measured 2026-12-01 on Zen 5, exact Q6_K: 6-, 13- and 19-token prompts 128, 128 and 6 of 128
 // identical). Elsewhere (AMX, AVX2, NEON: other llama.cpp paths) only float summation noise is expected,
 // and the looser bounds below hold: teacher-forced, Kestrel predicts llama.cpp's tokens except at
 // llama.cpp's own near-ties.
