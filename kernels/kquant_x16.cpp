@@ -1,11 +1,13 @@
 // The x16 layouts of Q4_K and Q6_K (kernels/kquant_x16.h): packing, unpacking and the scalar twins.
 #include "kernels/kquant_x16.h"
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "kernels/kquant_x86_order.h"
 #include "kernels/quant_k.h"
+#include "kernels/type_traits.h"
 
 namespace kestrel::kernels {
 namespace {
@@ -26,10 +28,35 @@ Q6Pos q6k_pos(int v) {
   const int h = v / 128, quarter = (v % 128) / 32, l = v % 32;
   return {64 * h + l + (quarter & 1) * 32, 32 * h + l, (quarter >> 1) * 4, 2 * quarter};
 }
+// Value v (0..63, unsigned: the stored q + 32) of a Q6_K block.
+int q6k_get(const BlockQ6_K& b, int v) {
+  const Q6Pos p = q6k_pos(v);
+  return (b.ql[p.ql] >> p.lo_shift & 0xF) | (b.qh[p.qh] >> p.hi_shift & 3) << 4;
+}
 void q6k_set(BlockQ6_K& b, int v, int lo, int hi) {
   const Q6Pos p = q6k_pos(v);
   b.ql[p.ql] = static_cast<uint8_t>((b.ql[p.ql] & ~(0xF << p.lo_shift)) | lo << p.lo_shift);
   b.qh[p.qh] = static_cast<uint8_t>((b.qh[p.qh] & ~(3 << p.hi_shift)) | hi << p.hi_shift);
+}
+
+// Tile byte of scales[j] of row r: pair i = j / 2 of 16 rows is 32 bytes, row r's (sc_2i, sc_2i+1) at 2r.
+int q6_scale_byte(int j, int r) { return 3072 + 32 * (j / 2) + 2 * r + j % 2; }
+
+// llama.cpp's x86 order for one Q6_K row (ggml_vec_dot_q6_K_q8_K, its AVX2 code, which the AVX2 and
+// AVX-512 builds compile): 8 lanes; per super-block lane i is the exact integer
+//   sum over every 32 values of sc(v) * q(v) * x(v) for v = 4i .. 4i + 3 of those 32 (q unsigned 0..63)
+//   - 32 * (bsum_2i * sc_2i + bsum_2i+1 * sc_2i+1)
+// then lane_i = fma(d_x * d_w, float(lane), lane_i); the result is hsum_float_8's tree.
+float dot_q6_K_x86(const BlockQ6_K* w, const BlockQ8_K* x, int64_t nb) {
+  float lane[8] = {};
+  for (int64_t b = 0; b < nb; ++b) {
+    int32_t li[8] = {};
+    for (int v = 0; v < kQK_K; ++v) li[v % 32 / 4] += w[b].scales[v / 16] * q6k_get(w[b], v) * x[b].qs[v];
+    for (int i = 0; i < 8; ++i) li[i] -= 32 * (x[b].bsums[2 * i] * w[b].scales[2 * i] + x[b].bsums[2 * i + 1] * w[b].scales[2 * i + 1]);
+    const float d = x[b].d * fp16_to_fp32(w[b].d);
+    for (int i = 0; i < 8; ++i) lane[i] = std::fma(d, static_cast<float>(li[i]), lane[i]);
+  }
+  return ((lane[4] + lane[0]) + (lane[6] + lane[2])) + ((lane[5] + lane[1]) + (lane[7] + lane[3]));
 }
 
 template <class Block>
@@ -76,14 +103,16 @@ void pack_tile_q6_K(const BlockQ6_K* rows, int n_rows, uint8_t* tile, uint8_t* d
         lo[v] = q0 & 0xF, lo[v + 32] = q1 & 0xF, lo[v + 64] = q0 >> 4, lo[v + 96] = q1 >> 4;
         hi[v] = qh & 3, hi[v + 32] = qh >> 2 & 3, hi[v + 64] = qh >> 4 & 3, hi[v + 96] = qh >> 6;
       }
-    for (int p = 0; p < 32; ++p)
-      for (int i = 0; i < 4; ++i) tile[64 * p + 4 * r + i] = static_cast<uint8_t>(lo[8 * p + i] | lo[8 * p + 4 + i] << 4);
+    auto q = [&](int v) { return lo[v] | hi[v] << 4; };
     for (int j = 0; j < 16; ++j)
       for (int i = 0; i < 4; ++i) {
-        const uint8_t* hv = hi + 16 * j + i;
-        tile[2048 + 64 * j + 4 * r + i] = static_cast<uint8_t>(hv[0] | hv[4] << 2 | hv[8] << 4 | hv[12] << 6);
+        const int v = 16 * j + i, q3 = q(v + 12);
+        uint8_t* at = tile + 192 * j + 4 * r + i;
+        at[0] = static_cast<uint8_t>(q(v) | (q3 & 3) << 6);
+        at[64] = static_cast<uint8_t>(q(v + 4) | (q3 >> 2 & 3) << 6);
+        at[128] = static_cast<uint8_t>(q(v + 8) | (q3 >> 4) << 6);
       }
-    for (int j = 0; j < 16; ++j) tile[3072 + 16 * j + r] = static_cast<uint8_t>(b.scales[j]);
+    for (int j = 0; j < 16; ++j) tile[q6_scale_byte(j, r)] = static_cast<uint8_t>(b.scales[j]);
     std::memcpy(dvec + 2 * r, &b.d, 2);
   }
 }
@@ -179,13 +208,12 @@ void unpack_row_q6_K_x16(const void* packed, int64_t n_in, int64_t row, void* ou
     const uint8_t* tile = group + b * kQ6KX16TileBytes;
     BlockQ6_K blk{};
     for (int v = 0; v < kQK_K; ++v) {
-      const int p = v / 8, i = v % 4, hi_nibble = (v % 8) / 4;
-      const int lo = tile[64 * p + 4 * r + i] >> (4 * hi_nibble) & 0xF;
-      const int j = v / 16, s = (v % 16) / 4;
-      const int hi = tile[2048 + 64 * j + 4 * r + i] >> (2 * s) & 3;
-      q6k_set(blk, v, lo, hi);
+      const uint8_t* at = tile + 192 * (v / 16) + 4 * r + v % 4;
+      const int s = v % 16 / 4;
+      const int q = s < 3 ? at[64 * s] & 0x3F : at[0] >> 6 | (at[64] >> 6) << 2 | (at[128] >> 6) << 4;
+      q6k_set(blk, v, q & 0xF, q >> 4);
     }
-    for (int j = 0; j < 16; ++j) blk.scales[j] = static_cast<int8_t>(tile[3072 + 16 * j + r]);
+    for (int j = 0; j < 16; ++j) blk.scales[j] = static_cast<int8_t>(tile[q6_scale_byte(j, r)]);
     std::memcpy(&blk.d, group + nb * kQ6KX16TileBytes + 32 * b + 2 * r, 2);
     std::memcpy(static_cast<char*>(out) + b * sizeof blk, &blk, sizeof blk);
   }
@@ -197,6 +225,15 @@ void gemm_q4_K_x16_scalar(const GemmArgs& a) {
 void gemm_q4_K_x16_x86_ref(const GemmArgs& a) { gemm_x16_scalar<BlockQ4_K, unpack_row_q4_K_x16>(a, gemm_q4_K_x86_ref); }
 void gemm_q6_K_x16_scalar(const GemmArgs& a) {
   gemm_x16_scalar<BlockQ6_K, unpack_row_q6_K_x16>(a, scalar_matmul_kernels()->gemm_q6_K);
+}
+void gemm_q6_K_x16_x86_ref(const GemmArgs& a) {
+  const int64_t nb = a.n_in / kQK_K;
+  std::vector<BlockQ6_K> row(static_cast<size_t>(nb));
+  for (int64_t r = a.row_begin; r < a.row_end; ++r) {
+    unpack_row_q6_K_x16(a.w, a.n_in, r, row.data());
+    for (int64_t t = 0; t < a.n_tokens; ++t)
+      a.y[t * a.ldy + r] = dot_q6_K_x86(row.data(), reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a.x) + t * a.x_row_bytes), nb);
+  }
 }
 
 }  // namespace kestrel::kernels

@@ -18,10 +18,13 @@
 //                 three 64-byte loads and ~10 byte operations decode the 8 scales and 8 mins of 16 rows.
 //   [2240, 2272)  d of the 16 rows (f16), [2272, 2304) dmin of the 16 rows (f16).
 // Q6_K (16 x 210 = 3360 bytes per super-block; group = nb tiles of 3328 bytes, then the nb d vectors):
-//   [0, 2048)     low 4 bits, as Q4_K's nibbles: vector p, byte 4r + i = lo4(8p + i) | lo4(8p + 4 + i) << 4
-//   [2048, 3072)  high 2 bits, 16 vectors: vector j, byte 4r + i holds hi2(16j + 4s + i) at bits 2s..2s+1
-//                 (s = 0..3): one vector per 16-value sub-block j
-//   [3072, 3328)  the 16 int8 scales, transposed: byte 16j + r = scales[j] of row r
+//   [0, 3072)     per 16-value sub-block j three vectors at 192j: vector s (0..2), byte 4r + i holds the
+//                 6-bit value q = ql | qh << 4 (0..63) of value 16j + 4s + i of row r in bits 0..5, and
+//                 in bits 6..7 bits 2s..2s+1 of value 16j + 12 + i: an AND gives q of dwords s = 0..2
+//                 (VPMADDUBSW's unsigned operand), 3 shifts, 2 ternary-logic and an AND that of s = 3
+//   [3072, 3328)  the 16 int8 scales in pairs: byte 32i + 2r + h = scales[2i + h] of row r (i = 0..7), so
+//                 one sign-extending load gives the int16 pairs (sc_2i, sc_2i+1) of 16 rows, one per dword
+//                 (VPDPWSSD's operand for ggml's -32 term; a byte shuffle makes (sc_j, sc_j) of it)
 //   after the nb tiles: per super-block 32 bytes, the 16 rows' d (f16), padded to 64 bytes per group
 //   (a group is nb * 3328 + round_up(32 nb, 64) bytes: every tile stays 64-byte aligned).
 #include <cstddef>
@@ -59,6 +62,10 @@ void gemm_q6_K_x16_scalar(const GemmArgs& a);
 // Q4_K in llama.cpp's x86 order (kernels/kquant_x86_order.h): what the AVX-512 kernel computes bit for
 // bit without AMX, decode and prompt batches.
 void gemm_q4_K_x16_x86_ref(const GemmArgs& a);
+// The same sums for Q6_K in the f32 order of llama.cpp's x86 kernel (ggml_vec_dot_q6_K_q8_K: 8 lanes per
+// row, an exact integer per lane and super-block, one FMA per lane and super-block, hsum_float_8's
+// tree; kquant_x16.cpp spells it out): what gemm_q6_K_x16_avx512 computes, bit for bit, at every n_tokens.
+void gemm_q6_K_x16_x86_ref(const GemmArgs& a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 // AVX-512 (VNNI; AMX for Q4_K prompt batches) kernels on the packed layouts. Only call after

@@ -1,20 +1,21 @@
 // AVX-512 VNNI kernels on the x16 layouts of Q4_K and Q6_K (kernels/kquant_x16.h); twins:
 // gemm_q4_K_x16_scalar / gemm_q6_K_x16_scalar.
 //
-// Decode (n_tokens < kPackedMinTokens): one zmm lane per row of a 16-row group, outer-product form.
-// Per 64-byte quant vector, VPDPBUSD of its (masked) bytes against 4 activation bytes broadcast
-// straight from the Q8_K row (embedded broadcast, a load-port uop) advances 16 rows' sums; per
-// sub-block one convert and one FMA with the 16 rows' scales apply the scale (Q4_K: an integer
-// multiply-add instead, in llama.cpp's order, see q4_K_group). Uops per 16 rows x 256
+// Decode (n_tokens < kPackedMinTokens; Q6_K: every n_tokens): one zmm lane per row of a 16-row group,
+// outer-product form. Per 64-byte quant vector, VPDPBUSD of its (masked) bytes against 4 activation
+// bytes broadcast straight from the Q8_K row (embedded broadcast, a load-port uop) advances 16 rows'
+// sums (Q6_K: VPMADDUBSW + VPDPWSSD, in llama.cpp's order, see q6_K_group); per sub-block an integer
+// multiply-add applies the scale (Q4_K, in llama.cpp's order, see q4_K_group). Uops per 16 rows x 256
 // values, one token (the budget docs/KERNELS.md tracks):
 //   Q4_K: 32 loads + 64 AND + 64 VPDPBUSD; per sub-block (8) shift/add of the high-nibble chain,
 //         2 converts, 2 FMA, 4 scale extract/widen; scales/mins decode 10 ops; ~230 vector uops per
 //         2304 bytes (~14 per row super-block; the ggml-layout kernel needs ~45).
-//   Q6_K: 48 loads + per sub-block (16) 3 shifts, 4 AND, 4 ternary-logic, 4 VPDPBUSD, widen +
-//         convert of the scales, convert + FMA; ~350 vector uops per 3360 bytes (~22 per row).
+//   Q6_K: 48 loads + per sub-block (16) 3 shifts, 4 AND, 2 ternary-logic (shared by the tile's
+//         tokens), per token 4 broadcasts, 4 VPMADDUBSW, 4 VPDPWSSD; per super-block 16 scale-pair
+//         widens, 16 shuffles, 8 VPMULLW, per token 8 VPDPWSSD (the -32 term), 8 converts + 8 FMA;
+//         ~480 vector uops per 3360 bytes for one token (~30 per row), ~290 of them per extra token.
 // Q4_K's high nibble is used in place (v & 0xF0 = 16 q): its own VPDPBUSD chain, shifted right by 4
-// once per sub-block (exact: the chain is a multiple of 16). Q6_K's -32 enters as the start value of
-// each sub-block's chain (-32 * bsum, per token), so the integer part stays exact.
+// once per sub-block (exact: the chain is a multiple of 16).
 //
 // Prompt batches take the shared packed GEMM (kquant_panel_avx512.h) with panels cut from this layout:
 // a quant vector masked / shifted is already a panel dword column (two per vector), and the scales come
@@ -22,6 +23,8 @@
 // and 16x16 transposes. Q4_K without AMX takes llama.cpp's order (q4k_gemm_x86_order_avx512.h) on the
 // same panel weights. The panel equals the one packed from ggml blocks, byte for byte, so prompt
 // outputs are identical with and without repacking.
+// Q6_K prompt batches run the decode tiles, 4 tokens at a time per 16-row group (the group's tiles
+// stay in L2): ggml's order at every batch size, as llama.cpp, which has no other Q6_K kernel on x86.
 #pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12 AVX-512 headers (see matmul_avx512.cpp)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -94,15 +97,16 @@ X16_INLINE __m512 k4_lane(const __m512i (&v)[2], int j) { return _mm512_cvtepi32
 
 X16_INLINE __m512 f16x16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p))); }
 
-// The 6-bit values of Q6_K sub-block j of 16 rows: q[s] = dword k = 4j + s of every row.
+// The 6-bit values of Q6_K sub-block j of 16 rows: q[s] = dword k = 4j + s of every row (layout:
+// kquant_x16.h). Dword 3 is spread over the top 2 bits of the other three: (c ? a : b) selects bits
+// 0-1 from a >> 6, 2-3 from b >> 4, 4-7 from c >> 2 (the 16-bit shifts pull the neighbour byte's bits
+// into bits 6-7 only, cleared by the AND).
 X16_INLINE void q6_values(const uint8_t* tile, int j, __m512i q[4]) {
-  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-  const __m512i h = _mm512_load_si512(tile + 2048 + 64 * j);
-  const __m512i l0 = _mm512_load_si512(tile + 64 * (2 * j)), l1 = _mm512_load_si512(tile + 64 * (2 * j + 1));
-  q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(l0, m4), _mm512_slli_epi16(h, 4), m30, 0xF8);  // a | (b & c)
-  q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_slli_epi16(h, 2), m30, 0xF8);
-  q[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(l1, m4), h, m30, 0xF8);
-  q[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_srli_epi16(h, 2), m30, 0xF8);
+  const __m512i m63 = _mm512_set1_epi8(0x3F);
+  const __m512i a = _mm512_load_si512(tile + 192 * j), b = _mm512_load_si512(tile + 192 * j + 64), c = _mm512_load_si512(tile + 192 * j + 128);
+  q[0] = _mm512_and_si512(a, m63), q[1] = _mm512_and_si512(b, m63), q[2] = _mm512_and_si512(c, m63);
+  const __m512i lo4 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 6), _mm512_srli_epi16(b, 4), _mm512_set1_epi8(0x03), 0xE4);
+  q[3] = _mm512_and_si512(_mm512_ternarylogic_epi32(lo4, _mm512_srli_epi16(c, 2), _mm512_set1_epi8(0x0F), 0xE4), m63);
 }
 
 // ---------------------------------------------------------------- per-job activation tables
@@ -110,7 +114,7 @@ X16_INLINE void q6_values(const uint8_t* tile, int j, __m512i q[4]) {
 thread_local AlignedBuffer t_x16_tables;
 
 // Per token t of the job and super-block b: dx[t * nb + b]; Q4_K: per 32-value sub-block the bsum
-// (int32), k[(t * nb + b) * 8 + j]; Q6_K: per 16-value sub-block -32 * bsum (int32), k[(t * nb + b) * 16 + j].
+// (int32), k[(t * nb + b) * 8 + j] (Q6_K reads its bsum pairs from the Q8_K rows).
 struct X16Tables {
   const float* dx;
   const void* k;
@@ -118,7 +122,7 @@ struct X16Tables {
 
 template <bool kQ6>
 X16Tables x16_tables(const GemmArgs& a, int64_t nb) {
-  constexpr int per = kQ6 ? 16 : 8;
+  constexpr int per = kQ6 ? 0 : 8;
   const size_t n = static_cast<size_t>(nb * a.n_tokens);
   float* dx = static_cast<float*>(t_x16_tables.get(n * (1 + per) * sizeof(float)));
   float* kf = dx + n;
@@ -128,10 +132,7 @@ X16Tables x16_tables(const GemmArgs& a, int64_t nb) {
     for (int64_t b = 0; b < nb; ++b) {
       const int64_t i = t * nb + b;
       dx[i] = x[b].d;
-      for (int j = 0; j < per; ++j) {
-        if constexpr (kQ6) ki[i * per + j] = -32 * x[b].bsums[j];
-        else ki[i * per + j] = x[b].bsums[2 * j] + x[b].bsums[2 * j + 1];
-      }
+      for (int j = 0; j < per; ++j) ki[i * per + j] = x[b].bsums[2 * j] + x[b].bsums[2 * j + 1];
     }
   }
   return {dx, kf};
@@ -196,37 +197,82 @@ void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, _mm512_sub_ps(tot[t], totm[t]));
 }
 
+// Scale pair vector i (0..7) of a Q6_K tile: int16 words (sc_2i, sc_2i+1) of row r in dword r.
+X16_INLINE __m512i q6_scale_pairs(const uint8_t* tile, int i) {
+  return _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(tile + 3072 + 32 * i)));
+}
+
 template <int T>
 void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0, const X16Tables& tab, float* y, __mmask16 mask) {
   const int8_t* xq[T];
-  for (int t = 0; t < T; ++t) xq[t] = reinterpret_cast<const int8_t*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes) + offsetof(BlockQ8_K, qs);
-  const int32_t* off = static_cast<const int32_t*>(tab.k);
+  const int8_t* xs[T];  // the token's bsums (int16, 16 per super-block)
+  for (int t = 0; t < T; ++t) {
+    const int8_t* x = reinterpret_cast<const int8_t*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes);
+    xq[t] = x + offsetof(BlockQ8_K, qs), xs[t] = x + offsetof(BlockQ8_K, bsums);
+  }
   const uint8_t* dvec = group + nb * kQ6KX16TileBytes;
   // The d vectors sit after the group's tiles, outside the stream the tile prefetches run ahead in:
   // fetch them all now, or each pair of super-blocks would wait for one of their lines.
   for (int64_t off = 0; off < 32 * nb; off += 64) _mm_prefetch(reinterpret_cast<const char*>(dvec + off), _MM_HINT_T0);
-  __m512 tot[T];
-  for (int t = 0; t < T; ++t) tot[t] = _mm512_setzero_ps();
+  // llama.cpp's order (ggml_vec_dot_q6_K_q8_K's AVX2 code, which its x86 builds run for Q6_K at every
+  // batch size): 8 float lanes per row; per super-block lane i is an exact integer, the elements
+  // 4i..4i+3 of every 32 (sub-block j, dword s: lane 4 (j & 1) + s) times their sub-block's scale,
+  // minus 32 (bsum_2i sc_2i + bsum_2i+1 sc_2i+1); lane_i = fma(d_x d_w, float(lane), lane_i); the
+  // output is hsum_float_8's tree. As ggml: VPMADDUBSW (q, x) gives int16 pairs (|sum| <= 2 * 63 * 128,
+  // no saturation) and one VPDPWSSD with (sc_j, sc_j) adds them into the lane; the -32 term is one
+  // VPDPWSSD of (-32 sc_2i, -32 sc_2i+1) with the bsum pair (a dword of the Q8_K row), the lane's start.
+  // The odd sub-blocks feed lanes 4..7 only, so the even ones run first: 4 integer lanes per token live
+  // (no spills at 4 tokens; with the loop not unrolled the lane index must not depend on k).
+  constexpr int kPasses = 2, kLanes = 8 / kPasses, kSubs = 16 / kPasses;
+  __m512 tot[T][8];
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < 8; ++i) tot[t][i] = _mm512_setzero_ps();
+  // VPSHUFB indices (per 128-bit lane) repeating word h of each dword: (sc_2i, sc_2i+1) -> (sc_j, sc_j).
+  auto dup_word = [](int h) {
+    auto w = [h](int k) { const int b0 = 4 * k + 2 * h, b1 = b0 + 1; return b0 | b1 << 8 | b0 << 16 | b1 << 24; };
+    return _mm512_set4_epi32(w(3), w(2), w(1), w(0));
+  };
+  const __m512i dup[2] = {dup_word(0), dup_word(1)};
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* tile = group + b * kQ6KX16TileBytes;
-    __m512 sb[T];
-    for (int t = 0; t < T; ++t) sb[t] = _mm512_setzero_ps();
     const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
-    for (int j = 0; j < 16; ++j) {
-      prefetch_part(tile, j, 16, 53);
-      __m512i q[4];
-      q6_values(tile, j, q);
-      const __m512 scf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 3072 + 16 * j))));
+    const __m512 d = f16x16(dvec + 32 * b);
+#pragma GCC unroll 2
+    for (int h = 0; h < kPasses; ++h) {
+      __m512i li[T][kLanes];
+      for (int l = 0; l < kLanes; ++l) {
+        const __m512i off = _mm512_mullo_epi16(q6_scale_pairs(tile, kLanes * h + l), _mm512_set1_epi16(-32));
+        for (int t = 0; t < T; ++t) li[t][l] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), off, bcast32(xs[t] + xo + 4 * (kLanes * h + l)));
+      }
+      // Not unrolled: unrolled, GCC hoists the tile's prefetches into one burst at its start (1.5x slower
+      // from DRAM); with them pinned by volatile asm the unrolled loop ran 85 GB/s on L3-resident weights
+      // and 30-31 from DRAM, this loop ~100 and 37-38 (2048x2048 / 4096x14336, 1 thread).
+#pragma GCC unroll 1
+      for (int k = 0; k < kSubs; ++k) {
+        const int j = 2 * k + h;
+        // 4 lines per sub-block: 64 per 52-line tile, the last 12 again in the next tile (cheaper than
+        // prefetch_part's variable bounds here, where the loop is not unrolled).
+        for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(tile + kAhead + 256 * (kSubs * h + k) + 64 * l), _MM_HINT_T0);
+        __m512i q[4];
+        q6_values(tile, j, q);
+        const __m512i scp = _mm512_shuffle_epi8(q6_scale_pairs(tile, j >> 1), dup[j & 1]);
+        for (int t = 0; t < T; ++t)
+          for (int s = 0; s < 4; ++s) {
+            li[t][s] = _mm512_dpwssd_epi32(li[t][s], _mm512_maddubs_epi16(q[s], bcast32(xq[t] + xo + 16 * j + 4 * s)), scp);
+          }
+      }
       for (int t = 0; t < T; ++t) {
-        __m512i is = _mm512_set1_epi32(off[((t0 + t) * nb + b) * 16 + j]);
-        for (int s = 0; s < 4; ++s) is = _mm512_dpbusd_epi32(is, q[s], bcast32(xq[t] + xo + 16 * j + 4 * s));
-        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), scf, sb[t]);
+        const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(tab.dx[(t0 + t) * nb + b]), d);
+        for (int l = 0; l < kLanes; ++l) tot[t][kLanes * h + l] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(li[t][l]), tot[t][kLanes * h + l]);
       }
     }
-    const __m512 d = f16x16(dvec + 32 * b);
-    for (int t = 0; t < T; ++t) tot[t] = _mm512_fmadd_ps(sb[t], _mm512_mul_ps(d, _mm512_set1_ps(tab.dx[(t0 + t) * nb + b])), tot[t]);
   }
-  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, tot[t]);
+  for (int t = 0; t < T; ++t) {
+    const __m512* l = tot[t];
+    const __m512 s0 = _mm512_add_ps(l[4], l[0]), s1 = _mm512_add_ps(l[5], l[1]);
+    const __m512 s2 = _mm512_add_ps(l[6], l[2]), s3 = _mm512_add_ps(l[7], l[3]);
+    _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+  }
 }
 
 using GroupFn = void (*)(const GemmArgs&, const uint8_t*, int64_t, int64_t, const X16Tables&, float*, __mmask16);
@@ -306,34 +352,6 @@ void pack_panel_q4_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, ui
   }
 }
 
-void pack_panel_q6_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel) {
-  const size_t gb = q6_K_x16_group_bytes(a.n_in);
-  for (int g = 0; g < 2; ++g) {
-    const uint8_t* group = static_cast<const uint8_t*>(a.w) + (r0 / kX16Rows + g) * gb;
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* ps = panel + b * sb_bytes(16);
-      float* dsc = reinterpret_cast<float*>(ps + kSbWeightBytes) + 16 * g;
-      float* dm = dsc + 16 * kPanelRows;
-      if (16 * g >= rows) {
-        for (int k = 0; k < 64; ++k) _mm512_store_si512(ps + (g * 64 + k) * 64, _mm512_setzero_si512());
-        for (int j = 0; j < 16; ++j) _mm512_store_ps(dsc + j * kPanelRows, _mm512_setzero_ps()), _mm512_store_ps(dm + j * kPanelRows, _mm512_setzero_ps());
-        continue;
-      }
-      const uint8_t* tile = group + b * kQ6KX16TileBytes;
-      const __m512 d = f16x16(group + nb * kQ6KX16TileBytes + 32 * b);
-      const __m512 dsub = _mm512_mul_ps(_mm512_set1_ps(32.0f), d);
-      for (int j = 0; j < 16; ++j) {
-        __m512i q[4];
-        q6_values(tile, j, q);
-        for (int s = 0; s < 4; ++s) _mm512_store_si512(ps + (g * 64 + 4 * j + s) * 64, q[s]);
-        const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(tile + 3072 + 16 * j))));
-        _mm512_store_ps(dsc + j * kPanelRows, _mm512_mul_ps(d, sc));
-        _mm512_store_ps(dm + j * kPanelRows, _mm512_mul_ps(dsub, sc));
-      }
-    }
-  }
-}
-
 // Rows before the first multiple of 16 go through the decode tiles (any n_tokens); the rest by size
 // (prompt(a) for the rows from the first multiple of 16 on).
 template <bool kQ6, GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, class Prompt>
@@ -361,10 +379,10 @@ void gemm_q4_K_x16_avx512(const GemmArgs& a) {
   });
 }
 
+// Q6_K at every batch size through the decode tiles, so prompts add in ggml's order too (llama.cpp has
+// no other Q6_K path on x86): group after group, every token tile against the group's L2-resident tiles.
 void gemm_q6_K_x16_avx512(const GemmArgs& a) {
-  gemm_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, q6_K_x16_group_bytes(a.n_in), [](const GemmArgs& p) {
-    gemm_packed<16, true>(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q6_K_x16(p, r0, rows, nb, panel); });
-  });
+  gemm_decode_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, q6_K_x16_group_bytes(a.n_in));
 }
 
 }  // namespace kestrel::kernels

@@ -1,8 +1,9 @@
 // The x16 load-time layouts of Q4_K / Q6_K (kernels/kquant_x16.h): packing is lossless (every row's
 // ggml blocks come back byte for byte), the scalar twin on the packed layout equals the scalar ggml
 // kernel bit for bit, and the AVX-512 kernels agree with it on odd shapes: n_out not a multiple of 16,
-// odd numbers of super-blocks, row ranges that start inside a group, 1..40 and > 512 tokens. Prompt
-// batches (>= 8 tokens) must equal the ggml-layout AVX-512 kernel bit for bit (same panel bytes).
+// odd numbers of super-blocks, row ranges that start inside a group, 1..40 and > 512 tokens. Q4_K prompt
+// batches (>= 8 tokens) must equal the ggml-layout AVX-512 kernel bit for bit (same panel bytes); Q6_K
+// at every batch size must equal gemm_q6_K_x16_x86_ref (llama.cpp's x86 order) bit for bit.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -165,6 +166,12 @@ TEST(KquantX16, KernelsMatchScalarGgmlKernel) {
         x16_scalar(args(c, packed.p, 0, y.data(), 0, n_out));
         check(c, ref, y, 0, n_out, true, "x16 scalar twin");
         if (HasFatalFailure()) return;
+        if (wt == TensorType::Q6_K) {  // the x86-order twin: the same sums, f32 steps in another order
+          y = nan_y(c);
+          gemm_q6_K_x16_x86_ref(args(c, packed.p, 0, y.data(), 0, n_out));
+          check(c, ref, y, 0, n_out, false, "x16 x86-order twin");
+          if (HasFatalFailure()) return;
+        }
 #if defined(__x86_64__)
         if (!isa_supported(Isa::Avx512)) continue;
         const GemmFn x16 = wt == TensorType::Q4_K ? gemm_q4_K_x16_avx512 : gemm_q6_K_x16_avx512;
@@ -178,7 +185,12 @@ TEST(KquantX16, KernelsMatchScalarGgmlKernel) {
           ggml_scalar(args(c, c.w.data(), c.w_row_bytes, want.data(), r0, r1));
           check(c, want, y, r0, r1, false, "x16 avx512");
           if (HasFatalFailure()) return;
-          if (n_tokens >= 8 && r0 % 16 == 0) {  // the prompt path: the same panels as the ggml layout's
+          if (wt == TensorType::Q6_K) {  // every batch size in llama.cpp's x86 order, bit for bit
+            std::vector<float> x86 = nan_y(c);
+            gemm_q6_K_x16_x86_ref(args(c, packed.p, 0, x86.data(), r0, r1));
+            check(c, x86, y, r0, r1, true, "x16 avx512 vs the x86-order twin");
+            if (HasFatalFailure()) return;
+          } else if (n_tokens >= 8 && r0 % 16 == 0) {  // the prompt path: the same panels as the ggml layout's
             std::vector<float> g = nan_y(c);
             ggml_avx512(args(c, c.w.data(), c.w_row_bytes, g.data(), r0, r1));
             check(c, g, y, r0, r1, true, "x16 avx512 prompt vs ggml avx512");
@@ -310,8 +322,14 @@ TEST(KquantX16, RepackTableEntries) {
       std::vector<float> got = nan_y(c), want = nan_y(c);
       matmul_packed(pool, *layout, packed.p, n_in, n_out, xs.data(), nt, got.data(), n_out + 1);
       matmul_isa(nt < 8 ? Isa::Scalar : Isa::Avx512, pool, wt, c.w.data(), n_in, n_out, xs.data(), nt, want.data(), n_out + 1);
-      check(c, want, got, 0, n_out, nt >= 8, "matmul_packed");
+      check(c, want, got, 0, n_out, nt >= 8 && wt == TensorType::Q4_K, "matmul_packed");
       if (HasFatalFailure()) return;
+      if (wt == TensorType::Q6_K) {  // split over the pool's threads, still llama.cpp's x86 order
+        std::vector<float> x86 = nan_y(c);
+        gemm_q6_K_x16_x86_ref(args(c, ref.p, 0, x86.data(), 0, n_out));
+        check(c, x86, got, 0, n_out, true, "matmul_packed vs the x86-order twin");
+        if (HasFatalFailure()) return;
+      }
     }
   }
 #else
