@@ -131,12 +131,14 @@ def main():
     ap.add_argument("--cli-arg", action="append", default=[],
                     help="extra llm-cli argument for the conversation run only (repeatable; e.g. --cli-arg=--lookup "
                          "--cli-arg=8: speculative replies must equal the plain from-scratch reference)")
+    ap.add_argument("-ctk", "--cache-type", default="", help="KV cache type for both runs (llm-cli -ctk)")
     ap.add_argument("-c", type=int, default=1024)
     ap.add_argument("-t", type=int, default=2)
     ap.add_argument("turns", nargs="+")
     a = ap.parse_args()
     cli, tool = os.path.join(a.bin, "llm-cli"), os.path.join(a.bin, "llm-template")
-    args = ["-m", a.model, "-cnv", "--temp", "0", "-n", str(a.n), "-c", str(a.c), "-t", str(a.t)]
+    cache = ["-ctk", a.cache_type] if a.cache_type else []
+    args = ["-m", a.model, "-cnv", "--temp", "0", "-n", str(a.n), "-c", str(a.c), "-t", str(a.t), *cache]
     if a.template:
         args += ["--chat-template-file", a.template]
     args += a.cli_arg
@@ -164,7 +166,8 @@ def main():
                     reply = server.complete(prompt, a.n)
                 else:
                     p = subprocess.run([cli, "-m", a.model, "-p", prompt, "--no-echo", "--temp", "0", "-n", str(a.n),
-                                        "-c", str(a.c), "-t", str(a.t)], capture_output=True, text=True, check=True)
+                                        "-c", str(a.c), "-t", str(a.t), *cache], capture_output=True, text=True,
+                                       check=True)
                     reply = p.stdout[:-1] if p.stdout.endswith("\n") else p.stdout
                 messages.append({"role": "assistant", "content": reply})
                 expected += reply + "\n"

@@ -197,23 +197,35 @@ inline std::vector<int32_t> greedy(Session& s, const std::vector<int32_t>& promp
 
 // One model loaded with and without load-time repacking (kernels/repack.h), the same prompt in both:
 // prompt logits bit-identical at every position (the prompt kernels build the same panels from either
-// layout), then n_decode greedy steps with the same tokens and logits within f32 summation-order noise
-// (repacked decode tiles may add in another order). Call through ASSERT_NO_FATAL_FAILURE.
+// layout) unless prompt_exact is false (then within the decode steps' bound, same argmax), then n_decode
+// greedy steps with the same tokens and logits within f32 summation-order noise (repacked decode tiles
+// may add in another order). Call through ASSERT_NO_FATAL_FAILURE.
 inline void expect_repack_matches_plain(const Model& on, const Model& off, const std::vector<int32_t>& prompt,
-                                        int n_vocab, int n_decode) {
+                                        int n_vocab, int n_decode, bool prompt_exact = true) {
   const int V = n_vocab;
   auto s_on = Session::create(on, {.n_ctx = 64, .n_threads = 2});
   auto s_off = Session::create(off, {.n_ctx = 64, .n_threads = 2});
   ASSERT_TRUE(s_on && s_off);
   ASSERT_TRUE((*s_on)->eval(prompt, true));
   ASSERT_TRUE((*s_off)->eval(prompt, true));
-  for (int i = 0; i < static_cast<int>(prompt.size()); ++i)
-    ASSERT_EQ(max_abs_diff((*s_on)->logits(i), (*s_off)->logits(i), V), 0.0f) << "prompt position " << i;
+  auto bound = [V](const float* b) {
+    const float scale = *std::max_element(b, b + V, [](float x, float y) { return std::fabs(x) < std::fabs(y); });
+    return 1e-3f * std::fabs(scale) + 1e-5f;
+  };
+  for (int i = 0; i < static_cast<int>(prompt.size()); ++i) {
+    const float* a = (*s_on)->logits(i);
+    const float* b = (*s_off)->logits(i);
+    if (prompt_exact) {
+      ASSERT_EQ(max_abs_diff(a, b, V), 0.0f) << "prompt position " << i;
+    } else {
+      EXPECT_LE(max_abs_diff(a, b, V), bound(b)) << "prompt position " << i;
+      EXPECT_EQ(argmax(a, V), argmax(b, V)) << "prompt position " << i;
+    }
+  }
   for (int step = 0; step < n_decode; ++step) {
     const float* a = (*s_on)->logits();
     const float* b = (*s_off)->logits();
-    const float scale = *std::max_element(b, b + V, [](float x, float y) { return std::fabs(x) < std::fabs(y); });
-    EXPECT_LE(max_abs_diff(a, b, V), 1e-3f * std::fabs(scale) + 1e-5f) << "step " << step;
+    EXPECT_LE(max_abs_diff(a, b, V), bound(b)) << "step " << step;
     const int id = argmax(b, V);
     ASSERT_EQ(argmax(a, V), id) << "step " << step;
     ASSERT_TRUE((*s_on)->eval({id}));

@@ -45,7 +45,9 @@ TEST(RepackKquantModel, Q4KMSameLogitsWithAndWithoutRepacking) {
   const int V = spec.n_vocab;
   std::vector<int32_t> prompt(40);  // >= 32 tokens: Q4_K's prompt path runs on AMX tiles where present
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = 1 + static_cast<int32_t>(i * 37) % (V - 1);
-  ASSERT_NO_FATAL_FAILURE(expect_repack_matches_plain(**on, **off, prompt, V, 6));
+  // Its Q6_K matrices: prompts agree to noise only on AVX-512 (see test_repack_model.cpp).
+  ASSERT_NO_FATAL_FAILURE(
+      expect_repack_matches_plain(**on, **off, prompt, V, 6, kernels::active_isa() != kernels::Isa::Avx512));
 }
 
 }  // namespace

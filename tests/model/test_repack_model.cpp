@@ -58,7 +58,10 @@ TEST_P(RepackModel, SameLogitsWithAndWithoutRepacking) {
   std::vector<int32_t> prompt(12);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = 1 + static_cast<int32_t>(i * 53) % (V - 1);
 
-  ASSERT_NO_FATAL_FAILURE(expect_repack_matches_plain(**on, **off, prompt, V, 4));
+  // Q6_K: the q6_Kx16 kernels sum in llama.cpp's order (ggml_vec_dot_q6_K_q8_K) at every batch size on
+  // AVX-512, the ggml-layout kernel (--no-repack) in one float chain per row: prompts agree to noise only.
+  const bool prompt_exact = !(c.type == TensorType::Q6_K && kernels::active_isa() == kernels::Isa::Avx512);
+  ASSERT_NO_FATAL_FAILURE(expect_repack_matches_plain(**on, **off, prompt, V, 4, prompt_exact));
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, RepackModel,
