@@ -19,6 +19,7 @@
 #include "kernels/repack_q32.h"
 #include "kernels/type_traits.h"
 
+#if defined(__x86_64__)
 namespace kestrel::kernels {
 namespace {
 
@@ -140,3 +141,6 @@ TEST(X86Order, Q8_0x16LayoutEqualsTheScalarTwins) {
 
 }  // namespace
 }  // namespace kestrel::kernels
+#else
+TEST(X86Order, X86KernelsOnly) { GTEST_SKIP() << "the x86-order kernels are AVX-512 code"; }
+#endif
