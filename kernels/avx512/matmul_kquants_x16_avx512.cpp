@@ -52,10 +52,15 @@ constexpr int kTileTokens = 4;
 // ggml-layout kernel; 8 KiB ahead measured best of 2-16 KiB (bench_matmul --decode --in-cache, 1 thread:
 // Q6_K 4.1 -> 1.8 ms CPU, Q4_K 1.5 -> 1.2 ms, loaded machine).
 constexpr int64_t kAhead = 8192;
-// Lines [j * lines / parts, (j + 1) * lines / parts) of the tile kAhead bytes ahead (prefetches never
-// fault, so running past the tensor's end is harmless).
-X16_INLINE void prefetch_part(const uint8_t* tile, int j, int parts, int lines) {
-  for (int l = j * lines / parts; l < (j + 1) * lines / parts; ++l) _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(tile) + kAhead + 64 * l), _MM_HINT_T0);
+// Line `line` of the tile kAhead bytes ahead, issued after `dep` (a vector just loaded) exists: in
+// a fully unrolled tile loop GCC otherwise hoists all of a tile's prefetches into one burst at its
+// start (Q4_K x16 from DRAM: 80-85% of the read beside it with the burst, see docs/KERNELS.md). The
+// empty asm only makes the address depend on dep; it emits nothing. Prefetches never fault, so
+// addresses past the tensor's end are harmless (and kept as integers).
+X16_INLINE void prefetch_after(const uint8_t* tile, int line, const __m512i& dep) {
+  uintptr_t p = reinterpret_cast<uintptr_t>(tile) + kAhead + 64 * line;
+  asm("" : "+r"(p) : "v"(dep));
+  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
 }
 
 X16_INLINE __m512i bcast32(const int8_t* p) {
@@ -172,12 +177,14 @@ void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
     const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
 #pragma GCC unroll 8  // k4_lane's byte-lane choice then folds to constants
     for (int j = 0; j < 8; ++j) {
-      prefetch_part(tile, j, 8, 36);
       __m512i lo[T], hi[T];
       for (int t = 0; t < T; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
       for (int pp = 0; pp < 4; ++pp) {
         const int p = 4 * j + pp;
         const __m512i v = _mm512_load_si512(tile + 64 * p);
+        // The tile's 36 lines: one per quant vector, the 4 scale lines with the first 4.
+        prefetch_after(tile, p, v);
+        if (p < 4) prefetch_after(tile, 32 + p, v);
         const __m512i l = _mm512_and_si512(v, m0f), h = _mm512_and_si512(v, mf0);
         for (int t = 0; t < T; ++t) {
           lo[t] = _mm512_dpbusd_epi32(lo[t], l, bcast32(xq[t] + xo + 8 * p));
@@ -251,7 +258,7 @@ void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
       for (int k = 0; k < kSubs; ++k) {
         const int j = 2 * k + h;
         // 4 lines per sub-block: 64 per 52-line tile, the last 12 again in the next tile (cheaper than
-        // prefetch_part's variable bounds here, where the loop is not unrolled).
+        // per-line bounds here, where the loop is not unrolled).
         for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(tile + kAhead + 256 * (kSubs * h + k) + 64 * l), _MM_HINT_T0);
         __m512i q[4];
         q6_values(tile, j, q);
