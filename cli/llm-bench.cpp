@@ -1,7 +1,9 @@
 // llm-bench: prompt-processing (pp) and text-generation (tg) speed, measured the way llama-bench does
 // so the numbers compare directly:
 //   pp<N>: one prompt of N tokens (BOS, then random ids) evaluated as one batch;
-//   tg<N>: N tokens evaluated one at a time (BOS, then random ids; no sampling cost).
+//   tg<N>: N tokens evaluated one at a time (BOS, then random ids; no sampling cost);
+//   "@ d<D>" (-d): either test after a context of D tokens (BOS, random ids), evaluated untimed before
+//   each repetition, as llama-bench's --n-depth does: decode speed with a long KV cache to attend over.
 // Each test runs once as warm-up, then -r times on a fresh KV cache; t/s is the mean over the repetitions
 // ± the sample standard deviation. -o md prints a table, -o json an array of objects (llama-bench's
 // field names where they exist).
@@ -51,7 +53,11 @@ struct TestSpec {
   int n_prompt = 0;
   int n_gen = 0;
   int n_threads = 1;
-  std::string name() const { return n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen); }
+  int n_depth = 0;
+  std::string name() const {
+    const std::string base = n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen);
+    return n_depth > 0 ? base + " @ d" + std::to_string(n_depth) : base;
+  }
 };
 
 struct TestResult {
@@ -67,7 +73,7 @@ class Runner {
   Runner(const kestrel::Model& model, int n_batch) : model_(model), n_batch_(n_batch), rng_(1234) {}
 
   kestrel::Result<TestResult> run(const TestSpec& t, int reps, bool warmup) {
-    auto session = kestrel::Session::create(model_, {.n_ctx = t.n_prompt + t.n_gen, .n_threads = t.n_threads,
+    auto session = kestrel::Session::create(model_, {.n_ctx = t.n_depth + t.n_prompt + t.n_gen, .n_threads = t.n_threads,
                                                      .n_batch = n_batch_});
     if (!session) return Status::error(session.error());
     kestrel::Session& s = **session;
@@ -78,6 +84,7 @@ class Runner {
     TestResult r;
     for (int i = 0; i < reps; ++i) {
       s.reset();
+      if (t.n_depth > 0) KESTREL_RETURN_IF_ERROR(prompt(s, t.n_depth));
       auto t0 = std::chrono::steady_clock::now();
       if (t.n_prompt > 0) KESTREL_RETURN_IF_ERROR(prompt(s, t.n_prompt));
       if (t.n_gen > 0) KESTREL_RETURN_IF_ERROR(generate(s, t.n_gen, &r.best_token_ns));
@@ -152,11 +159,11 @@ class Printer {
     if (json_) {
       std::printf("[\n");
     } else {
-      std::printf("| %-30s | %10s | %10s | %-12s | %7s | %6s | %8s | %20s |\n", "model", "size", "params", "backend",
+      std::printf("| %-30s | %10s | %10s | %-12s | %7s | %6s | %13s | %20s |\n", "model", "size", "params", "backend",
                   "threads", "repack", "test", "t/s");
       std::printf("| %s | %s: | %s: | %s | %s: | %s: | %s: | %s: |\n", std::string(30, '-').c_str(),
                   std::string(9, '-').c_str(), std::string(9, '-').c_str(), std::string(12, '-').c_str(),
-                  std::string(6, '-').c_str(), std::string(5, '-').c_str(), std::string(7, '-').c_str(),
+                  std::string(6, '-').c_str(), std::string(5, '-').c_str(), std::string(12, '-').c_str(),
                   std::string(19, '-').c_str());
     }
     std::fflush(stdout);
@@ -168,7 +175,7 @@ class Printer {
     if (!json_) {
       char ts[48];
       std::snprintf(ts, sizeof ts, "%.2f ± %.2f", avg_ts, sd_ts);
-      std::printf("| %-30s | %10s | %10s | %-12s | %7d | %6d | %8s | %20s |\n", model_desc(m).c_str(),
+      std::printf("| %-30s | %10s | %10s | %-12s | %7d | %6d | %13s | %20s |\n", model_desc(m).c_str(),
                   cli::format_bytes(m.weights().total_bytes()).c_str(), cli::format_count(m.n_params()).c_str(),
                   ("CPU " + isa_).c_str(), t.n_threads, m.repack_summary() == "off" ? 0 : 1, t.name().c_str(), ts);
       std::fflush(stdout);
@@ -194,6 +201,7 @@ class Printer {
     o["test"] = t.name();
     o["n_prompt"] = t.n_prompt;
     o["n_gen"] = t.n_gen;
+    o["n_depth"] = t.n_depth;
     o["test_time"] = iso_time_now();
     o["avg_ns"] = static_cast<int64_t>(std::llround(cli::mean_of(r.samples_ns)));
     o["stddev_ns"] = static_cast<int64_t>(std::llround(cli::stddev_of(r.samples_ns)));
@@ -228,13 +236,14 @@ class Printer {
 
 int main(int argc, char** argv) {
   std::vector<std::string> models;
-  std::string prompts = "512", gens = "128", threads = "2", output = "md";
+  std::string prompts = "512", gens = "128", threads = "2", depths = "0", output = "md";
   int reps = 5, n_batch = 512;
   bool no_warmup = false, no_mmap = false, no_repack = false;
   cli::ArgParser args(kProgram, "Measures prompt processing (pp) and generation (tg) speed, like llama-bench.");
   args.add_strings("-m,--model", &models, "model file (repeatable)");
   args.add_string("-p,--n-prompt", &prompts, "prompt lengths, comma-separated; 0 skips pp (default 512)");
   args.add_string("-n,--n-gen", &gens, "generated token counts, comma-separated; 0 skips tg (default 128)");
+  args.add_string("-d,--n-depth", &depths, "context lengths (tokens) each test runs after, comma-separated (default 0)");
   args.add_string("-t,--threads", &threads, "thread counts, comma-separated (default 2)");
   args.add_int("-r,--repetitions", &reps, "repetitions of each test (default 5)");
   args.add_int("-b,--batch-size", &n_batch, "longest batch evaluated at once (default 512)");
@@ -254,16 +263,18 @@ int main(int argc, char** argv) {
   auto p_list = parse_int_list("-p", prompts, 0);
   auto n_list = parse_int_list("-n", gens, 0);
   auto t_list = parse_int_list("-t", threads, 1);
-  for (auto* r : {&p_list, &n_list, &t_list})
+  auto d_list = parse_int_list("-d", depths, 0);
+  for (auto* r : {&p_list, &n_list, &t_list, &d_list})
     if (!*r) return cli::fail(kProgram, r->error());
 
   std::vector<TestSpec> tests;
-  for (int t : *t_list) {
-    for (int p : *p_list)
-      if (p > 0) tests.push_back({p, 0, t});
-    for (int n : *n_list)
-      if (n > 0) tests.push_back({0, n, t});
-  }
+  for (int t : *t_list)
+    for (int d : *d_list) {
+      for (int p : *p_list)
+        if (p > 0) tests.push_back({p, 0, t, d});
+      for (int n : *n_list)
+        if (n > 0) tests.push_back({0, n, t, d});
+    }
   if (tests.empty()) return cli::fail(kProgram, "nothing to do: every -p and -n value is 0");
 
   if (Status st = kestrel::kernels::init_isa_from_env(); !st) return cli::fail(kProgram, st.message());

@@ -72,6 +72,25 @@ TEST(Bench, MarkdownTableAndSkippedTests) {
   EXPECT_NE(r.out.find("CPU "), std::string::npos) << "the ISA is shown in the backend column";
 }
 
+// -d: each test after an untimed context of D tokens, named and reported as llama-bench does.
+TEST(Bench, DepthRunsEachTestAfterAContext) {
+  KESTREL_REQUIRE_SHARED();
+  RunResult r = bench("-m " + model_file("stories260K-q8_0.gguf") + " -p 8 -n 4 -d 0,32 -t 1 -r 1 -o json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto v = json::parse(r.out);
+  ASSERT_TRUE(v) << v.error() << "\n" << r.out;
+  ASSERT_EQ(v->size(), 4u);  // (pp8, tg4) x (d0, d32)
+  std::set<std::string> seen;
+  for (const json::Json& o : *v) {
+    ASSERT_TRUE(json::is_int(o["n_depth"]));
+    const int d = o["n_depth"].get<int>();
+    const std::string test = o["test"].get<std::string>();
+    EXPECT_EQ(test.find(" @ d") != std::string::npos, d > 0) << test;
+    seen.insert(test);
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"pp8", "tg4", "pp8 @ d32", "tg4 @ d32"}));
+}
+
 TEST(BenchErrors, BadArguments) {
   KESTREL_REQUIRE_SHARED();
   const std::string m = model_file("stories260K-f32.gguf");
@@ -80,6 +99,7 @@ TEST(BenchErrors, BadArguments) {
   expect_one_line_error(bench("-m " + m + " -r 0"), "llm-bench", "-r");
   expect_one_line_error(bench("-m " + m + " -p 12,x"), "llm-bench", "invalid value '12,x' for -p");
   expect_one_line_error(bench("-m " + m + " -t 0"), "llm-bench", "-t");
+  expect_one_line_error(bench("-m " + m + " -d -5"), "llm-bench", "invalid value '-5' for -d");
   expect_one_line_error(bench("-m " + m + " -p 0 -n 0"), "llm-bench", "nothing to do");
   expect_one_line_error(bench("-m " + shell_quote(temp_dir() + "/missing.gguf")), "llm-bench", "missing.gguf");
 }
