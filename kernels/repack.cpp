@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include "kernels/matmul.h"
 #include "kernels/repack_isa.h"
@@ -46,6 +47,29 @@ void matmul_packed(ThreadPool& pool, const RepackLayout& layout, const void* pac
     std::abort();
   }
   matmul_run(active_isa(), pool, layout.type, layout.gemm, packed, 0, n_in, n_out, x, n_tokens, y, ldy);
+}
+
+void get_rows_view(const TensorView& w, const int32_t* ids, int64_t n_ids, float* dst) {
+  const int64_t n_in = w.ne[0];
+  if (w.data != nullptr) return get_rows(w.type, w.data, n_in, ids, n_ids, dst);
+  const RepackLayout* l = w.packed != nullptr && w.packed_isa == static_cast<int>(active_isa()) ? repack_layout(active_isa(), w.type) : nullptr;
+  if (l == nullptr || l->unpack_row == nullptr) {
+    std::fprintf(stderr, "kestrel: get_rows_view: '%s' has neither ggml rows nor a layout to unpack rows from\n", w.name.c_str());
+    std::abort();
+  }
+  // One row's ggml bytes at a time (a few rows per token): the cost is one row's unpacking each.
+  thread_local std::vector<uint8_t> row;
+  row.resize(static_cast<size_t>(w.row_bytes()));
+  const int32_t first = 0;
+  for (int64_t i = 0; i < n_ids; ++i) {
+    if (ids[i] < 0 || ids[i] >= w.ne[1]) {
+      std::fprintf(stderr, "kestrel: get_rows_view: row id %d outside '%s' (%lld rows)\n", ids[i], w.name.c_str(),
+                   static_cast<long long>(w.ne[1]));
+      std::abort();
+    }
+    l->unpack_row(w.packed, n_in, w.ne[1], ids[i], row.data());
+    get_rows(w.type, row.data(), n_in, &first, 1, dst + i * n_in);
+  }
 }
 
 void matmul_view(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, int64_t ldy) {

@@ -42,7 +42,14 @@ struct RepackLayout {
   // matrix, w_row_bytes is 0 and row_begin is a multiple of 32. Activations are those of the weight
   // type (matmul_isa.h), n_tokens any >= 1.
   GemmFn gemm;
+  // The ggml bytes of output row `row` (bytes_for(type, n_in) of them) to out: what get_rows reads of
+  // a matrix whose ggml rows were dropped (a tied embedding with --no-mmap). nullptr: none.
+  void (*unpack_row)(const void* packed, int64_t n_in, int64_t n_out, int64_t row, void* out) = nullptr;
 };
+
+// get_rows (kernels/matmul.h) of a weight view: from its ggml rows, or, when those were dropped, row by
+// row from its packed layout (RepackLayout::unpack_row). Aborts when neither is there.
+void get_rows_view(const TensorView& w, const int32_t* ids, int64_t n_ids, float* dst);
 
 // The layout of `wt` on `isa`, or nullptr (the type keeps the ggml layout there). Only ISAs that
 // isa_supported() answers yes for have entries.

@@ -78,6 +78,34 @@ void repack_pack_q4_0x16(const void* src, int64_t n_in, int64_t n_out, int64_t r
       });
 }
 
+void repack_unpack_row_q8_0x16(const void* packed, int64_t n_in, int64_t /*n_out*/, int64_t row, void* out) {
+  const int64_t nb = n_in / kQK, r = row % kRepackRows;
+  const uint8_t* gp = static_cast<const uint8_t*>(packed) + static_cast<size_t>(row / kRepackRows * n_pairs(n_in)) * kQ8x16PairBytes;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* pp = gp + static_cast<size_t>(b / 2) * kQ8x16PairBytes;
+    const uint8_t* q = pp + (b % 2) * 512;
+    BlockQ8_0 blk;
+    std::memcpy(&blk.d, pp + 1024 + ((b % 2) * 16 + r) * 2, 2);
+    for (int k = 0; k < 8; ++k)
+      for (int i = 0; i < 4; ++i) blk.qs[4 * k + i] = static_cast<int8_t>(q[(k * 16 + r) * 4 + i] - 128);
+    std::memcpy(static_cast<uint8_t*>(out) + b * 34, &blk, 34);
+  }
+}
+
+void repack_unpack_row_q4_0x16(const void* packed, int64_t n_in, int64_t /*n_out*/, int64_t row, void* out) {
+  const int64_t nb = n_in / kQK, r = row % kRepackRows;
+  const uint8_t* gp = static_cast<const uint8_t*>(packed) + static_cast<size_t>(row / kRepackRows * n_pairs(n_in)) * kQ4x16PairBytes;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* pp = gp + static_cast<size_t>(b / 2) * kQ4x16PairBytes;
+    const uint8_t* q = pp + (b % 2) * 256;
+    BlockQ4_0 blk;
+    std::memcpy(&blk.d, pp + 512 + ((b % 2) * 16 + r) * 2, 2);
+    for (int j = 0; j < 4; ++j)
+      for (int i = 0; i < 4; ++i) blk.qs[4 * j + i] = q[(j * 16 + r) * 4 + i];
+    std::memcpy(static_cast<uint8_t*>(out) + b * 18, &blk, 18);
+  }
+}
+
 namespace {
 
 // Weight block b of the row at gp (its group), row r in the group: the 32 signed values and the scale.

@@ -31,6 +31,9 @@ size_t repack_bytes_q4_0x16(int64_t n_in, int64_t n_out);
 // RepackLayout::pack (kernels/repack.h): rows [r0, r1) of ggml rows src into the packed matrix dst.
 void repack_pack_q8_0x16(const void* src, int64_t n_in, int64_t n_out, int64_t r0, int64_t r1, void* dst);
 void repack_pack_q4_0x16(const void* src, int64_t n_in, int64_t n_out, int64_t r0, int64_t r1, void* dst);
+// The inverse for one row (RepackLayout::unpack_row): its n_in / 32 ggml blocks written to out.
+void repack_unpack_row_q8_0x16(const void* packed, int64_t n_in, int64_t n_out, int64_t row, void* out);
+void repack_unpack_row_q4_0x16(const void* packed, int64_t n_in, int64_t n_out, int64_t row, void* out);
 // Reference gemms over the packed matrix (GemmArgs as in RepackLayout::gemm; Q8_0 activations).
 void repack_gemm_q8_0x16_ref(const GemmArgs& a);
 void repack_gemm_q4_0x16_ref(const GemmArgs& a);

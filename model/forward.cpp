@@ -257,7 +257,7 @@ void Forward::eval(kernels::ThreadPool& pool, KvCache& cache, const int32_t* ids
 void Forward::eval(kernels::ThreadPool& pool, const SeqSpan* spans, int n_spans, const int32_t* ids, int n,
                    const int32_t* out_rows, int n_out, float* logits) {
   const int64_t E = cfg_.n_embd, Q = cfg_.n_embd_q();
-  kernels::get_rows(w_.tok_embd->type, w_.tok_embd->data, E, ids, n, x_.data());
+  kernels::get_rows_view(*w_.tok_embd, ids, n, x_.data());
   tap("embd", -1, "GET_ROWS", x_.data(), n, E);
   if (arch_.embd_scale) {
     scale_rows(pool, x_.data(), std::sqrt(static_cast<float>(E)), n, E);

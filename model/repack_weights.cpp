@@ -103,7 +103,8 @@ Result<RepackStats> repack_weights(WeightStore& ws, const ModelWeights& w, int n
       // token); their pages are given back below and fault in again when read. Heap mode (--no-mmap):
       // only matrices read row by row keep them (WeightStore::finish_heap_copy copies those later, or
       // the store copied everything at open); the others' bytes are freed or never copied.
-      if (ws.mode() == LoadMode::Heap && rows_read.count(&t) == 0) {
+      // A tied embedding's rows come from the layout then (kernels::get_rows_view), so it too is held once.
+      if (ws.mode() == LoadMode::Heap && (rows_read.count(&t) == 0 || it.layout->unpack_row != nullptr)) {
         ws.free_block(src);  // a heap copy from open(); no-op for the file mapping
         t.data = nullptr;
       }

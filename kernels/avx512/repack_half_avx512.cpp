@@ -11,6 +11,10 @@
 // Larger batches: the job's rows are unpacked into ggml rows (thread-local, grow-only) and run through
 // the ggml-layout prompt GEMMs (packed FMA / VDPBF16PS panels, AMX BF16 tiles), unchanged; the copy is
 // a few percent of such a job's arithmetic.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
 #include "kernels/aligned_buffer.h"
 #include "kernels/avx512/half_policies_avx512.h"
 #include "kernels/repack_half.h"
@@ -115,15 +119,24 @@ void gemm_bf16x4(const GemmArgs& a) {
 
 }  // namespace
 
+// RepackLayout::unpack_row: the row's 4-row group unpacked, the row kept.
+void unpack_half_row(const void* packed, int64_t n_in, int64_t n_out, int64_t row, void* out) {
+  const int64_t r0 = row / kHalfRepackRows * kHalfRepackRows, r1 = std::min<int64_t>(r0 + kHalfRepackRows, n_out);
+  thread_local std::vector<uint8_t> rows;
+  rows.resize(static_cast<size_t>(kHalfRepackRows * 2 * n_in));
+  repack_unpack_half_x4(packed, n_in, r0, r1, rows.data());
+  std::memcpy(out, rows.data() + (row - r0) * 2 * n_in, static_cast<size_t>(2 * n_in));
+}
+
 const RepackLayout* repack_layout_f16_avx512() {
   static const RepackLayout k{TensorType::F16, "f16x4", repack_bytes_half_x4, kHalfRepackRows, repack_pack_half_x4,
-                              gemm_f16x4};
+                              gemm_f16x4, unpack_half_row};
   return &k;
 }
 
 const RepackLayout* repack_layout_bf16_avx512() {
   static const RepackLayout k{TensorType::BF16, "bf16x4", repack_bytes_half_x4, kHalfRepackRows, repack_pack_half_x4,
-                              gemm_bf16x4};
+                              gemm_bf16x4, unpack_half_row};
   return &k;
 }
 

@@ -186,13 +186,13 @@ void gemm_x16(const GemmArgs& a) {
 
 const RepackLayout* repack_layout_q8_0_avx512() {
   static const RepackLayout k{TensorType::Q8_0, "q8_0x16", repack_bytes_q8_0x16, kRepackRows, pack_avx512<false>,
-                              gemm_x16<false>};
+                              gemm_x16<false>, repack_unpack_row_q8_0x16};
   return &k;
 }
 
 const RepackLayout* repack_layout_q4_0_avx512() {
   static const RepackLayout k{TensorType::Q4_0, "q4_0x16", repack_bytes_q4_0x16, kRepackRows, pack_avx512<true>,
-                              gemm_x16<true>};
+                              gemm_x16<true>, repack_unpack_row_q4_0x16};
   return &k;
 }
 

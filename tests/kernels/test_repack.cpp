@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/aligned_buffer.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant.h"
@@ -286,6 +287,49 @@ TEST(Repack, MatmulViewFallsBackToTheGgmlRows) {
   std::vector<float> y(40);
   matmul_view(pool, v, c.x.data(), 2, y.data(), 20);
   EXPECT_EQ(y, ggml_matmul(active_isa(), pool, c, 2));
+}
+
+// Every layout's unpack_row gives back each row's ggml bytes (odd block counts, a last group of fewer
+// rows), and get_rows_view on a view without ggml rows reads the same floats as get_rows on them.
+TEST(Repack, UnpackRowInvertsPackingAndFeedsGetRows) {
+  const Isa isa = active_isa();
+  int n_layouts = 0;
+  std::mt19937 rng(77);
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::F16, TensorType::BF16}) {
+    const RepackLayout* l = repack_layout(isa, t);
+    if (l == nullptr) continue;
+    ASSERT_NE(l->unpack_row, nullptr) << l->name;
+    ++n_layouts;
+    const int64_t block = t == TensorType::Q4_K || t == TensorType::Q6_K ? 256 : 32;
+    for (int64_t n_in : {block, 3 * block}) {
+      const int64_t n_out = 2 * l->row_group + 3;
+      const size_t row_bytes = static_cast<size_t>(*bytes_for(t, static_cast<uint64_t>(n_in)));
+      std::vector<uint8_t> rows(row_bytes * static_cast<size_t>(n_out));
+      for (uint8_t& b : rows) b = static_cast<uint8_t>(rng());
+      // Finite scales and halves: the floats compared below must be comparable.
+      for (size_t i = 0; i + 1 < rows.size(); i += 2) rows[i + 1] &= 0x3B;
+      AlignedBuffer packed;
+      void* pk = packed.get(l->bytes(n_in, n_out));
+      ThreadPool pool(2);
+      repack_matrix(pool, *l, rows.data(), n_in, n_out, pk);
+      std::vector<uint8_t> got(row_bytes);
+      for (int64_t r = 0; r < n_out; ++r) {
+        l->unpack_row(pk, n_in, n_out, r, got.data());
+        ASSERT_EQ(0, std::memcmp(got.data(), rows.data() + static_cast<size_t>(r) * row_bytes, row_bytes)) << l->name << " row " << r;
+      }
+      TensorView v{"tok", t, {n_in, n_out}, nullptr, rows.size()};
+      v.packed = pk;
+      v.packed_isa = static_cast<int>(isa);
+      const std::vector<int32_t> ids{0, static_cast<int32_t>(n_out - 1), 5, 5};
+      std::vector<float> want(ids.size() * static_cast<size_t>(n_in)), have(want.size());
+      get_rows(t, rows.data(), n_in, ids.data(), static_cast<int64_t>(ids.size()), want.data());
+      get_rows_view(v, ids.data(), static_cast<int64_t>(ids.size()), have.data());
+      ASSERT_EQ(0, std::memcmp(want.data(), have.data(), want.size() * sizeof(float))) << l->name;
+    }
+  }
+  if (isa == Isa::Avx512) {
+    EXPECT_EQ(n_layouts, 6);
+  }
 }
 
 }  // namespace
