@@ -78,37 +78,27 @@ inline std::vector<uint8_t> make_weights(TensorType t, int64_t n_in, int64_t n_o
     }
     case TensorType::Q4_K:
     case TensorType::Q5_K:
-    case TensorType::Q6_K: {
-      // Random quants, scales and mins; the f16 super-block scales set to small finite values.
-      for (size_t i = 0; i < bytes; ++i) w[i] = static_cast<uint8_t>(next() >> 24);
-      const size_t bb = *bytes_for(t, kQK_K);
-      for (size_t off = 0; off < bytes; off += bb) {
-        const uint16_t d = fp32_to_fp16(0.001f);
-        if (t == TensorType::Q6_K) {
-          std::memcpy(w.data() + off + offsetof(BlockQ6_K, d), &d, 2);
-        } else {
-          std::memcpy(w.data() + off, &d, 2);      // d
-          std::memcpy(w.data() + off + 2, &d, 2);  // dmin
-        }
-      }
-      break;
-    }
+    case TensorType::Q6_K:
     case TensorType::Q2_K:
     case TensorType::Q3_K:
     case TensorType::IQ4_XS: {
-      // Random levels and sub-block scales; the f16 super-block scale(s) small and finite.
+      // Random quants, levels, sub-block scales and mins; the f16 super-block scale (and minimum scale,
+      // where the type has one) set to small finite values.
+      size_t d_off = 0, dmin_off = SIZE_MAX;
+      switch (t) {
+        case TensorType::Q4_K: d_off = offsetof(BlockQ4_K, d), dmin_off = offsetof(BlockQ4_K, dmin); break;
+        case TensorType::Q5_K: d_off = offsetof(BlockQ5_K, d), dmin_off = offsetof(BlockQ5_K, dmin); break;
+        case TensorType::Q2_K: d_off = offsetof(BlockQ2_K, d), dmin_off = offsetof(BlockQ2_K, dmin); break;
+        case TensorType::Q6_K: d_off = offsetof(BlockQ6_K, d); break;
+        case TensorType::Q3_K: d_off = offsetof(BlockQ3_K, d); break;
+        default: d_off = offsetof(BlockIQ4_XS, d); break;
+      }
       for (size_t i = 0; i < bytes; ++i) w[i] = static_cast<uint8_t>(next() >> 24);
       const size_t bb = *bytes_for(t, kQK_K);
       const uint16_t d = fp32_to_fp16(0.001f);
       for (size_t off = 0; off < bytes; off += bb) {
-        if (t == TensorType::Q2_K) {
-          std::memcpy(w.data() + off + offsetof(BlockQ2_K, d), &d, 2);
-          std::memcpy(w.data() + off + offsetof(BlockQ2_K, dmin), &d, 2);
-        } else if (t == TensorType::Q3_K) {
-          std::memcpy(w.data() + off + offsetof(BlockQ3_K, d), &d, 2);
-        } else {
-          std::memcpy(w.data() + off + offsetof(BlockIQ4_XS, d), &d, 2);
-        }
+        std::memcpy(w.data() + off + d_off, &d, 2);
+        if (dmin_off != SIZE_MAX) std::memcpy(w.data() + off + dmin_off, &d, 2);
       }
       break;
     }

@@ -78,32 +78,41 @@ void repack_pack_q4_0x16(const void* src, int64_t n_in, int64_t n_out, int64_t r
       });
 }
 
-void repack_unpack_row_q8_0x16(const void* packed, int64_t n_in, int64_t /*n_out*/, int64_t row, void* out) {
-  const int64_t nb = n_in / kQK, r = row % kRepackRows;
-  const uint8_t* gp = static_cast<const uint8_t*>(packed) + static_cast<size_t>(row / kRepackRows * n_pairs(n_in)) * kQ8x16PairBytes;
+namespace {
+
+// The inverse of pack_groups for one row: Block writes block b's ggml bytes to out from the pair half at
+// q (quant bytes, 16-row-interleaved dwords), row r in its group, and the fp16 scale at d.
+template <size_t kPairBytes, size_t kQuantBytes, class Block>
+void unpack_row(const void* packed, int64_t n_in, int64_t row, void* out, Block block) {
+  const int64_t nb = n_in / kQK;
+  const int r = static_cast<int>(row % kRepackRows);
+  const uint8_t* gp = static_cast<const uint8_t*>(packed) + static_cast<size_t>(row / kRepackRows * n_pairs(n_in)) * kPairBytes;
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* pp = gp + static_cast<size_t>(b / 2) * kQ8x16PairBytes;
-    const uint8_t* q = pp + (b % 2) * 512;
-    BlockQ8_0 blk;
-    std::memcpy(&blk.d, pp + 1024 + ((b % 2) * 16 + r) * 2, 2);
-    for (int k = 0; k < 8; ++k)
-      for (int i = 0; i < 4; ++i) blk.qs[4 * k + i] = static_cast<int8_t>(q[(k * 16 + r) * 4 + i] - 128);
-    std::memcpy(static_cast<uint8_t*>(out) + b * 34, &blk, 34);
+    const uint8_t* pp = gp + static_cast<size_t>(b / 2) * kPairBytes;
+    block(pp + (b % 2) * kQuantBytes, r, pp + 2 * kQuantBytes + ((b % 2) * kRepackRows + r) * 2, static_cast<uint8_t*>(out), b);
   }
 }
 
+}  // namespace
+
+void repack_unpack_row_q8_0x16(const void* packed, int64_t n_in, int64_t /*n_out*/, int64_t row, void* out) {
+  unpack_row<kQ8x16PairBytes, 512>(packed, n_in, row, out, [](const uint8_t* q, int r, const uint8_t* d, uint8_t* o, int64_t b) {
+    BlockQ8_0 blk;
+    std::memcpy(&blk.d, d, 2);
+    for (int k = 0; k < 8; ++k)
+      for (int i = 0; i < 4; ++i) blk.qs[4 * k + i] = static_cast<int8_t>(q[(k * 16 + r) * 4 + i] - 128);
+    std::memcpy(o + b * 34, &blk, 34);
+  });
+}
+
 void repack_unpack_row_q4_0x16(const void* packed, int64_t n_in, int64_t /*n_out*/, int64_t row, void* out) {
-  const int64_t nb = n_in / kQK, r = row % kRepackRows;
-  const uint8_t* gp = static_cast<const uint8_t*>(packed) + static_cast<size_t>(row / kRepackRows * n_pairs(n_in)) * kQ4x16PairBytes;
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* pp = gp + static_cast<size_t>(b / 2) * kQ4x16PairBytes;
-    const uint8_t* q = pp + (b % 2) * 256;
+  unpack_row<kQ4x16PairBytes, 256>(packed, n_in, row, out, [](const uint8_t* q, int r, const uint8_t* d, uint8_t* o, int64_t b) {
     BlockQ4_0 blk;
-    std::memcpy(&blk.d, pp + 512 + ((b % 2) * 16 + r) * 2, 2);
+    std::memcpy(&blk.d, d, 2);
     for (int j = 0; j < 4; ++j)
       for (int i = 0; i < 4; ++i) blk.qs[4 * j + i] = q[(j * 16 + r) * 4 + i];
-    std::memcpy(static_cast<uint8_t*>(out) + b * 18, &blk, 18);
-  }
+    std::memcpy(o + b * 18, &blk, 18);
+  });
 }
 
 namespace {
