@@ -17,29 +17,14 @@
 namespace kestrel::kernels {
 namespace {
 
-struct PolicyF16 {
+// F16, and BF16 without AVX512-BF16: 16 halves widened to f32 (Widen::widen) and FMA'd.
+template <class Widen>
+struct PolicyWidenFma {
   static constexpr int kStep = 16;
   static constexpr int64_t kStepBytes = 32;
   using W = __m512;
   using X = __m512;
-  static W load_w(const char* row, int64_t s) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + s * 32)));
-  }
-  static X load_x(const char* row, int64_t s) { return load_w(row, s); }
-  static W load_w_tail(const char* row, int64_t s, int rem) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << rem) - 1), row + s * 32));
-  }
-  static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
-  static __m512 madd(__m512 acc, const W& w, const X& x) { return _mm512_fmadd_ps(w, x, acc); }
-};
-
-// BF16 without AVX512-BF16: widen to f32 (bf16 is the top half of an f32) and FMA.
-struct PolicyBF16Convert {
-  static constexpr int kStep = 16;
-  static constexpr int64_t kStepBytes = 32;
-  using W = __m512;
-  using X = __m512;
-  static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+  static __m512 widen(__m256i h) { return Widen::widen(h); }
   static W load_w(const char* row, int64_t s) { return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + s * 32))); }
   static X load_x(const char* row, int64_t s) { return load_w(row, s); }
   static W load_w_tail(const char* row, int64_t s, int rem) {
@@ -48,6 +33,15 @@ struct PolicyBF16Convert {
   static X load_x_tail(const char* row, int64_t s, int rem) { return load_w_tail(row, s, rem); }
   static __m512 madd(__m512 acc, const W& w, const X& x) { return _mm512_fmadd_ps(w, x, acc); }
 };
+struct WidenF16 {
+  static __m512 widen(__m256i h) { return _mm512_cvtph_ps(h); }
+};
+// bf16 is the top half of an f32.
+struct WidenBF16 {
+  static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+};
+using PolicyF16 = PolicyWidenFma<WidenF16>;
+using PolicyBF16Convert = PolicyWidenFma<WidenBF16>;
 
 // BF16 with VDPBF16PS: 32 pairs per instruction, products accumulated in f32.
 struct PolicyBF16Dot {
