@@ -63,6 +63,7 @@ struct TablesKey {
   const void* x = nullptr;
   int32_t off = 0;
   int64_t n_tokens = 0, nb = 0;
+  int32_t hi_mul = 1;  // lane_tables: the factor of dwords 4..7
 };
 thread_local TablesKey t_tables_key;
 
@@ -179,8 +180,9 @@ enum class PackedOrder { kBlockChain, kX86Lanes };
 constexpr int kLaneTokens = 2;
 
 // kX86Lanes' per-(token, block) constants of the job, Q8_0 activations: corr[(t * nb + b) * 8 + k] =
-// -off * the sum of activation dword k (its 4 values 4k..4k+3), dx[b * n_tokens + t] the activation
-// scale. Built once per (call, token block) per thread, like gemm_packed's tables.
+// -off * the sum of activation dword k (its 4 values 4k..4k+3), times hi_mul for k >= 4 (a chain
+// whose weights are hi_mul times the values, see repack_q32_avx512.cpp), dx[b * n_tokens + t] the
+// activation scale. Built once per (call, token block) per thread, like gemm_packed's tables.
 struct LaneTables {
   const int32_t* corr;
   const float* dx;
@@ -189,14 +191,16 @@ thread_local AlignedBuffer t_lane_tables;
 thread_local TablesKey t_lane_key;
 
 template <class Act = ActQ8_0>
-LaneTables lane_tables(const GemmArgs& a, int64_t nb, int32_t off) {
+LaneTables lane_tables(const GemmArgs& a, int64_t nb, int32_t off, int32_t hi_mul = 1) {
   const size_t n_entries = static_cast<size_t>(nb * a.n_tokens);
   char* tables = static_cast<char*>(t_lane_tables.get(n_entries * (8 + 1) * 4));
   int32_t* corr = reinterpret_cast<int32_t*>(tables);
   float* dx = reinterpret_cast<float*>(tables + n_entries * 32);
   TablesKey& k = t_lane_key;
-  if (a.call_id == 0 || a.call_id != k.call_id || a.x != k.x || off != k.off || a.n_tokens != k.n_tokens || nb != k.nb) {
-    const __m256i ones = _mm256_set1_epi8(1), neg_off = _mm256_set1_epi32(-off);
+  if (a.call_id == 0 || a.call_id != k.call_id || a.x != k.x || off != k.off || a.n_tokens != k.n_tokens || nb != k.nb ||
+      hi_mul != k.hi_mul) {
+    const int32_t h = -off * hi_mul;
+    const __m256i ones = _mm256_set1_epi8(1), neg_off = _mm256_setr_epi32(-off, -off, -off, -off, h, h, h, h);
     for (int64_t t = 0; t < a.n_tokens; ++t)
       for (int64_t b = 0; b < nb; ++b) {
         const char* blk = static_cast<const char*>(a.x) + t * a.x_row_bytes + b * Act::kBlockBytes;
@@ -205,7 +209,7 @@ LaneTables lane_tables(const GemmArgs& a, int64_t nb, int32_t off) {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(corr + (t * nb + b) * 8), _mm256_mullo_epi32(s4, neg_off));
         dx[b * a.n_tokens + t] = h2f(blk);
       }
-    k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb};
+    k = TablesKey{a.call_id, a.x, off, a.n_tokens, nb, hi_mul};
   }
   return LaneTables{corr, dx};
 }
