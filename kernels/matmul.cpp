@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -141,8 +142,8 @@ Status matmul_check(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens
   return Status::ok();
 }
 
-void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t n_in, int64_t n_out,
-                const float* x, int64_t n_tokens, float* y, int64_t ldy) {
+MatmulPart matmul_part(Isa isa, TensorType wt, const void* w, int64_t n_in, int64_t n_out, int64_t n_tokens, float* y,
+                       int64_t ldy) {
   const Status st = matmul_check(wt, n_in, n_out, n_tokens, ldy);
   if (!st.is_ok()) {
     std::fprintf(stderr, "kestrel: %s\n", st.message().c_str());
@@ -151,66 +152,124 @@ void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t
   GemmFn gemm = gemm_slot(table_for(isa), wt);
   if (gemm == nullptr) gemm = gemm_slot(scalar_matmul_kernels(), wt);
   const size_t w_row_bytes = static_cast<size_t>(*bytes_for(wt, static_cast<uint64_t>(n_in)));
-  matmul_run(isa, pool, wt, gemm, w, w_row_bytes, n_in, n_out, x, n_tokens, y, ldy);
+  return MatmulPart{wt, gemm, w, w_row_bytes, n_out, y, ldy};
 }
 
-void matmul_run(Isa isa, ThreadPool& pool, TensorType wt, GemmFn gemm, const void* w, size_t w_row_bytes,
-                int64_t n_in, int64_t n_out, const float* x, int64_t n_tokens, float* y, int64_t ldy) {
+void matmul_isa(Isa isa, ThreadPool& pool, TensorType wt, const void* w, int64_t n_in, int64_t n_out,
+                const float* x, int64_t n_tokens, float* y, int64_t ldy) {
+  const MatmulPart part = matmul_part(isa, wt, w, n_in, n_out, n_tokens, y, ldy);
+  matmul_run(isa, pool, &part, 1, n_in, x, n_tokens);
+}
+
+void matmul_run(Isa isa, ThreadPool& pool, const MatmulPart* parts, int n_parts, int64_t n_in, const float* x,
+                int64_t n_tokens) {
+  if (n_parts < 1 || n_parts > kMaxMatmulParts) {
+    std::fprintf(stderr, "kestrel: matmul_run: %d parts (1..%d)\n", n_parts, kMaxMatmulParts);
+    std::abort();
+  }
   const MatmulKernels* k = table_for(isa);
   const MatmulKernels* scalar = scalar_matmul_kernels();
-  ConvertRowFn convert = convert_slot(k, wt);
-  if (convert == nullptr) convert = convert_slot(scalar, wt);
 
-  const size_t x_row_bytes = act_row_bytes(wt, n_in);
-  const void* xc = x;
-  if (wt != TensorType::F32) {
-    char* buf = static_cast<char*>(t_scratch.get(x_row_bytes * static_cast<size_t>(n_tokens)));
+  // Per part: its converted activations (parts of one format share them) and its jobs.
+  struct PartJobs {
+    ConvertRowFn convert;
+    size_t x_row_bytes, x_offset;
+    const void* xc;
+    int64_t tblock, n_rchunks, chunk, first_job;
+    uint64_t call_id;
+  };
+  PartJobs pj[kMaxMatmulParts];
+  size_t scratch_bytes = 0;
+  int64_t total_rows = 0;
+  for (int p = 0; p < n_parts; ++p) {
+    PartJobs& j = pj[p];
+    j.convert = convert_slot(k, parts[p].wt);
+    if (j.convert == nullptr) j.convert = convert_slot(scalar, parts[p].wt);
+    j.x_row_bytes = act_row_bytes(parts[p].wt, n_in);
+    j.x_offset = SIZE_MAX;
+    if (parts[p].wt == TensorType::F32) continue;  // activations used in place
+    for (int q = 0; q < p; ++q)
+      if (parts[q].wt != TensorType::F32 && pj[q].convert == j.convert && pj[q].x_row_bytes == j.x_row_bytes) j.x_offset = pj[q].x_offset;
+    if (j.x_offset == SIZE_MAX) {
+      j.x_offset = scratch_bytes;
+      scratch_bytes += j.x_row_bytes * static_cast<size_t>(n_tokens);
+    }
+    total_rows += parts[p].n_out;
+  }
+  for (int p = 0; p < n_parts; ++p)
+    if (parts[p].wt == TensorType::F32) total_rows += parts[p].n_out;
+  char* buf = scratch_bytes > 0 ? static_cast<char*>(t_scratch.get(scratch_bytes)) : nullptr;
+  for (int p = 0; p < n_parts; ++p) {
+    PartJobs& j = pj[p];
+    if (parts[p].wt == TensorType::F32) {
+      j.xc = x;
+      continue;
+    }
+    j.xc = buf + j.x_offset;
+    bool first = true;  // convert each format once
+    for (int q = 0; q < p; ++q)
+      if (parts[q].wt != TensorType::F32 && pj[q].x_offset == j.x_offset) first = false;
+    if (!first) continue;
+    char* dst = buf + j.x_offset;
+    const ConvertRowFn convert = j.convert;
+    const size_t xrb = j.x_row_bytes;
     auto convert_rows = [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) convert(x + t * n_in, buf + t * x_row_bytes, n_in);
+      for (int64_t t = t0; t < t1; ++t) convert(x + t * n_in, dst + t * xrb, n_in);
     };
     if (n_tokens >= 4) pool.parallel_for(n_tokens, convert_rows);
     else convert_rows(0, n_tokens);  // a pool dispatch costs more than converting a row or two
-    xc = buf;
   }
 
-  // Jobs: token blocks x row chunks, token-block-major so a thread's consecutive jobs share activations.
+  // Jobs: per part token blocks x row chunks, token-block-major so a thread's consecutive jobs share
+  // activations; the parts one after another.
   const int nth = pool.size();
-  const int64_t tblock = token_block(isa, wt, x_row_bytes, n_tokens);
-  const int64_t n_tblocks = (n_tokens + tblock - 1) / tblock;
   // Many jobs per thread (8 for decode, 16 for batches, whose jobs are long) so a thread descheduled
   // on a shared machine holds up little work at the end; multiples of 32 rows (the packed panel height).
-  int64_t per_thread = n_tokens >= 8 ? 16 : 8;
-#if defined(__x86_64__) || defined(_M_X64)
-  // F16/BF16 batches on AMX tiles (kernels/avx512/gemm_amx_half_avx512.h) read a job's activations
-  // once per group of up to 8 panels of 32 rows: longer jobs read them fewer times. (From their
-  // threshold kAmxHalfMinTokens = 32 on; smaller batches are dot-product tiles.)
-  if ((wt == TensorType::F16 || wt == TensorType::BF16) && n_tokens >= 32 && isa == Isa::Avx512 &&
-      amx_bf16_enabled())
-    per_thread = 4;
-#endif
-  int64_t chunk = (n_out + nth * per_thread - 1) / (nth * per_thread);
-  chunk = std::clamp<int64_t>(round_up(static_cast<size_t>(chunk), 32), 32, 512);
-  const int64_t n_rchunks = (n_out + chunk - 1) / chunk;
-  const int64_t n_jobs = n_tblocks * n_rchunks;
-
+  // The chunk comes from the rows of all parts, so the jobs of small and large parts are alike.
   static std::atomic<uint64_t> call_counter{0};
-  const uint64_t call_id = call_counter.fetch_add(1, std::memory_order_relaxed) + 1;
-  auto do_job = [&](int64_t j) {
-    const int64_t tb = j / n_rchunks, rc = j % n_rchunks;
-    const int64_t t0 = tb * tblock;
+  int64_t n_jobs = 0;
+  for (int p = 0; p < n_parts; ++p) {
+    PartJobs& j = pj[p];
+    const TensorType wt = parts[p].wt;
+    j.tblock = token_block(isa, wt, j.x_row_bytes, n_tokens);
+    int64_t per_thread = n_tokens >= 8 ? 16 : 8;
+#if defined(__x86_64__) || defined(_M_X64)
+    // F16/BF16 batches on AMX tiles (kernels/avx512/gemm_amx_half_avx512.h) read a job's activations
+    // once per group of up to 8 panels of 32 rows: longer jobs read them fewer times. (From their
+    // threshold kAmxHalfMinTokens = 32 on; smaller batches are dot-product tiles.)
+    if ((wt == TensorType::F16 || wt == TensorType::BF16) && n_tokens >= 32 && isa == Isa::Avx512 &&
+        amx_bf16_enabled())
+      per_thread = 4;
+#endif
+    const int64_t chunk = (total_rows + nth * per_thread - 1) / (nth * per_thread);
+    j.chunk = std::clamp<int64_t>(round_up(static_cast<size_t>(chunk), 32), 32, 512);
+    j.n_rchunks = (parts[p].n_out + j.chunk - 1) / j.chunk;
+    j.first_job = n_jobs;
+    n_jobs += (n_tokens + j.tblock - 1) / j.tblock * j.n_rchunks;
+    j.call_id = call_counter.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+
+  auto do_job = [&](int64_t job) {
+    int p = n_parts - 1;
+    while (job < pj[p].first_job) --p;
+    const PartJobs& j = pj[p];
+    const MatmulPart& part = parts[p];
+    const int64_t local = job - j.first_job;
+    const int64_t tb = local / j.n_rchunks, rc = local % j.n_rchunks;
+    const int64_t t0 = tb * j.tblock;
     GemmArgs a;
-    a.w = w;
-    a.w_row_bytes = w_row_bytes;
+    a.w = part.w;
+    a.w_row_bytes = part.w_row_bytes;
     a.n_in = n_in;
-    a.x = static_cast<const char*>(xc) + t0 * x_row_bytes;
-    a.x_row_bytes = x_row_bytes;
-    a.n_tokens = std::min(tblock, n_tokens - t0);
-    a.y = y + t0 * ldy;
-    a.ldy = ldy;
-    a.row_begin = rc * chunk;
-    a.row_end = std::min(n_out, a.row_begin + chunk);
-    a.call_id = call_id;
-    gemm(a);
+    a.x = static_cast<const char*>(j.xc) + t0 * j.x_row_bytes;
+    a.x_row_bytes = j.x_row_bytes;
+    a.n_tokens = std::min(j.tblock, n_tokens - t0);
+    a.y = part.y + t0 * part.ldy;
+    a.ldy = part.ldy;
+    a.row_begin = rc * j.chunk;
+    a.row_end = std::min(part.n_out, a.row_begin + j.chunk);
+    a.call_id = j.call_id;
+    part.gemm(a);
   };
   // The pool hands jobs out dynamically and does not wait for a worker that has not woken up.
   pool.for_each_job(n_jobs, [&](int64_t j, int) { do_job(j); });

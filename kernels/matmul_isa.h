@@ -93,12 +93,33 @@ struct MatmulKernels {
   GemmFn gemm_iq4_xs;
 };
 
-// The matmul driver behind matmul_isa (kernels/matmul.cpp): converts the activations with `isa`'s
-// converter for wt, splits (token block x 32-row-multiple row chunk) jobs over the pool and calls gemm
-// on each with w / w_row_bytes as given. Shapes must have passed matmul_check. matmul_packed
-// (kernels/repack.cpp) runs repacked weights through it with w_row_bytes 0.
-void matmul_run(Isa isa, ThreadPool& pool, TensorType wt, GemmFn gemm, const void* w, size_t w_row_bytes,
-                int64_t n_in, int64_t n_out, const float* x, int64_t n_tokens, float* y, int64_t ldy);
+// One matrix of a matmul_run call: y[n_tokens][ldy] = W x, W of type wt (n_out rows) read by gemm with
+// w / w_row_bytes as given (ggml rows: their stride; a repacked layout: 0).
+struct MatmulPart {
+  TensorType wt;
+  GemmFn gemm;
+  const void* w;
+  size_t w_row_bytes;
+  int64_t n_out;
+  float* y;
+  int64_t ldy;
+};
+constexpr int kMaxMatmulParts = 4;
+
+// The matmul driver behind matmul_isa and matmul_view(s) (kernels/matmul.cpp): converts the activations
+// once per activation format with `isa`'s converters, splits (token block x 32-row-multiple row chunk)
+// jobs of all parts (1..kMaxMatmulParts matrices of the same input, n_in values per token) over the pool
+// in one job list and calls each part's gemm on its jobs. One list instead of one per matrix: decode's
+// attention Q/K/V and FFN gate/up are 2-3 small matrices, and every list ends in a wait for the
+// slowest thread. Each output row is computed exactly as by a call of its own. Shapes must have passed
+// matmul_check.
+void matmul_run(Isa isa, ThreadPool& pool, const MatmulPart* parts, int n_parts, int64_t n_in, const float* x,
+                int64_t n_tokens);
+
+// The part for W of type wt in the ggml layout on `isa` (its kernel, else the scalar one); aborts with
+// matmul_check's message on a caller bug.
+MatmulPart matmul_part(Isa isa, TensorType wt, const void* w, int64_t n_in, int64_t n_out, int64_t n_tokens, float* y,
+                       int64_t ldy);
 
 // Each ISA's K-quant file sets its entries of that ISA's table (called while the table is built).
 void set_kquant_kernels_scalar(MatmulKernels& k);

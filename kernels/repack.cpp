@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "kernels/matmul.h"
@@ -37,8 +38,11 @@ void repack_matrix(ThreadPool& pool, const RepackLayout& layout, const void* src
   });
 }
 
-void matmul_packed(ThreadPool& pool, const RepackLayout& layout, const void* packed, int64_t n_in, int64_t n_out,
-                   const float* x, int64_t n_tokens, float* y, int64_t ldy) {
+namespace {
+
+// The part of a packed matrix for matmul_run; aborts on a caller bug like matmul.
+MatmulPart packed_part(const RepackLayout& layout, const void* packed, int64_t n_in, int64_t n_out, int64_t n_tokens,
+                       float* y, int64_t ldy) {
   Status st = matmul_check(layout.type, n_in, n_out, n_tokens, ldy);
   if (st.is_ok() && layout.bytes(n_in, n_out) == 0)
     st = Status::error("matmul_packed: layout " + std::string(layout.name) + " has no packing for this shape");
@@ -46,7 +50,15 @@ void matmul_packed(ThreadPool& pool, const RepackLayout& layout, const void* pac
     std::fprintf(stderr, "kestrel: %s\n", st.message().c_str());
     std::abort();
   }
-  matmul_run(active_isa(), pool, layout.type, layout.gemm, packed, 0, n_in, n_out, x, n_tokens, y, ldy);
+  return MatmulPart{layout.type, layout.gemm, packed, 0, n_out, y, ldy};
+}
+
+}  // namespace
+
+void matmul_packed(ThreadPool& pool, const RepackLayout& layout, const void* packed, int64_t n_in, int64_t n_out,
+                   const float* x, int64_t n_tokens, float* y, int64_t ldy) {
+  const MatmulPart part = packed_part(layout, packed, n_in, n_out, n_tokens, y, ldy);
+  matmul_run(active_isa(), pool, &part, 1, n_in, x, n_tokens);
 }
 
 void get_rows_view(const TensorView& w, const int32_t* ids, int64_t n_ids, float* dst) {
@@ -72,20 +84,44 @@ void get_rows_view(const TensorView& w, const int32_t* ids, int64_t n_ids, float
   }
 }
 
-void matmul_view(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, int64_t ldy) {
+namespace {
+
+// The part of a 2-D weight view: its packed copy when it has one for the active ISA, else its ggml rows.
+MatmulPart view_part(const TensorView& w, int64_t n_tokens, float* y, int64_t ldy) {
   const int64_t n_in = w.ne[0], n_out = w.ne[1];
   if (w.packed != nullptr && w.packed_isa == static_cast<int>(active_isa())) {
-    if (const RepackLayout* l = repack_layout(active_isa(), w.type)) {
-      matmul_packed(pool, *l, w.packed, n_in, n_out, x, n_tokens, y, ldy);
-      return;
-    }
+    if (const RepackLayout* l = repack_layout(active_isa(), w.type)) return packed_part(*l, w.packed, n_in, n_out, n_tokens, y, ldy);
   }
   if (w.data == nullptr) {  // repacked with --no-mmap, which drops the ggml rows (gguf/weight_store.h)
     std::fprintf(stderr, "kestrel: matmul_view: '%s' was repacked for another ISA and has no ggml rows\n",
                  w.name.c_str());
     std::abort();
   }
-  matmul(pool, w.type, w.data, n_in, n_out, x, n_tokens, y, ldy);
+  return matmul_part(active_isa(), w.type, w.data, n_in, n_out, n_tokens, y, ldy);
+}
+
+}  // namespace
+
+void matmul_view(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, int64_t ldy) {
+  const ViewOutput out{&w, y, ldy};
+  matmul_views(pool, &out, 1, x, n_tokens);
+}
+
+void matmul_views(ThreadPool& pool, const ViewOutput* outs, int n, const float* x, int64_t n_tokens) {
+  if (n < 1 || n > kMaxMatmulParts) {
+    std::fprintf(stderr, "kestrel: matmul_views: %d matrices (1..%d)\n", n, kMaxMatmulParts);
+    std::abort();
+  }
+  MatmulPart parts[kMaxMatmulParts];
+  for (int i = 0; i < n; ++i) {
+    if (outs[i].w->ne[0] != outs[0].w->ne[0]) {
+      std::fprintf(stderr, "kestrel: matmul_views: '%s' takes %lld inputs, '%s' %lld\n", outs[i].w->name.c_str(),
+                   static_cast<long long>(outs[i].w->ne[0]), outs[0].w->name.c_str(), static_cast<long long>(outs[0].w->ne[0]));
+      std::abort();
+    }
+    parts[i] = view_part(*outs[i].w, n_tokens, outs[i].y, outs[i].ldy);
+  }
+  matmul_run(active_isa(), pool, parts, n, outs[0].w->ne[0], x, n_tokens);
 }
 
 }  // namespace kestrel::kernels

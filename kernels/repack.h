@@ -11,7 +11,7 @@
 //     adding a type is one file with its layout plus one line there.
 //   - model/repack_weights.cpp: at load, packs every matrix that has a layout into a heap block of the
 //     WeightStore (TensorView::packed) and copies the other matrices onto huge pages; --no-repack skips it.
-//   - matmul_view(): the one entry point the model code calls; it takes the packed copy when the view has
+//   - matmul_view() / matmul_views(): the entry points the model code calls; they take the packed copy when a view has
 //     one for the active ISA, else the ggml-layout matmul.
 #include <cstddef>
 #include <cstdint>
@@ -70,5 +70,15 @@ void matmul_packed(ThreadPool& pool, const RepackLayout& layout, const void* pac
 // one for the active ISA, else kernels::matmul on its ggml data (aborts when it has neither: a matrix
 // repacked in Heap mode for another ISA than the active one).
 void matmul_view(ThreadPool& pool, const TensorView& w, const float* x, int64_t n_tokens, float* y, int64_t ldy);
+
+// One output of matmul_views: y[n_tokens][ldy] = w x.
+struct ViewOutput {
+  const TensorView* w;
+  float* y;
+  int64_t ldy;
+};
+// matmul_view of 1..kMaxMatmulParts weight views of the same input (equal ne[0]) in one pool dispatch
+// (matmul_run): the same outputs, one wait for the slowest thread instead of one per matrix.
+void matmul_views(ThreadPool& pool, const ViewOutput* outs, int n, const float* x, int64_t n_tokens);
 
 }  // namespace kestrel::kernels

@@ -142,9 +142,9 @@ void Forward::attention_block(kernels::ThreadPool& pool, const SeqSpan* spans, i
       std::memcpy(v_.data() + t * KV, r + Q + KV, KV * sizeof(float));
     });
   } else {
-    project(pool, *l.wq, cur_.data(), n, q_.data());
-    project(pool, *l.wk, cur_.data(), n, k_.data());
-    project(pool, *l.wv, cur_.data(), n, v_.data());
+    // One pool dispatch for the three (kernels::matmul_views): at decode K and V are small.
+    const kernels::ViewOutput qkv[3] = {{l.wq, q_.data(), Q}, {l.wk, k_.data(), KV}, {l.wv, v_.data(), KV}};
+    kernels::matmul_views(pool, qkv, 3, cur_.data(), n);
     add_bias(pool, l.bq, q_.data(), n, Q);
     add_bias(pool, l.bk, k_.data(), n, KV);
     add_bias(pool, l.bv, v_.data(), n, KV);
@@ -218,23 +218,23 @@ void Forward::ffn_block(kernels::ThreadPool& pool, int il, int n) {
         const float* r = up_.data() + t * 2 * F;
         kernels::swiglu(r, r + F, hidden + t * F, F);
       });
-    } else {
+    } else if (arch_.ffn == FfnKind::Gelu) {
       project(pool, *l.ffn_up, cur_.data(), n, up_.data());
       add_bias(pool, l.ffn_up_b, up_.data(), n, F);
-      if (arch_.ffn == FfnKind::Gelu) {
-        for_rows(pool, n, [&](int t) { kernels::gelu(up_.data() + t * F, F); });
-      } else {
-        project(pool, *l.ffn_gate, cur_.data(), n, gate_.data());
-        tap("ffn_gate", il, "MUL_MAT", gate_.data(), n, F);
-        tap("ffn_up", il, "MUL_MAT", up_.data(), n, F);
-        // In place into up_: an element-wise op reads each element before writing it.
-        if (arch_.ffn == FfnKind::SwiGlu)
-          for_rows(pool, n, [&](int t) { kernels::swiglu(gate_.data() + t * F, up_.data() + t * F, up_.data() + t * F, F); });
-        else
-          for_rows(pool, n, [&](int t) { kernels::geglu(gate_.data() + t * F, up_.data() + t * F, up_.data() + t * F, F); });
-        tap(arch_.ffn == FfnKind::SwiGlu ? "ffn_swiglu" : "ffn_geglu", il, arch_.ffn == FfnKind::SwiGlu ? "SWIGLU" : "GEGLU",
-            up_.data(), n, F);
-      }
+      for_rows(pool, n, [&](int t) { kernels::gelu(up_.data() + t * F, F); });
+    } else {
+      const kernels::ViewOutput gate_up[2] = {{l.ffn_gate, gate_.data(), F}, {l.ffn_up, up_.data(), F}};
+      kernels::matmul_views(pool, gate_up, 2, cur_.data(), n);  // one pool dispatch for both
+      add_bias(pool, l.ffn_up_b, up_.data(), n, F);
+      tap("ffn_gate", il, "MUL_MAT", gate_.data(), n, F);
+      tap("ffn_up", il, "MUL_MAT", up_.data(), n, F);
+      // In place into up_: an element-wise op reads each element before writing it.
+      if (arch_.ffn == FfnKind::SwiGlu)
+        for_rows(pool, n, [&](int t) { kernels::swiglu(gate_.data() + t * F, up_.data() + t * F, up_.data() + t * F, F); });
+      else
+        for_rows(pool, n, [&](int t) { kernels::geglu(gate_.data() + t * F, up_.data() + t * F, up_.data() + t * F, F); });
+      tap(arch_.ffn == FfnKind::SwiGlu ? "ffn_swiglu" : "ffn_geglu", il, arch_.ffn == FfnKind::SwiGlu ? "SWIGLU" : "GEGLU",
+          up_.data(), n, F);
     }
     project(pool, *l.ffn_down, hidden, n, proj_.data());
     add_bias(pool, l.ffn_down_b, proj_.data(), n, E);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/aligned_buffer.h"
@@ -329,6 +330,57 @@ TEST(Repack, UnpackRowInvertsPackingAndFeedsGetRows) {
   }
   if (isa == Isa::Avx512) {
     EXPECT_EQ(n_layouts, 6);
+  }
+}
+
+// matmul_views (several matrices of one input in one job list) gives each output exactly what its own
+// matmul_view gives: mixed types (shared and separate activation formats, F32 in place), packed and
+// ggml-row views, decode and prompt token counts, 1 and 2 threads, and outputs with ldy > n_out.
+TEST(Repack, MatmulViewsEqualOneMatmulViewEach) {
+  const Isa isa = active_isa();
+  const int64_t n_in = 512;
+  struct Mat {
+    Case c;
+    AlignedBuffer packed;
+    TensorView v;
+  };
+  const TensorType types[4] = {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_0, TensorType::F32};
+  const int64_t n_outs[4] = {96, 40, 67, 33};
+  std::vector<Mat> mats(4);
+  for (int i = 0; i < 4; ++i) {
+    Mat& m = mats[static_cast<size_t>(i)];
+    m.c = make_case(types[i], n_in, n_outs[i], 1, static_cast<uint32_t>(100 + i));
+    m.v = TensorView{"w" + std::to_string(i), types[i], {n_in, n_outs[i]}, m.c.w.data(), m.c.w.size()};
+    if (const RepackLayout* l = repack_layout(isa, types[i]); l != nullptr && i != 2) {  // Q8_0 stays on ggml rows
+      ThreadPool pool(1);
+      repack_matrix(pool, *l, m.c.w.data(), n_in, n_outs[i], m.packed.get(l->bytes(n_in, n_outs[i])));
+      m.v.packed = m.packed.get(l->bytes(n_in, n_outs[i]));
+      m.v.packed_isa = static_cast<int>(isa);
+    }
+  }
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    for (int64_t nt : {1, 3, 17, 40}) {
+      std::vector<float> x(static_cast<size_t>(n_in * nt));
+      for (float& v : x) v = nd(rng);
+      for (int n : {2, 3, 4}) {
+        std::vector<std::vector<float>> want(4), got(4);
+        ViewOutput outs[4];
+        for (int i = 0; i < n; ++i) {
+          const int64_t ldy = n_outs[i] + 5;
+          want[i].assign(static_cast<size_t>(nt * ldy), -1.0f);
+          got[i] = want[i];
+          matmul_view(pool, mats[static_cast<size_t>(i)].v, x.data(), nt, want[i].data(), ldy);
+          outs[i] = ViewOutput{&mats[static_cast<size_t>(i)].v, got[i].data(), ldy};
+        }
+        matmul_views(pool, outs, n, x.data(), nt);
+        for (int i = 0; i < n; ++i)
+          ASSERT_EQ(0, std::memcmp(want[i].data(), got[i].data(), want[i].size() * sizeof(float)))
+              << type_name(types[i]) << " of " << n << ", " << nt << " tokens, " << threads << " threads";
+      }
+    }
   }
 }
 
