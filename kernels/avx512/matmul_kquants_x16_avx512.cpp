@@ -54,6 +54,11 @@ constexpr int kTileTokens = 4;
 // ggml-layout kernel; 8 KiB ahead measured best of 2-16 KiB (bench_matmul --decode --in-cache, 1 thread:
 // Q6_K 4.1 -> 1.8 ms CPU, Q4_K 1.5 -> 1.2 ms, loaded machine).
 constexpr int64_t kAhead = 8192;
+// Q6_K's tiles are read in two passes (even sub-blocks, then odd), not front to back; on Zen 4 its
+// T0 prefetches 8 KiB ahead left the kernel at 14.8-15.9 GB/s from DRAM (2048x128256, 1 thread, 43.6
+// in L3) and the ggml-row kernel at ~20: into L2 (T1) 32 KiB ahead it reads 18.3-21.5 (16 KiB: 18.2-19.4;
+// T0 16 KiB / 4 KiB no better). Measured on Zen 4 only (2026-12-02); Q4_K showed no clear change.
+constexpr int64_t kAheadQ6 = 32768;
 // Line `line` of the tile kAhead bytes ahead, issued after `dep` (a vector just loaded) exists: in
 // a fully unrolled tile loop GCC otherwise hoists all of a tile's prefetches into one burst at its
 // start (Q4_K x16 from DRAM: 80-85% of the read beside it with the burst, see docs/KERNELS.md). The
@@ -281,7 +286,7 @@ void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
         const int j = 2 * k + h;
         // 4 lines per sub-block: 64 per 52-line tile, the last 12 again in the next tile (cheaper than
         // per-line bounds here, where the loop is not unrolled).
-        for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(tile + kAhead + 256 * (kSubs * h + k) + 64 * l), _MM_HINT_T0);
+        for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(tile + kAheadQ6 + 256 * (kSubs * h + k) + 64 * l), _MM_HINT_T1);
         __m512i q[4];
         q6_values(tile, j, q);
         const __m512i scp = _mm512_shuffle_epi8(q6_scale_pairs(tile, j >> 1), dup[j & 1]);
