@@ -172,8 +172,9 @@ void matmul_run(Isa isa, ThreadPool& pool, const MatmulPart* parts, int n_parts,
 
   // Per part: its converted activations (parts of one format share them) and its jobs.
   struct PartJobs {
-    ConvertRowFn convert;
+    ConvertRowFn convert;  // nullptr: F32, activations used in place
     size_t x_row_bytes, x_offset;
+    bool converts;  // the first part of its format: converts the activations for the others too
     const void* xc;
     int64_t tblock, n_rchunks, chunk, first_job;
     uint64_t call_id;
@@ -183,38 +184,28 @@ void matmul_run(Isa isa, ThreadPool& pool, const MatmulPart* parts, int n_parts,
   int64_t total_rows = 0;
   for (int p = 0; p < n_parts; ++p) {
     PartJobs& j = pj[p];
+    total_rows += parts[p].n_out;
+    j.x_row_bytes = act_row_bytes(parts[p].wt, n_in);
+    j.convert = nullptr;
+    j.converts = false;
+    if (parts[p].wt == TensorType::F32) continue;
     j.convert = convert_slot(k, parts[p].wt);
     if (j.convert == nullptr) j.convert = convert_slot(scalar, parts[p].wt);
-    j.x_row_bytes = act_row_bytes(parts[p].wt, n_in);
-    j.x_offset = SIZE_MAX;
-    if (parts[p].wt == TensorType::F32) continue;  // activations used in place
-    for (int q = 0; q < p; ++q)
-      if (parts[q].wt != TensorType::F32 && pj[q].convert == j.convert && pj[q].x_row_bytes == j.x_row_bytes) j.x_offset = pj[q].x_offset;
-    if (j.x_offset == SIZE_MAX) {
-      j.x_offset = scratch_bytes;
-      scratch_bytes += j.x_row_bytes * static_cast<size_t>(n_tokens);
-    }
-    total_rows += parts[p].n_out;
+    int same = -1;
+    for (int q = 0; q < p && same < 0; ++q)
+      if (pj[q].convert == j.convert && pj[q].x_row_bytes == j.x_row_bytes) same = q;
+    j.converts = same < 0;
+    j.x_offset = j.converts ? scratch_bytes : pj[same].x_offset;
+    if (j.converts) scratch_bytes += j.x_row_bytes * static_cast<size_t>(n_tokens);
   }
-  for (int p = 0; p < n_parts; ++p)
-    if (parts[p].wt == TensorType::F32) total_rows += parts[p].n_out;
   char* buf = scratch_bytes > 0 ? static_cast<char*>(t_scratch.get(scratch_bytes)) : nullptr;
   for (int p = 0; p < n_parts; ++p) {
     PartJobs& j = pj[p];
-    if (parts[p].wt == TensorType::F32) {
-      j.xc = x;
-      continue;
-    }
-    j.xc = buf + j.x_offset;
-    bool first = true;  // convert each format once
-    for (int q = 0; q < p; ++q)
-      if (parts[q].wt != TensorType::F32 && pj[q].x_offset == j.x_offset) first = false;
-    if (!first) continue;
+    j.xc = j.convert == nullptr ? static_cast<const void*>(x) : buf + j.x_offset;
+    if (!j.converts) continue;
     char* dst = buf + j.x_offset;
-    const ConvertRowFn convert = j.convert;
-    const size_t xrb = j.x_row_bytes;
     auto convert_rows = [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) convert(x + t * n_in, dst + t * xrb, n_in);
+      for (int64_t t = t0; t < t1; ++t) j.convert(x + t * n_in, dst + t * j.x_row_bytes, n_in);
     };
     if (n_tokens >= 4) pool.parallel_for(n_tokens, convert_rows);
     else convert_rows(0, n_tokens);  // a pool dispatch costs more than converting a row or two
