@@ -26,7 +26,8 @@
 // same panel weights. The panel equals the one packed from ggml blocks, byte for byte, so prompt
 // outputs are identical with and without repacking.
 // Q6_K prompt batches run the decode tiles, 4 tokens at a time per 16-row group (the group's tiles
-// stay in L2): ggml's order at every batch size, as llama.cpp, which has no other Q6_K kernel on x86.
+// stay in L2): ggml's order at every batch size, as llama.cpp's AVX-512 builds; with AMX on (llama.cpp
+// then has its own Q6_K kernels) they take the panel GEMM like Q4_K, panels cut from the layout.
 #pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12 AVX-512 headers (see matmul_avx512.cpp)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -386,6 +387,40 @@ void pack_panel_q4_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, ui
   }
 }
 
+// The same for Q6_K (gemm_packed<16, true>: Q6_K's -32 enters as each chain's start, so only dsc is
+// read; dm is kept as d * 32 * sc like the ggml-block packer's). Scales are stored in pairs per row
+// (int16 word r of pair vector i = (sc_2i, sc_2i+1), kquant_x16.h): sign-extended out of the dword.
+void pack_panel_q6_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, uint8_t* panel) {
+  const size_t gb = q6_K_x16_group_bytes(a.n_in);
+  for (int g = 0; g < 2; ++g) {
+    const uint8_t* group = static_cast<const uint8_t*>(a.w) + (r0 / kX16Rows + g) * gb;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* ps = panel + b * sb_bytes(16);
+      float* dsc = reinterpret_cast<float*>(ps + kSbWeightBytes) + 16 * g;
+      float* dm = dsc + 16 * kPanelRows;
+      if (16 * g >= rows) {  // no second group: zero weights and scales (the VNNI tile reads both groups)
+        for (int k = 0; k < 64; ++k) _mm512_store_si512(ps + (g * 64 + k) * 64, _mm512_setzero_si512());
+        for (int j = 0; j < 16; ++j) _mm512_store_ps(dsc + j * kPanelRows, _mm512_setzero_ps()), _mm512_store_ps(dm + j * kPanelRows, _mm512_setzero_ps());
+        continue;
+      }
+      const uint8_t* tile = group + b * kQ6KX16TileBytes;
+      const __m512 d = f16x16(group + nb * kQ6KX16TileBytes + 32 * b);
+      const __m512 d32 = _mm512_mul_ps(_mm512_set1_ps(32.0f), d);
+#pragma GCC unroll 2
+      for (int j = 0; j < 16; ++j) {
+        __m512i q[4];
+        q6_values(tile, j, q);
+        for (int s = 0; s < 4; ++s) _mm512_store_si512(ps + (g * 64 + 4 * j + s) * 64, q[s]);
+        const __m512i pair = q6_scale_pairs(tile, j / 2);
+        const __m512i sci = (j & 1) ? _mm512_srai_epi32(pair, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16);
+        const __m512 sc = _mm512_cvtepi32_ps(sci);
+        _mm512_store_ps(dsc + j * kPanelRows, _mm512_mul_ps(d, sc));
+        _mm512_store_ps(dm + j * kPanelRows, _mm512_mul_ps(d32, sc));
+      }
+    }
+  }
+}
+
 // Rows before the first multiple of 16 go through the decode tiles (any n_tokens); the rest by size
 // (prompt(a) for the rows from the first multiple of 16 on).
 template <bool kQ6, GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, class Prompt>
@@ -413,10 +448,17 @@ void gemm_q4_K_x16_avx512(const GemmArgs& a) {
   });
 }
 
-// Q6_K at every batch size through the decode tiles, so prompts add in ggml's order too (llama.cpp has
-// no other Q6_K path on x86): group after group, every token tile against the group's L2-resident tiles.
+// Q6_K through the decode tiles, so prompts add in ggml's order too (llama.cpp's AVX-512 builds have no
+// other Q6_K path): group after group, every token tile against the group's L2-resident tiles. Where
+// AMX is on, llama.cpp takes its AMX buffer's own Q6_K kernels instead (another order, which Kestrel
+// does not follow), so prompt batches there run the 1.6x faster one-chain panel GEMM (pp512 of the 1B
+// Q6_K file on the Xeon, 2 threads: 273 vs 167 tok/s).
 void gemm_q6_K_x16_avx512(const GemmArgs& a) {
-  gemm_decode_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, q6_K_x16_group_bytes(a.n_in));
+  const size_t gb = q6_K_x16_group_bytes(a.n_in);
+  if (!amx_enabled()) return gemm_decode_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, gb);
+  gemm_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, gb, [](const GemmArgs& p) {
+    gemm_packed<16, true>(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q6_K_x16(p, r0, rows, nb, panel); });
+  });
 }
 
 }  // namespace kestrel::kernels

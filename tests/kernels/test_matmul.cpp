@@ -206,7 +206,8 @@ TEST(Matmul, TokenBlocksAndManyRowChunks) {
 TEST(Matmul, AmxTilesMatchVnniAndScalar) {
   // The AVX-512 prompt kernels with AMX tiles (gemm_amx_avx512.h) and without, on full 16-token tiles,
   // a padded partial tile and row tails (batches of kAmxMinTokens = 32 and more: fewer stay on VNNI). The 32-value block types compute the same integers and the
-  // same float operations in the same order either way, so they must agree bit for bit; the K-quants
+  // same float operations in the same order either way, so they must agree bit for bit (but Q8_0 / Q5_0,
+  // whose VNNI batches follow llama.cpp's x86 lane order); the K-quants
   // scale per block instead of per super-block and are held to the scalar tolerance.
   if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
   if (!cpu_has_amx_int8()) GTEST_SKIP() << "no AMX-INT8 on this CPU (or the OS did not grant the tile state)";
@@ -223,11 +224,14 @@ TEST(Matmul, AmxTilesMatchVnniAndScalar) {
       const std::vector<float> amx = run(Isa::Avx512, pool, p);
       set_amx_enabled(was);
       compare(p, Isa::Avx512, pool, run(Isa::Scalar, pool, p));
+      // Without AMX, Q8_0 / Q5_0 batches sum in llama.cpp's x86 lane order (8 float lanes per output,
+      // test_matmul_x86_order), which the AMX tiles do not follow: the tolerance then, not equality.
+      const bool x86_lanes = wt == TensorType::Q8_0 || wt == TensorType::Q5_0;
       for (int64_t t = 0; t < p.n_tokens; ++t)
         for (int64_t r = 0; r < p.n_out; ++r) {
           const float want = vnni[t * p.ldy + r], got = amx[t * p.ldy + r];
           ASSERT_FALSE(std::isnan(got)) << "missing output";
-          if (is_block_type(wt)) ASSERT_EQ(got, want) << type_name(wt) << " token " << t << " row " << r;
+          if (is_block_type(wt) && !x86_lanes) ASSERT_EQ(got, want) << type_name(wt) << " token " << t << " row " << r;
           else ASSERT_NEAR(got, want, 2 * tolerance(wt, p.n_in, p.magnitude(t, r))) << type_name(wt);
         }
     }
