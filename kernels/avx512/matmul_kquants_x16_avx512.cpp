@@ -27,7 +27,8 @@
 // outputs are identical with and without repacking.
 // Q6_K prompt batches run the decode tiles, 4 tokens at a time per 16-row group (the group's tiles
 // stay in L2): ggml's order at every batch size, as llama.cpp's AVX-512 builds; with AMX on (llama.cpp
-// then has its own Q6_K kernels) they take the panel GEMM like Q4_K, panels cut from the layout.
+// then has its own Q6_K kernels) batches of >= kAmxMinTokens take the panel GEMM like Q4_K's, panels
+// cut from the layout.
 #pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12 AVX-512 headers (see matmul_avx512.cpp)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -451,11 +452,13 @@ void gemm_q4_K_x16_avx512(const GemmArgs& a) {
 // Q6_K through the decode tiles, so prompts add in ggml's order too (llama.cpp's AVX-512 builds have no
 // other Q6_K path): group after group, every token tile against the group's L2-resident tiles. Where
 // AMX is on, llama.cpp takes its AMX buffer's own Q6_K kernels instead (another order, which Kestrel
-// does not follow), so prompt batches there run the 1.6x faster one-chain panel GEMM (pp512 of the 1B
-// Q6_K file on the Xeon, 2 threads: 273 vs 167 tok/s).
+// does not follow), so batches of kAmxMinTokens and more run the 1.8x faster one-chain panel GEMM
+// (pp512 of the 1B Q6_K file on the Xeon, 2 threads: 295 vs 167 tok/s), as Q4_K's AMX threshold;
+// shorter ones keep ggml's order, which measured closer to llama.cpp's tokens on Gemma 3 (a 13-token
+// prompt: 128 of 128 greedy tokens identical, 12 with the panels).
 void gemm_q6_K_x16_avx512(const GemmArgs& a) {
   const size_t gb = q6_K_x16_group_bytes(a.n_in);
-  if (!amx_enabled()) return gemm_decode_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, gb);
+  if (a.n_tokens < kAmxMinTokens || !amx_enabled()) return gemm_decode_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, gb);
   gemm_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, gb, [](const GemmArgs& p) {
     gemm_packed<16, true>(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q6_K_x16(p, r0, rows, nb, panel); });
   });

@@ -4,7 +4,7 @@
 // odd numbers of super-blocks, row ranges that start inside a group, 1..40 and > 512 tokens. Q4_K prompt
 // batches (>= 8 tokens) must equal the ggml-layout AVX-512 kernel bit for bit (same panel bytes); Q6_K
 // at every batch size must equal gemm_q6_K_x16_x86_ref (llama.cpp's x86 order) bit for bit, except
-// prompt batches with AMX on, which take the panels like Q4_K.
+// batches of >= 32 tokens (kAmxMinTokens) with AMX on, which take the panels like Q4_K.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -188,7 +188,7 @@ TEST(KquantX16, KernelsMatchScalarGgmlKernel) {
           if (HasFatalFailure()) return;
           // With AMX on, Q6_K prompt batches take the panel GEMM (llama.cpp has its own AMX-buffer
           // kernels there): the same panels as the ggml layout's, like Q4_K.
-          const bool q6_panel = wt == TensorType::Q6_K && n_tokens >= 8 && amx_enabled();
+          const bool q6_panel = wt == TensorType::Q6_K && n_tokens >= 32 && amx_enabled();  // 32: kAmxMinTokens
           if (wt == TensorType::Q6_K && !q6_panel) {  // every batch size in llama.cpp's x86 order, bit for bit
             std::vector<float> x86 = nan_y(c);
             gemm_q6_K_x16_x86_ref(args(c, packed.p, 0, x86.data(), r0, r1));
@@ -326,7 +326,7 @@ TEST(KquantX16, RepackTableEntries) {
       std::vector<float> got = nan_y(c), want = nan_y(c);
       matmul_packed(pool, *layout, packed.p, n_in, n_out, xs.data(), nt, got.data(), n_out + 1);
       matmul_isa(nt < 8 ? Isa::Scalar : Isa::Avx512, pool, wt, c.w.data(), n_in, n_out, xs.data(), nt, want.data(), n_out + 1);
-      const bool q6_panel = wt == TensorType::Q6_K && nt >= 8 && amx_enabled();  // as above
+      const bool q6_panel = wt == TensorType::Q6_K && nt >= 32 && amx_enabled();  // as above
       check(c, want, got, 0, n_out, nt >= 8 && (wt == TensorType::Q4_K || q6_panel), "matmul_packed");
       if (HasFatalFailure()) return;
       if (wt == TensorType::Q6_K && !q6_panel) {  // split over the pool's threads, still llama.cpp's x86 order
