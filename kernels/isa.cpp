@@ -28,6 +28,7 @@ struct CpuFeatures {
   bool avx2 = false;         // AVX2 + FMA + F16C
   bool avx512 = false;       // AVX-512 F + BW + VL + DQ + VNNI
   bool avx512_bf16 = false;
+  bool intel = false;        // the CPU's vendor (decode_stream_prefetch)
   bool neon = false;         // ASIMD + dot product (armv8.2-a+dotprod), what kernels/neon/ is built for
 };
 
@@ -40,6 +41,8 @@ CpuFeatures detect() {
     f.avx512 = f.avx2 && cpuinfo_has_x86_avx512f() && cpuinfo_has_x86_avx512bw() &&
                cpuinfo_has_x86_avx512vl() && cpuinfo_has_x86_avx512dq() && cpuinfo_has_x86_avx512vnni();
     f.avx512_bf16 = f.avx512 && cpuinfo_has_x86_avx512bf16();
+    const cpuinfo_core* core = cpuinfo_get_core(0);
+    f.intel = core != nullptr && core->vendor == cpuinfo_vendor_intel;
     return f;
   }
 #endif
@@ -49,6 +52,7 @@ CpuFeatures detect() {
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512vnni");
   f.avx512_bf16 = f.avx512 && __builtin_cpu_supports("avx512bf16");
+  f.intel = __builtin_cpu_is("intel");
 #elif defined(__aarch64__)
 #if defined(__linux__)
   const unsigned long hw = getauxval(AT_HWCAP);
@@ -160,6 +164,17 @@ bool amx_enabled() {
 bool amx_bf16_enabled() {
   amx_enabled();  // decides the KESTREL_AMX switch on first use
   return g_amx_enabled.load(std::memory_order_relaxed) == 1 && cpu_has_amx_bf16();
+}
+
+StreamPrefetch decode_stream_prefetch() {
+  // Intel Xeon (Sapphire Rapids class, 2026-12-02, bench_matmul --decode[-1b] --repacked, weights
+  // rotated over 1 GiB, medians of 3, T0 8 KiB -> T1 2 KiB): Q4_0 2048x8192 9.1 -> 13.4 GB/s at 1
+  // thread and 16.5 -> 26.0 at 2, Q8_0 12.8 -> 14.5 / 23.8 -> 27.9, F16 4096x14336 9.5 -> 14.4 /
+  // 17.9 -> 28.1, BF16 13.0 -> 15.2 / 24.9 -> 30.6 (T0 2 KiB close behind, 4 KiB and more fall
+  // off): an L1 prefetch stream 8 KiB deep outruns the core's few L1 fill buffers, an L2 one does not.
+  // AMD Zen 5 measured best at T0 8 KiB (docs/KERNELS.md "Decode prefetch pacing"), kept elsewhere.
+  if (features().intel) return {2048, true};
+  return {8192, false};
 }
 
 bool set_amx_enabled(bool on) {

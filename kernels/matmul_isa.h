@@ -159,6 +159,14 @@ bool set_amx_enabled(bool on);
 // F16 and BF16 prompt kernels then run on BF16 tiles (kernels/avx512/gemm_amx_half_avx512.h).
 bool cpu_has_amx_bf16();
 bool amx_bf16_enabled();
+// How far ahead (bytes) and into which cache the decode kernels that read one sequential weight stream
+// per thread (the q8_0x16 / q4_0x16 and f16x4 / bf16x4 layouts) software-prefetch it: chosen once per
+// CPU vendor (isa.cpp), since the best pacing differs between Intel's and AMD's cores.
+struct StreamPrefetch {
+  int64_t ahead;
+  bool l2;  // _MM_HINT_T1 (else T0)
+};
+StreamPrefetch decode_stream_prefetch();
 const MatmulKernels* avx2_matmul_kernels();
 const MatmulKernels* avx512_matmul_kernels();
 // The avx512 table with the BF16 kernel that does not use AVX512-BF16 (tests check both variants).

@@ -4,7 +4,7 @@
 // dot-product tile of 4 rows x up to 4 tokens with the same step policies (half_policies_avx512.h), so
 // every output is the same f32 chain and the results equal matmul_avx512.cpp's ggml-layout kernels bit
 // for bit (and llama.cpp's tinyBLAS order). What changes is the memory side: a group's 4 rows are one
-// sequential stream of 256-byte block quartets, software-prefetched kPrefetchAhead bytes ahead (the job
+// sequential stream of 256-byte block quartets, software-prefetched ahead (decode_stream_prefetch; the job
 // runs on into the next group, so the prefetch does too). On ggml rows the same tile reads 4 streams per
 // thread: 4096x14336 at 1 and 2 threads (bench_roofline, 2026-12-01 on AMD Zen 5) 75-78% of the plain
 // read beside it for F16 and BF16 alike; one stream per thread reached 92-98%.
@@ -24,14 +24,14 @@ namespace kestrel::kernels {
 namespace {
 
 constexpr int64_t kGroupBlockBytes = kHalfRepackRows * kHalfBlockBytes;  // one block of the group's 4 rows
-// Bytes ahead in the group stream. bench_roofline F16 / BF16 4096x14336 (2026-12-01, 22:50 UTC), % of
-// the read beside the call at t1 / t2: 8 KiB 88-90 / 93-96, 4 KiB 83-92 / 90-92, 16 KiB 86-90 / 88-91,
-// 2 KiB 82-88 / 83-91.
-constexpr int64_t kPrefetchAhead = 8192;
+// Bytes ahead in the group stream and the cache they go to: decode_stream_prefetch() (matmul_isa.h),
+// per CPU vendor. On AMD Zen 5, bench_roofline F16 / BF16 4096x14336 (2026-12-01, 22:50 UTC), % of the
+// read beside the call at t1 / t2, into L1: 8 KiB 88-90 / 93-96, 4 KiB 83-92 / 90-92, 16 KiB 86-90 /
+// 88-91, 2 KiB 82-88 / 83-91.
 
 // Rows [r0, r0 + rows) (one group, rows <= 4) x tokens [t0, t0 + T).
-template <class P, int T>
-void group_tile(const GemmArgs& a, const char* grp, int64_t r0, int rows, int64_t t0) {
+template <class P, int T, bool kL2>
+void group_tile(const GemmArgs& a, const char* grp, int64_t r0, int rows, int64_t t0, int64_t ahead) {
   constexpr int64_t kPerBlock = static_cast<int64_t>(kHalfBlockBytes) / P::kStepBytes;  // steps per 64 bytes
   static_assert(kPerBlock >= 1 && kPerBlock * P::kStepBytes == static_cast<int64_t>(kHalfBlockBytes));
   const char* xr[T];
@@ -56,7 +56,7 @@ void group_tile(const GemmArgs& a, const char* grp, int64_t r0, int rows, int64_
   int64_t s = 0;
   for (; s + kPerBlock <= steps; s += kPerBlock) {
     const char* blk = grp + (s / kPerBlock) * kGroupBlockBytes;
-    for (int64_t l = 0; l < kGroupBlockBytes; l += 64) _mm_prefetch(blk + kPrefetchAhead + l, _MM_HINT_T0);
+    for (int64_t l = 0; l < kGroupBlockBytes; l += 64) _mm_prefetch(blk + ahead + l, kL2 ? _MM_HINT_T1 : _MM_HINT_T0);
     for (int64_t u = 0; u < kPerBlock; ++u) madd_step(s + u);
   }
   for (; s < steps; ++s) madd_step(s);
@@ -72,21 +72,28 @@ void group_tile(const GemmArgs& a, const char* grp, int64_t r0, int rows, int64_
     for (int r = 0; r < rows; ++r) a.y[(t0 + t) * a.ldy + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-template <class P>
-void decode_groups(const GemmArgs& a) {
+template <class P, bool kL2>
+void decode_groups(const GemmArgs& a, int64_t ahead) {
   const size_t group_bytes = static_cast<size_t>((a.n_in + kHalfBlockValues - 1) / kHalfBlockValues) * kGroupBlockBytes;
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kHalfRepackRows) {
     const char* grp = static_cast<const char*>(a.w) + static_cast<size_t>(r0 / kHalfRepackRows) * group_bytes;
     const int rows = static_cast<int>(a.row_end - r0 < kHalfRepackRows ? a.row_end - r0 : kHalfRepackRows);
     for (int64_t t0 = 0; t0 < a.n_tokens; t0 += 4) {
       switch (a.n_tokens - t0 < 4 ? a.n_tokens - t0 : 4) {
-        case 1: group_tile<P, 1>(a, grp, r0, rows, t0); break;
-        case 2: group_tile<P, 2>(a, grp, r0, rows, t0); break;
-        case 3: group_tile<P, 3>(a, grp, r0, rows, t0); break;
-        default: group_tile<P, 4>(a, grp, r0, rows, t0); break;
+        case 1: group_tile<P, 1, kL2>(a, grp, r0, rows, t0, ahead); break;
+        case 2: group_tile<P, 2, kL2>(a, grp, r0, rows, t0, ahead); break;
+        case 3: group_tile<P, 3, kL2>(a, grp, r0, rows, t0, ahead); break;
+        default: group_tile<P, 4, kL2>(a, grp, r0, rows, t0, ahead); break;
       }
     }
   }
+}
+
+template <class P>
+void decode_groups(const GemmArgs& a) {
+  static const StreamPrefetch pf = decode_stream_prefetch();
+  if (pf.l2) decode_groups<P, true>(a, pf.ahead);
+  else decode_groups<P, false>(a, pf.ahead);
 }
 
 thread_local AlignedBuffer t_rows;

@@ -31,7 +31,6 @@ struct Lay {
   static constexpr PackedOrder kOrder = kQ4 ? PackedOrder::kBlockChain : PackedOrder::kX86Lanes;
 };
 
-constexpr size_t kPrefetchAhead = 8192;
 
 inline int32_t load_i32(const char* p) {
   int32_t v;
@@ -43,8 +42,9 @@ inline int32_t load_i32(const char* p) {
 // activation dword), dx: [block][n_tokens]. One group at a time, so a job reads one sequential stream:
 // tiles of two groups (two streams per thread, four on two cores) read DRAM at 81-85% of the rate of one
 // (Q4_0 2048x8192 and 4096x14336, 2 threads, interleaved A/B, 2026-12-01 on AMD Zen 5; Q8_0 88-92%).
-template <bool kQ4>
-void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, int64_t r0, int rows, int64_t t) {
+// The stream is prefetched pf.ahead bytes ahead into L1 or (kL2) L2, per CPU vendor (matmul_isa.h).
+template <bool kQ4, bool kL2>
+void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, int64_t r0, int rows, int64_t t, int64_t ahead) {
   using L = Lay<kQ4>;
   const int64_t nb = a.n_in / kQK, np = (nb + 1) / 2;
   const uint8_t* gp = static_cast<const uint8_t*>(a.w) + static_cast<size_t>((r0 / kRepackRows) * np) * L::kPair;
@@ -53,14 +53,14 @@ void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, int64
   for (int k = 0; k < 8; ++k) acc[k] = _mm512_setzero_ps();
   const __m512i nib = _mm512_set1_epi8(0x0F);
   // Addresses past the tensor's end are only prefetched (never faults), so kept as integers.
-  uintptr_t pf = reinterpret_cast<uintptr_t>(gp) + kPrefetchAhead;
+  uintptr_t pf = reinterpret_cast<uintptr_t>(gp) + ahead;
   for (int64_t b = 0; b < nb; ++b) {
     const size_t off = static_cast<size_t>(b >> 1) * L::kPair + static_cast<size_t>(b & 1) * L::kHalf;
     // The group is one sequential stream; the hardware prefetcher alone does not keep DRAM busy while
-    // this thread computes (decode_rows4_avx512.h measured the same): fetch the lines kPrefetchAhead
-    // bytes ahead, half a pair per block (a whole Q8_0 pair's 17 at once left the kernel slower).
-    for (const uintptr_t end = reinterpret_cast<uintptr_t>(gp) + (b + 1) * (L::kPair / 2) + kPrefetchAhead; pf < end; pf += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(pf), _MM_HINT_T0);
+    // this thread computes (decode_rows4_avx512.h measured the same): fetch the lines `ahead` bytes
+    // ahead, half a pair per block (a whole Q8_0 pair's 17 at once left the kernel slower).
+    for (const uintptr_t end = reinterpret_cast<uintptr_t>(gp) + (b + 1) * (L::kPair / 2) + ahead; pf < end; pf += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(pf), kL2 ? _MM_HINT_T1 : _MM_HINT_T0);
     const int32_t* cb = corr + (t * nb + b) * 8;
     const char* xb = xr + b * 34;
     __m512i is[8];
@@ -94,9 +94,13 @@ void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, int64
 template <bool kQ4>
 void decode(const GemmArgs& a) {
   const LaneTables lt = lane_tables(a, a.n_in / kQK, Lay<kQ4>::kOff, kQ4 ? 16 : 1);
+  static const StreamPrefetch pf = decode_stream_prefetch();
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += 16) {
     const int rows = static_cast<int>(a.row_end - r0 < 16 ? a.row_end - r0 : 16);
-    for (int64_t t = 0; t < a.n_tokens; ++t) decode_group<kQ4>(a, lt.corr, lt.dx, r0, rows, t);
+    for (int64_t t = 0; t < a.n_tokens; ++t) {
+      if (pf.l2) decode_group<kQ4, true>(a, lt.corr, lt.dx, r0, rows, t, pf.ahead);
+      else decode_group<kQ4, false>(a, lt.corr, lt.dx, r0, rows, t, pf.ahead);
+    }
   }
 }
 
