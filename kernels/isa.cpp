@@ -166,14 +166,21 @@ bool amx_bf16_enabled() {
   return g_amx_enabled.load(std::memory_order_relaxed) == 1 && cpu_has_amx_bf16();
 }
 
-StreamPrefetch decode_stream_prefetch() {
-  // Intel Xeon (Sapphire Rapids class, 2026-12-02, bench_matmul --decode[-1b] --repacked, weights
-  // rotated over 1 GiB, medians of 3, T0 8 KiB -> T1 2 KiB): Q4_0 2048x8192 9.1 -> 13.4 GB/s at 1
-  // thread and 16.5 -> 26.0 at 2, Q8_0 12.8 -> 14.5 / 23.8 -> 27.9, F16 4096x14336 9.5 -> 14.4 /
-  // 17.9 -> 28.1, BF16 13.0 -> 15.2 / 24.9 -> 30.6 (T0 2 KiB close behind, 4 KiB and more fall
-  // off): an L1 prefetch stream 8 KiB deep outruns the core's few L1 fill buffers, an L2 one does not.
-  // AMD Zen 5 measured best at T0 8 KiB (docs/KERNELS.md "Decode prefetch pacing"), kept elsewhere.
-  if (features().intel) return {2048, true};
+StreamPrefetch decode_stream_prefetch(StreamLayout layout) {
+  // Intel Xeon (Sapphire Rapids class, 2026-12-02; bench_matmul --decode[-1b] --repacked, weights
+  // rotated over 1 GiB, medians of 3, GB/s at 1 / 2 threads), T0 8 KiB -> T1 2 KiB: Q4_0 2048x8192
+  // 9.1 -> 13.5 / 16.5 -> 25.3, Q8_0 12.8 -> 14.6 / 23.8 -> 28.4, F16 4096x14336 9.5 -> 14.5 / 17.9 ->
+  // 27.6, BF16 13.0 -> 14.8 / 24.9 -> 29.7 (4 KiB and more fall off: an L1 prefetch stream 8 KiB deep
+  // outruns the core's L1 fill buffers, an L2 one does not); two groups side by side, Q4_0 13.9 -> 14.8
+  // / 26.9 -> 28.2 (Q8_0 unchanged). Q4_K x16 keeps 8 KiB, into L2: 14.7 -> 15.4 / 28.9 -> 29.8.
+  // AMD Zen 5 measured best at T0 8 KiB, one group (docs/KERNELS.md "Decode prefetch pacing"), the
+  // values used for every other CPU.
+  if (!features().intel) return {8192, false};
+  switch (layout) {
+    case StreamLayout::kBlocks32: return {2048, true, 2};
+    case StreamLayout::kHalf4: return {2048, true};
+    case StreamLayout::kQ4KX16: return {8192, true};
+  }
   return {8192, false};
 }
 

@@ -61,15 +61,16 @@ constexpr int64_t kAhead = 8192;
 // in L3) and the ggml-row kernel at ~20: into L2 (T1) 32 KiB ahead it reads 18.3-21.5 (16 KiB: 18.2-19.4;
 // T0 16 KiB / 4 KiB no better). Measured on Zen 4 only (2026-12-02); Q4_K showed no clear change.
 constexpr int64_t kAheadQ6 = 32768;
-// Line `line` of the tile kAhead bytes ahead, issued after `dep` (a vector just loaded) exists: in
-// a fully unrolled tile loop GCC otherwise hoists all of a tile's prefetches into one burst at its
-// start (Q4_K x16 from DRAM: 80-85% of the read beside it with the burst, see docs/KERNELS.md). The
-// empty asm only makes the address depend on dep; it emits nothing. Prefetches never fault, so
-// addresses past the tensor's end are harmless (and kept as integers).
+// Line `line` of the tile kAhead bytes ahead, into L1 or (kL2) L2 (per CPU vendor: decode_stream_prefetch),
+// issued after `dep` (a vector just loaded) exists: in a fully unrolled tile loop GCC otherwise hoists
+// all of a tile's prefetches into one burst at its start (Q4_K x16 from DRAM: 80-85% of the read beside
+// it with the burst, see docs/KERNELS.md). The empty asm only makes the address depend on dep; it emits
+// nothing. Prefetches never fault, so addresses past the tensor's end are harmless (and kept as integers).
+template <bool kL2>
 X16_INLINE void prefetch_after(const uint8_t* tile, int line, const __m512i& dep) {
   uintptr_t p = reinterpret_cast<uintptr_t>(tile) + kAhead + 64 * line;
   asm("" : "+r"(p) : "v"(dep));
-  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(p), kL2 ? _MM_HINT_T1 : _MM_HINT_T0);
 }
 
 X16_INLINE __m512i bcast32(const int8_t* p) {
@@ -170,7 +171,7 @@ X16Tables x16_tables(const GemmArgs& a, int64_t nb) {
 
 // ---------------------------------------------------------------- decode tiles (16 rows x T tokens)
 
-template <int T>
+template <int T, bool kL2>
 void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0, const X16Tables& tab, float* y, __mmask16 mask) {
   const int8_t* xq[T];
   for (int t = 0; t < T; ++t) xq[t] = reinterpret_cast<const int8_t*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes) + offsetof(BlockQ8_K, qs);
@@ -208,8 +209,8 @@ void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
         const int p = 4 * j + pp;
         const __m512i v = _mm512_load_si512(tile + 64 * p);
         // The tile's 36 lines: one per quant vector, the 4 scale lines with the first 4.
-        prefetch_after(tile, p, v);
-        if (p < 4) prefetch_after(tile, 32 + p, v);
+        prefetch_after<kL2>(tile, p, v);
+        if (p < 4) prefetch_after<kL2>(tile, 32 + p, v);
         const __m512i l = _mm512_and_si512(v, m0f), h = _mm512_and_si512(v, mf0);
         for (int t = 0; t < T; ++t) {
           lo[t] = _mm512_dpbusd_epi32(lo[t], l, bcast32(xq[t] + xo + 8 * p));
@@ -440,13 +441,23 @@ void gemm_x16(const GemmArgs& a0, size_t group_bytes, Prompt prompt) {
 
 }  // namespace
 
-void gemm_q4_K_x16_avx512(const GemmArgs& a) {
-  gemm_x16<false, q4_K_group<1>, q4_K_group<2>, q4_K_group<3>, q4_K_group<4>>(a, q4_K_x16_group_bytes(a.n_in), [](const GemmArgs& p) {
+namespace {
+template <bool kL2>
+void gemm_q4_K_x16(const GemmArgs& a) {
+  gemm_x16<false, q4_K_group<1, kL2>, q4_K_group<2, kL2>, q4_K_group<3, kL2>, q4_K_group<4, kL2>>(a, q4_K_x16_group_bytes(a.n_in), [](const GemmArgs& p) {
     if (q4_K_batch_uses_amx(p))
       gemm_packed<32, false>(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q4_K_x16<false>(p, r0, rows, nb, panel); });
     else
       gemm_q4_K_x86_order(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q4_K_x16<true>(p, r0, rows, nb, panel); });
   });
+}
+}  // namespace
+
+// The decode tiles' prefetch hint per CPU vendor (the distance is kAhead on every CPU so far).
+void gemm_q4_K_x16_avx512(const GemmArgs& a) {
+  static const StreamPrefetch pf = decode_stream_prefetch(StreamLayout::kQ4KX16);
+  if (pf.l2) gemm_q4_K_x16<true>(a);
+  else gemm_q4_K_x16<false>(a);
 }
 
 // Q6_K through the decode tiles, so prompts add in ggml's order too (llama.cpp's AVX-512 builds have no

@@ -91,7 +91,7 @@ void decode_groups(const GemmArgs& a, int64_t ahead) {
 
 template <class P>
 void decode_groups(const GemmArgs& a) {
-  static const StreamPrefetch pf = decode_stream_prefetch();
+  static const StreamPrefetch pf = decode_stream_prefetch(StreamLayout::kHalf4);
   if (pf.l2) decode_groups<P, true>(a, pf.ahead);
   else decode_groups<P, false>(a, pf.ahead);
 }

@@ -38,70 +38,91 @@ inline int32_t load_i32(const char* p) {
   return v;
 }
 
-// Rows [r0, r0 + rows) (one 16-row group) x token t. corr: [t][block][8] (-off * the sum of each
-// activation dword), dx: [block][n_tokens]. One group at a time, so a job reads one sequential stream:
-// tiles of two groups (two streams per thread, four on two cores) read DRAM at 81-85% of the rate of one
-// (Q4_0 2048x8192 and 4096x14336, 2 threads, interleaved A/B, 2026-12-01 on AMD Zen 5; Q8_0 88-92%).
-// The stream is prefetched pf.ahead bytes ahead into L1 or (kL2) L2, per CPU vendor (matmul_isa.h).
-template <bool kQ4, bool kL2>
-void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, int64_t r0, int rows, int64_t t, int64_t ahead) {
+// Rows [r0[g], r0[g] + rows[g]) (G 16-row groups, each one sequential stream) x token t. corr:
+// [t][block][8] (-off * the sum of each activation dword), dx: [block][n_tokens]. Each stream is
+// prefetched `ahead` bytes ahead into L1 or (kL2) L2; how many streams a thread reads side by side and
+// the pacing are per CPU vendor (decode_stream_prefetch, isa.cpp): on AMD Zen 5 tiles of two adjacent
+// groups read DRAM at 81-85% of the rate of one (Q4_0 2048x8192 and 4096x14336, 2 threads, interleaved
+// A/B, 2026-12-01; Q8_0 88-92%), on Intel two distant groups read Q4_0 ~6% faster than one.
+template <bool kQ4, bool kL2, int G>
+void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, const int64_t* r0, const int* rows, int64_t t, int64_t ahead) {
   using L = Lay<kQ4>;
   const int64_t nb = a.n_in / kQK, np = (nb + 1) / 2;
-  const uint8_t* gp = static_cast<const uint8_t*>(a.w) + static_cast<size_t>((r0 / kRepackRows) * np) * L::kPair;
+  const uint8_t* gp[G];
+  uintptr_t pf[G];  // addresses past the tensor's end are only prefetched (never faults): integers
+  for (int g = 0; g < G; ++g) {
+    gp[g] = static_cast<const uint8_t*>(a.w) + static_cast<size_t>((r0[g] / kRepackRows) * np) * L::kPair;
+    pf[g] = reinterpret_cast<uintptr_t>(gp[g]) + ahead;
+  }
   const char* xr = static_cast<const char*>(a.x) + t * a.x_row_bytes + 2;
-  __m512 acc[8];
-  for (int k = 0; k < 8; ++k) acc[k] = _mm512_setzero_ps();
+  __m512 acc[G][8];
+  for (int g = 0; g < G; ++g)
+    for (int k = 0; k < 8; ++k) acc[g][k] = _mm512_setzero_ps();
   const __m512i nib = _mm512_set1_epi8(0x0F);
-  // Addresses past the tensor's end are only prefetched (never faults), so kept as integers.
-  uintptr_t pf = reinterpret_cast<uintptr_t>(gp) + ahead;
   for (int64_t b = 0; b < nb; ++b) {
     const size_t off = static_cast<size_t>(b >> 1) * L::kPair + static_cast<size_t>(b & 1) * L::kHalf;
-    // The group is one sequential stream; the hardware prefetcher alone does not keep DRAM busy while
-    // this thread computes (decode_rows4_avx512.h measured the same): fetch the lines `ahead` bytes
-    // ahead, half a pair per block (a whole Q8_0 pair's 17 at once left the kernel slower).
-    for (const uintptr_t end = reinterpret_cast<uintptr_t>(gp) + (b + 1) * (L::kPair / 2) + ahead; pf < end; pf += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(pf), kL2 ? _MM_HINT_T1 : _MM_HINT_T0);
     const int32_t* cb = corr + (t * nb + b) * 8;
     const char* xb = xr + b * 34;
-    __m512i is[8];
-    if constexpr (kQ4) {
-      // The high nibbles in place (v & 0xF0 = 16 q): lanes 4..7 are 16 times their sums (corr too,
-      // lane_tables' hi_mul), exact below 2^24, and take d / 16, exact as d = dw * dx is the product of
-      // two fp16 values. The same bits as shifting, one vector shift (a Zen 4 multiply-pipe uop) less
-      // per 128 values.
-      for (int j = 0; j < 4; ++j) {
-        const __m512i v = _mm512_load_si512(gp + off + j * 64);
-        const __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_andnot_si512(nib, v);
-        is[j] = _mm512_dpbusd_epi32(_mm512_set1_epi32(cb[j]), lo, _mm512_set1_epi32(load_i32(xb + 4 * j)));
-        is[4 + j] = _mm512_dpbusd_epi32(_mm512_set1_epi32(cb[4 + j]), hi, _mm512_set1_epi32(load_i32(xb + 16 + 4 * j)));
-      }
-    } else {
-      for (int k = 0; k < 8; ++k)
-        is[k] = _mm512_dpbusd_epi32(_mm512_set1_epi32(cb[k]), _mm512_load_si512(gp + off + k * 64), _mm512_set1_epi32(load_i32(xb + 4 * k)));
-    }
     const size_t d_off = static_cast<size_t>(b >> 1) * L::kPair + 2 * L::kHalf + static_cast<size_t>(b & 1) * 32;
-    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(gp + d_off)));
-    const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dx[b * a.n_tokens + t]));
-    const __m512 d_hi = kQ4 ? _mm512_mul_ps(d, _mm512_set1_ps(1.0f / 16)) : d;
-    for (int k = 0; k < 8; ++k) acc[k] = _mm512_fmadd_ps(k < 4 ? d : d_hi, _mm512_cvtepi32_ps(is[k]), acc[k]);
+    const __m512 dxb = _mm512_set1_ps(dx[b * a.n_tokens + t]);
+    for (int g = 0; g < G; ++g) {
+      // The group is one sequential stream; the hardware prefetcher alone does not keep DRAM busy while
+      // this thread computes (decode_rows4_avx512.h measured the same): fetch the lines `ahead` bytes
+      // ahead, half a pair per block (a whole Q8_0 pair's 17 at once left the kernel slower).
+      for (const uintptr_t end = reinterpret_cast<uintptr_t>(gp[g]) + (b + 1) * (L::kPair / 2) + ahead; pf[g] < end; pf[g] += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(pf[g]), kL2 ? _MM_HINT_T1 : _MM_HINT_T0);
+      __m512i is[8];
+      if constexpr (kQ4) {
+        // The high nibbles in place (v & 0xF0 = 16 q): lanes 4..7 are 16 times their sums (corr too,
+        // lane_tables' hi_mul), exact below 2^24, and take d / 16, exact as d = dw * dx is the product
+        // of two fp16 values. The same bits as shifting, one vector shift (a Zen 4 multiply-pipe uop)
+        // less per 128 values.
+        for (int j = 0; j < 4; ++j) {
+          const __m512i v = _mm512_load_si512(gp[g] + off + j * 64);
+          const __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_andnot_si512(nib, v);
+          is[j] = _mm512_dpbusd_epi32(_mm512_set1_epi32(cb[j]), lo, _mm512_set1_epi32(load_i32(xb + 4 * j)));
+          is[4 + j] = _mm512_dpbusd_epi32(_mm512_set1_epi32(cb[4 + j]), hi, _mm512_set1_epi32(load_i32(xb + 16 + 4 * j)));
+        }
+      } else {
+        for (int k = 0; k < 8; ++k)
+          is[k] = _mm512_dpbusd_epi32(_mm512_set1_epi32(cb[k]), _mm512_load_si512(gp[g] + off + k * 64), _mm512_set1_epi32(load_i32(xb + 4 * k)));
+      }
+      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(gp[g] + d_off)));
+      const __m512 d = _mm512_mul_ps(dw, dxb);
+      const __m512 d_hi = kQ4 ? _mm512_mul_ps(d, _mm512_set1_ps(1.0f / 16)) : d;
+      for (int k = 0; k < 8; ++k) acc[g][k] = _mm512_fmadd_ps(k < 4 ? d : d_hi, _mm512_cvtepi32_ps(is[k]), acc[g][k]);
+    }
   }
-  const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(acc[4], acc[0]), _mm512_add_ps(acc[6], acc[2])),
-                                 _mm512_add_ps(_mm512_add_ps(acc[5], acc[1]), _mm512_add_ps(acc[7], acc[3])));
-  const __mmask16 m = static_cast<__mmask16>((1u << rows) - 1);
-  _mm512_mask_storeu_ps(a.y + t * a.ldy + r0, m, s);
+  for (int g = 0; g < G; ++g) {
+    const __m512* l = acc[g];
+    const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(l[4], l[0]), _mm512_add_ps(l[6], l[2])),
+                                   _mm512_add_ps(_mm512_add_ps(l[5], l[1]), _mm512_add_ps(l[7], l[3])));
+    _mm512_mask_storeu_ps(a.y + t * a.ldy + r0[g], static_cast<__mmask16>((1u << rows[g]) - 1), s);
+  }
+}
+
+// The job's groups one at a time, or (pf.streams == 2) group i beside group i + ceil(n / 2): two
+// sequential streams per thread.
+template <bool kQ4, bool kL2>
+void decode_rows(const GemmArgs& a, const LaneTables& lt, const StreamPrefetch& pf) {
+  auto rows_of = [&](int64_t r0) { return static_cast<int>(a.row_end - r0 < 16 ? a.row_end - r0 : 16); };
+  const int64_t n = (a.row_end - a.row_begin + 15) / 16, h = pf.streams == 2 ? (n + 1) / 2 : n;
+  for (int64_t i = 0; i < h; ++i) {
+    const int64_t r[2] = {a.row_begin + 16 * i, a.row_begin + 16 * (i + h)};
+    const int rows[2] = {rows_of(r[0]), i + h < n ? rows_of(r[1]) : 0};
+    for (int64_t t = 0; t < a.n_tokens; ++t) {
+      if (i + h < n) decode_group<kQ4, kL2, 2>(a, lt.corr, lt.dx, r, rows, t, pf.ahead);
+      else decode_group<kQ4, kL2, 1>(a, lt.corr, lt.dx, r, rows, t, pf.ahead);
+    }
+  }
 }
 
 template <bool kQ4>
 void decode(const GemmArgs& a) {
   const LaneTables lt = lane_tables(a, a.n_in / kQK, Lay<kQ4>::kOff, kQ4 ? 16 : 1);
-  static const StreamPrefetch pf = decode_stream_prefetch();
-  for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += 16) {
-    const int rows = static_cast<int>(a.row_end - r0 < 16 ? a.row_end - r0 : 16);
-    for (int64_t t = 0; t < a.n_tokens; ++t) {
-      if (pf.l2) decode_group<kQ4, true>(a, lt.corr, lt.dx, r0, rows, t, pf.ahead);
-      else decode_group<kQ4, false>(a, lt.corr, lt.dx, r0, rows, t, pf.ahead);
-    }
-  }
+  static const StreamPrefetch pf = decode_stream_prefetch(StreamLayout::kBlocks32);
+  if (pf.l2) decode_rows<kQ4, true>(a, lt, pf);
+  else decode_rows<kQ4, false>(a, lt, pf);
 }
 
 // gemm_packed's panel (gemm_packed_avx512.h) from the layout: group g's block b is already the panel's
