@@ -172,7 +172,7 @@ StreamPrefetch decode_stream_prefetch(StreamLayout layout) {
   // 9.1 -> 13.5 / 16.5 -> 25.3, Q8_0 12.8 -> 14.6 / 23.8 -> 28.4, F16 4096x14336 9.5 -> 14.5 / 17.9 ->
   // 27.6, BF16 13.0 -> 14.8 / 24.9 -> 29.7 (4 KiB and more fall off: an L1 prefetch stream 8 KiB deep
   // outruns the core's L1 fill buffers, an L2 one does not); two groups side by side, Q4_0 13.9 -> 14.8
-  // / 26.9 -> 28.2 (Q8_0 unchanged). Q4_K x16 keeps 8 KiB, into L2: 14.7 -> 15.4 / 28.9 -> 29.8.
+  // / 26.9 -> 28.2 (Q8_0 1-2% slower: it keeps one, repack_q32_avx512.cpp). Q4_K x16 keeps 8 KiB, into L2: 14.7 -> 15.4 / 28.9 -> 29.8.
   // AMD Zen 5 measured best at T0 8 KiB, one group (docs/KERNELS.md "Decode prefetch pacing"), the
   // values used for every other CPU.
   if (!features().intel) return {8192, false};

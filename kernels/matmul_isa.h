@@ -167,7 +167,7 @@ enum class StreamLayout { kBlocks32, kHalf4, kQ4KX16 };  // q8_0x16 / q4_0x16, f
 struct StreamPrefetch {
   int64_t ahead;
   bool l2;          // _MM_HINT_T1 (else T0)
-  int streams = 1;  // groups read side by side per thread (kBlocks32 only)
+  int streams = 1;  // groups read side by side per thread (kBlocks32, Q4_0 only)
 };
 StreamPrefetch decode_stream_prefetch(StreamLayout layout);
 const MatmulKernels* avx2_matmul_kernels();
