@@ -31,7 +31,6 @@ struct Lay {
   static constexpr PackedOrder kOrder = kQ4 ? PackedOrder::kBlockChain : PackedOrder::kX86Lanes;
 };
 
-
 inline int32_t load_i32(const char* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
