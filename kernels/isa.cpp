@@ -179,7 +179,7 @@ StreamPrefetch decode_stream_prefetch(StreamLayout layout) {
   switch (layout) {
     case StreamLayout::kBlocks32: return {2048, true, 2};
     case StreamLayout::kHalf4: return {2048, true};
-    case StreamLayout::kQ4KX16: return {8192, true};
+    case StreamLayout::kQ4KX16: return {8192, true};  // its tiles use only .l2 (distance: kAhead)
   }
   return {8192, false};
 }

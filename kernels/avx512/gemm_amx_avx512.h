@@ -43,6 +43,8 @@ constexpr int kAmxTokens = 16;  // tile rows
 // 1.44-1.50; Q8_0 8 rows 2.51-2.54 vs 1.45-1.58; Q4_K 8 rows 3.00-4.34 vs 2.11-2.18; Q4_0 16 rows
 // 2.16-2.28 vs 1.78-1.86; about equal at 32 (Q4_0 2.85-3.28 vs 3.09-3.20).
 constexpr int64_t kAmxMinTokens = 32;
+// Whether a batch is one the AMX kernels take (what every AMX-capable prompt path asks first).
+inline bool batch_uses_amx(const GemmArgs& a) { return a.n_tokens >= kAmxMinTokens && amx_enabled(); }
 
 // LDTILECFG operand (palette 1).
 struct alignas(64) AmxConfig {

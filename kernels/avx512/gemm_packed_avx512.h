@@ -267,7 +267,7 @@ void gemm_packed(const GemmArgs& a, int32_t off) {
   static_assert(kOrder == PackedOrder::kBlockChain || (!kMin && !Act::kHasSum), "kX86Lanes: offset types x Q8_0");
   const int64_t nb = a.n_in / kQK;
   uint8_t* panel = static_cast<uint8_t*>(t_panel.get(static_cast<size_t>(nb) * kPanelBlockBytes));
-  const bool amx = a.n_tokens >= kAmxMinTokens && amx_enabled();
+  const bool amx = batch_uses_amx(a);
   if (kOrder == PackedOrder::kX86Lanes && !amx) {
     const LaneTables lt = lane_tables(a, nb, off);
     for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {

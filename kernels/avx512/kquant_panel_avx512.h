@@ -150,7 +150,7 @@ void gemm_packed(const GemmArgs& a, Packer pack) {
   // AMX tiles (gemm_amx_avx512.h) for the 32-value blocks (Q4_K, Q5_K, IQ4_XS): one K-block per scale,
   // minima subtracted as dm * dx * bsum. Not for the 16-value blocks (Q6_K, Q2_K, Q3_K): a tile step
   // of K = 16 is as slow as K = 32 while the per-block epilogue doubles, and measured slower than VNNI.
-  const bool amx = Block == 32 && !kChainOffset && a.n_tokens >= kAmxMinTokens && amx_enabled();
+  const bool amx = Block == 32 && !kChainOffset && batch_uses_amx(a);
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kPanelRows) {
     const int rows = static_cast<int>(a.row_end - r0 < kPanelRows ? a.row_end - r0 : kPanelRows);
     pack(r0, rows, nb, panel);

@@ -404,7 +404,7 @@ void gemm_decode(const GemmArgs& a) {
 
 void gemm_q4_K(const GemmArgs& a) {
   if (a.n_tokens < kPackedMinTokens) return gemm_decode<prepare_q4_K_decode, sizeof(BlockQ4_K), false, true>(a);
-  if (!q4_K_batch_uses_amx(a))  // llama.cpp's order (kernels/kquant_x86_order.h)
+  if (!batch_uses_amx(a))  // llama.cpp's order (kernels/kquant_x86_order.h); else gemm_packed's AMX tiles
     return gemm_q4_K_x86_order(a, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) {
       pack_panel_rows<32, prepare_q4_K>(a, r0, rows, nb, panel, q4_K_x86_order_tail);
     });

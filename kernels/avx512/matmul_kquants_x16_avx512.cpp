@@ -339,6 +339,11 @@ void gemm_decode_x16(const GemmArgs& a, size_t group_bytes) {
 
 // ---------------------------------------------------------------- prompt panels from the layout
 
+// Super-block panel `ps`, group g (0 or 1): its 64 weight dword vectors zeroed (the group is absent).
+X16_INLINE void zero_group_weights(uint8_t* ps, int g) {
+  for (int k = 0; k < 64; ++k) _mm512_store_si512(ps + (g * 64 + k) * 64, _mm512_setzero_si512());
+}
+
 // Panel rows r0 .. r0 + rows (r0 a multiple of 16) = groups r0 / 16 and r0 / 16 + 1. The tail after
 // each super-block's weights: the float dsc/dm of gemm_packed (AMX tiles), or with kX86Order the
 // integer scales, min pairs and d/dmin of gemm_q4_K_x86_order (q4k_gemm_x86_order_avx512.h).
@@ -354,7 +359,7 @@ void pack_panel_q4_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, ui
       float* dm = dsc + 8 * kPanelRows;
       uint8_t* q4t = ps + kSbWeightBytes + g * kQ4TailGroup;
       if (16 * g >= rows) {  // no second group: zero weights and scales (the VNNI tile reads both groups)
-        for (int k = 0; k < 64; ++k) _mm512_store_si512(ps + (g * 64 + k) * 64, _mm512_setzero_si512());
+        zero_group_weights(ps, g);
         if constexpr (kX86Order) {
           for (size_t o = 0; o < kQ4TailGroup; o += 64) _mm512_store_si512(q4t + o, _mm512_setzero_si512());
         } else {
@@ -401,7 +406,7 @@ void pack_panel_q6_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, ui
       float* dsc = reinterpret_cast<float*>(ps + kSbWeightBytes) + 16 * g;
       float* dm = dsc + 16 * kPanelRows;
       if (16 * g >= rows) {  // no second group: zero weights and scales (the VNNI tile reads both groups)
-        for (int k = 0; k < 64; ++k) _mm512_store_si512(ps + (g * 64 + k) * 64, _mm512_setzero_si512());
+        zero_group_weights(ps, g);
         for (int j = 0; j < 16; ++j) _mm512_store_ps(dsc + j * kPanelRows, _mm512_setzero_ps()), _mm512_store_ps(dm + j * kPanelRows, _mm512_setzero_ps());
         continue;
       }
@@ -445,7 +450,7 @@ namespace {
 template <bool kL2>
 void gemm_q4_K_x16(const GemmArgs& a) {
   gemm_x16<false, q4_K_group<1, kL2>, q4_K_group<2, kL2>, q4_K_group<3, kL2>, q4_K_group<4, kL2>>(a, q4_K_x16_group_bytes(a.n_in), [](const GemmArgs& p) {
-    if (q4_K_batch_uses_amx(p))
+    if (batch_uses_amx(p))
       gemm_packed<32, false>(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q4_K_x16<false>(p, r0, rows, nb, panel); });
     else
       gemm_q4_K_x86_order(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q4_K_x16<true>(p, r0, rows, nb, panel); });
@@ -469,7 +474,7 @@ void gemm_q4_K_x16_avx512(const GemmArgs& a) {
 // prompt: 128 of 128 greedy tokens identical, 12 with the panels).
 void gemm_q6_K_x16_avx512(const GemmArgs& a) {
   const size_t gb = q6_K_x16_group_bytes(a.n_in);
-  if (a.n_tokens < kAmxMinTokens || !amx_enabled()) return gemm_decode_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, gb);
+  if (!batch_uses_amx(a)) return gemm_decode_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, gb);
   gemm_x16<true, q6_K_group<1>, q6_K_group<2>, q6_K_group<3>, q6_K_group<4>>(a, gb, [](const GemmArgs& p) {
     gemm_packed<16, true>(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q6_K_x16(p, r0, rows, nb, panel); });
   });

@@ -159,8 +159,5 @@ void gemm_q4_K_x86_order(const GemmArgs& a, Packer pack) {
   }
 }
 
-// Whether a Q4_K prompt batch takes gemm_packed's AMX tiles (their own order, unchanged) instead.
-bool q4_K_batch_uses_amx(const GemmArgs& a) { return a.n_tokens >= kAmxMinTokens && amx_enabled(); }
-
 }  // namespace
 }  // namespace kestrel::kernels
