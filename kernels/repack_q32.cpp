@@ -138,8 +138,10 @@ void block_values(bool q4, const uint8_t* gp, int r, int64_t b, int32_t w[32], f
   }
 }
 
-// kX86: the order of llama.cpp's x86 kernels; otherwise that of the scalar ggml kernels (see the header).
-template <bool kQ4, bool kX86>
+// The f32 orders of the references (see the header).
+enum class RefOrder { kScalar, kX86Lanes, kChainFma };
+
+template <bool kQ4, RefOrder kOrder>
 void ref_gemm(const GemmArgs& a) {
   const int64_t nb = a.n_in / kQK, np = n_pairs(a.n_in);
   const size_t pair = kQ4 ? kQ4x16PairBytes : kQ8x16PairBytes;
@@ -157,15 +159,15 @@ void ref_gemm(const GemmArgs& a) {
         const uint8_t* xb = x + b * 34;
         const float d = dw * h2f(xb);
         const int8_t* xq = reinterpret_cast<const int8_t*>(xb + 2);
-        if constexpr (kX86) {
+        if constexpr (kOrder == RefOrder::kX86Lanes) {
           lanes.add_block(d, w, xq);
         } else {
           int32_t all = 0;
           for (int i = 0; i < 32; ++i) all += w[i] * static_cast<int32_t>(xq[i]);
-          s += static_cast<float>(all) * d;
+          s = kOrder == RefOrder::kChainFma ? std::fma(static_cast<float>(all), d, s) : s + static_cast<float>(all) * d;
         }
       }
-      a.y[t * a.ldy + row] = kX86 ? lanes.sum() : s;
+      a.y[t * a.ldy + row] = kOrder == RefOrder::kX86Lanes ? lanes.sum() : s;
     }
   }
 }
@@ -174,10 +176,13 @@ void ref_gemm(const GemmArgs& a) {
 
 // The sums of dot_q8_0 / dot_q4_0 (kernels/scalar/matmul_scalar.cpp): per block the exact integer sum,
 // then s += isum * (d_w * d_x) in block order.
-void repack_gemm_q8_0x16_ref(const GemmArgs& a) { ref_gemm<false, false>(a); }
-void repack_gemm_q4_0x16_ref(const GemmArgs& a) { ref_gemm<true, false>(a); }
+void repack_gemm_q8_0x16_ref(const GemmArgs& a) { ref_gemm<false, RefOrder::kScalar>(a); }
+void repack_gemm_q4_0x16_ref(const GemmArgs& a) { ref_gemm<true, RefOrder::kScalar>(a); }
 // llama.cpp's x86 order (kernels/x86_lane_order.h).
-void repack_gemm_q8_0x16_x86_ref(const GemmArgs& a) { ref_gemm<false, true>(a); }
-void repack_gemm_q4_0x16_x86_ref(const GemmArgs& a) { ref_gemm<true, true>(a); }
+void repack_gemm_q8_0x16_x86_ref(const GemmArgs& a) { ref_gemm<false, RefOrder::kX86Lanes>(a); }
+void repack_gemm_q4_0x16_x86_ref(const GemmArgs& a) { ref_gemm<true, RefOrder::kX86Lanes>(a); }
+// llama.cpp's AMX-buffer decode order: s = fma(isum, d_w * d_x, s) block after block.
+void repack_gemm_q8_0x16_chain_ref(const GemmArgs& a) { ref_gemm<false, RefOrder::kChainFma>(a); }
+void repack_gemm_q4_0x16_chain_ref(const GemmArgs& a) { ref_gemm<true, RefOrder::kChainFma>(a); }
 
 }  // namespace kestrel::kernels

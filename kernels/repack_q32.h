@@ -42,5 +42,10 @@ void repack_gemm_q4_0x16_ref(const GemmArgs& a);
 // bit, for decode (both types) and, without AMX, for Q8_0 prompt batches.
 void repack_gemm_q8_0x16_x86_ref(const GemmArgs& a);
 void repack_gemm_q4_0x16_x86_ref(const GemmArgs& a);
+// The order of llama.cpp's AMX buffer (ggml-cpu/amx/mmq.cpp's one-token kernels): per block the exact
+// integer sum, s = fma(float(isum), d_w * d_x, s) block after block. What the AVX-512 decode kernels
+// compute, bit for bit, when AMX is on (amx_enabled()).
+void repack_gemm_q8_0x16_chain_ref(const GemmArgs& a);
+void repack_gemm_q4_0x16_chain_ref(const GemmArgs& a);
 
 }  // namespace kestrel::kernels

@@ -9,7 +9,11 @@
 // (ggml_vec_dot_q8_0_q8_0 / _q4_0_q8_0 and tinyBLAS_Q0_AVX): each of the 8 dword steps of a block is
 // its own lane (chain start -off * the sum of those 4 activations), lane_k = fma(d_w * d_x, isum_k,
 // lane_k), and the output is hsum_float_8's tree; one token at a time, so the 8 lanes of one 16-row
-// group stay in registers. Decode results equal repack_gemm_q*_0x16_x86_ref exactly.
+// group stay in registers. Decode results equal repack_gemm_q*_0x16_x86_ref exactly. With AMX on, decode
+// sums in the order of llama.cpp's AMX buffer instead (ggml-cpu/amx/mmq.cpp, tinygemm_kernel_vnni, which
+// its sapphirerapids build runs for every Q4_0 / Q8_0 matrix of one token): per block the exact integer
+// sum, then acc = fma(float(isum), d_w * d_x, acc), block after block (repack_gemm_q*_0x16_chain_ref):
+// 1 convert + 1 FMA per block of 16 rows instead of 8 + 8, which leaves Q4_0's tile memory-bound.
 // Prompts (n_tokens >= kPackedMinTokens): the shared packed GEMM (gemm_packed_avx512.h, VNNI or AMX)
 // with a panel builder that copies the layout's vectors (Q4_0: splits nibbles) instead of gathering and
 // transposing ggml rows; the panels, and so the results, equal those of the ggml-layout kernels (Q8_0
@@ -43,7 +47,8 @@ inline int32_t load_i32(const char* p) {
 // the pacing are per CPU vendor (decode_stream_prefetch, isa.cpp): on AMD Zen 5 tiles of two adjacent
 // groups read DRAM at 81-85% of the rate of one (Q4_0 2048x8192 and 4096x14336, 2 threads, interleaved
 // A/B, 2026-12-01; Q8_0 88-92%), on Intel two distant groups read Q4_0 ~6% faster than one.
-template <bool kQ4, bool kL2, int G>
+// kChain: the block chain (AMX machines, see the top), else llama.cpp's 8 x86 lanes.
+template <bool kQ4, bool kL2, int G, bool kChain>
 void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, const int64_t* r0, const int* rows, int64_t t, int64_t ahead) {
   using L = Lay<kQ4>;
   const int64_t nb = a.n_in / kQK, np = (nb + 1) / 2;
@@ -64,12 +69,34 @@ void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, const
     const char* xb = xr + b * 34;
     const size_t d_off = static_cast<size_t>(b >> 1) * L::kPair + 2 * L::kHalf + static_cast<size_t>(b & 1) * 32;
     const __m512 dxb = _mm512_set1_ps(dx[b * a.n_tokens + t]);
+    // kChain: one chain per half block (dwords 0..3, 4..7), started at the sum of its corrections.
+    const __m512i c_lo = _mm512_set1_epi32(cb[0] + cb[1] + cb[2] + cb[3]);
+    const __m512i c_hi = _mm512_set1_epi32(cb[4] + cb[5] + cb[6] + cb[7]);
     for (int g = 0; g < G; ++g) {
       // The group is one sequential stream; the hardware prefetcher alone does not keep DRAM busy while
       // this thread computes (decode_rows4_avx512.h measured the same): fetch the lines `ahead` bytes
       // ahead, half a pair per block (a whole Q8_0 pair's 17 at once left the kernel slower).
       for (const uintptr_t end = reinterpret_cast<uintptr_t>(gp[g]) + (b + 1) * (L::kPair / 2) + ahead; pf[g] < end; pf[g] += 64)
         _mm_prefetch(reinterpret_cast<const char*>(pf[g]), kL2 ? _MM_HINT_T1 : _MM_HINT_T0);
+      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(gp[g] + d_off)));
+      const __m512 d = _mm512_mul_ps(dw, dxb);
+      if constexpr (kChain) {
+        __m512i lo = c_lo, hi = c_hi;
+        for (int j = 0; j < 4; ++j) {
+          const __m512i x_lo = _mm512_set1_epi32(load_i32(xb + 4 * j)), x_hi = _mm512_set1_epi32(load_i32(xb + 16 + 4 * j));
+          if constexpr (kQ4) {  // the high nibbles in place as below: hi is 16 times its sum, exactly
+            const __m512i v = _mm512_load_si512(gp[g] + off + j * 64);
+            lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, nib), x_lo);
+            hi = _mm512_dpbusd_epi32(hi, _mm512_andnot_si512(nib, v), x_hi);
+          } else {
+            lo = _mm512_dpbusd_epi32(lo, _mm512_load_si512(gp[g] + off + j * 64), x_lo);
+            hi = _mm512_dpbusd_epi32(hi, _mm512_load_si512(gp[g] + off + (4 + j) * 64), x_hi);
+          }
+        }
+        const __m512i isum = _mm512_add_epi32(lo, kQ4 ? _mm512_srai_epi32(hi, 4) : hi);
+        acc[g][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, acc[g][0]);
+        continue;
+      }
       __m512i is[8];
       if constexpr (kQ4) {
         // The high nibbles in place (v & 0xF0 = 16 q): lanes 4..7 are 16 times their sums (corr too,
@@ -86,15 +113,13 @@ void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, const
         for (int k = 0; k < 8; ++k)
           is[k] = _mm512_dpbusd_epi32(_mm512_set1_epi32(cb[k]), _mm512_load_si512(gp[g] + off + k * 64), _mm512_set1_epi32(load_i32(xb + 4 * k)));
       }
-      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(gp[g] + d_off)));
-      const __m512 d = _mm512_mul_ps(dw, dxb);
       const __m512 d_hi = kQ4 ? _mm512_mul_ps(d, _mm512_set1_ps(1.0f / 16)) : d;
       for (int k = 0; k < 8; ++k) acc[g][k] = _mm512_fmadd_ps(k < 4 ? d : d_hi, _mm512_cvtepi32_ps(is[k]), acc[g][k]);
     }
   }
   for (int g = 0; g < G; ++g) {
     const __m512* l = acc[g];
-    const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(l[4], l[0]), _mm512_add_ps(l[6], l[2])),
+    const __m512 s = kChain ? l[0] : _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(l[4], l[0]), _mm512_add_ps(l[6], l[2])),
                                    _mm512_add_ps(_mm512_add_ps(l[5], l[1]), _mm512_add_ps(l[7], l[3])));
     _mm512_mask_storeu_ps(a.y + t * a.ldy + r0[g], static_cast<__mmask16>((1u << rows[g]) - 1), s);
   }
@@ -102,7 +127,7 @@ void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, const
 
 // The job's groups one at a time, or (Q4_0 with pf.streams == 2) group i beside group i + ceil(n / 2):
 // two sequential streams per thread (Q8_0 measured 1-2% slower with two).
-template <bool kQ4, bool kL2>
+template <bool kQ4, bool kL2, bool kChain>
 void decode_rows(const GemmArgs& a, const LaneTables& lt, const StreamPrefetch& pf) {
   auto rows_of = [&](int64_t r0) { return static_cast<int>(a.row_end - r0 < 16 ? a.row_end - r0 : 16); };
   const int64_t n = (a.row_end - a.row_begin + 15) / 16, h = kQ4 && pf.streams == 2 ? (n + 1) / 2 : n;
@@ -110,8 +135,8 @@ void decode_rows(const GemmArgs& a, const LaneTables& lt, const StreamPrefetch& 
     const int64_t r[2] = {a.row_begin + 16 * i, a.row_begin + 16 * (i + h)};
     const int rows[2] = {rows_of(r[0]), i + h < n ? rows_of(r[1]) : 0};
     for (int64_t t = 0; t < a.n_tokens; ++t) {
-      if (i + h < n) decode_group<kQ4, kL2, 2>(a, lt.corr, lt.dx, r, rows, t, pf.ahead);
-      else decode_group<kQ4, kL2, 1>(a, lt.corr, lt.dx, r, rows, t, pf.ahead);
+      if (i + h < n) decode_group<kQ4, kL2, 2, kChain>(a, lt.corr, lt.dx, r, rows, t, pf.ahead);
+      else decode_group<kQ4, kL2, 1, kChain>(a, lt.corr, lt.dx, r, rows, t, pf.ahead);
     }
   }
 }
@@ -120,8 +145,9 @@ template <bool kQ4>
 void decode(const GemmArgs& a) {
   const LaneTables lt = lane_tables(a, a.n_in / kQK, Lay<kQ4>::kOff, kQ4 ? 16 : 1);
   static const StreamPrefetch pf = decode_stream_prefetch(StreamLayout::kBlocks32);
-  if (pf.l2) decode_rows<kQ4, true>(a, lt, pf);
-  else decode_rows<kQ4, false>(a, lt, pf);
+  const bool chain = amx_enabled();
+  if (pf.l2) chain ? decode_rows<kQ4, true, true>(a, lt, pf) : decode_rows<kQ4, true, false>(a, lt, pf);
+  else chain ? decode_rows<kQ4, false, true>(a, lt, pf) : decode_rows<kQ4, false, false>(a, lt, pf);
 }
 
 // gemm_packed's panel (gemm_packed_avx512.h) from the layout: group g's block b is already the panel's

@@ -55,7 +55,8 @@ Case make_case(TensorType wt, int64_t n_in, int64_t n_out, int64_t n_tokens, uin
 }
 
 // The reference gemm of the layout over quantized activations, all rows and tokens.
-// x86: the reference in llama.cpp's x86 f32 order (the AVX-512 decode kernels'), else the scalar ggml order.
+// x86: the reference in the f32 order of the AVX-512 decode kernels (llama.cpp's x86 lanes, or with AMX on
+// the block chain of its AMX buffer), else the scalar ggml order.
 std::vector<float> ref_packed(TensorType wt, const void* packed, const Case& c, int64_t n_tokens, bool x86 = false) {
   const int64_t nb = c.n_in / kQK;
   const size_t xrb = (static_cast<size_t>(nb) * sizeof(BlockQ8_0) + 63) / 64 * 64;
@@ -65,7 +66,8 @@ std::vector<float> ref_packed(TensorType wt, const void* packed, const Case& c, 
     scalar_matmul_kernels()->quantize_row_q8_0(c.x.data() + t * c.n_in, xq.data() + t * xrb, c.n_in);
   std::vector<float> y(static_cast<size_t>(n_tokens * c.n_out));
   GemmArgs a{packed, 0, c.n_in, xq.data(), xrb, n_tokens, y.data(), c.n_out, 0, c.n_out, 0};
-  if (x86) (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_x86_ref : repack_gemm_q4_0x16_x86_ref)(a);
+  if (x86 && amx_enabled()) (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_chain_ref : repack_gemm_q4_0x16_chain_ref)(a);
+  else if (x86) (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_x86_ref : repack_gemm_q4_0x16_x86_ref)(a);
   else (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_ref : repack_gemm_q4_0x16_ref)(a);
   return y;
 }
