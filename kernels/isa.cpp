@@ -171,14 +171,18 @@ StreamPrefetch decode_stream_prefetch(StreamLayout layout) {
   // rotated over 1 GiB, medians of 3, GB/s at 1 / 2 threads), T0 8 KiB -> T1 2 KiB: Q4_0 2048x8192
   // 9.1 -> 13.5 / 16.5 -> 25.3, Q8_0 12.8 -> 14.6 / 23.8 -> 28.4, F16 4096x14336 9.5 -> 14.5 / 17.9 ->
   // 27.6, BF16 13.0 -> 14.8 / 24.9 -> 29.7 (4 KiB and more fall off: an L1 prefetch stream 8 KiB deep
-  // outruns the core's L1 fill buffers, an L2 one does not); two groups side by side, Q4_0 13.9 -> 14.8
-  // / 26.9 -> 28.2 (Q8_0 1-2% slower: it keeps one, repack_q32_avx512.cpp). Q4_K x16 keeps 8 KiB, into L2: 14.7 -> 15.4 / 28.9 -> 29.8.
-  // AMD Zen 5 measured best at T0 8 KiB, one group (docs/KERNELS.md "Decode prefetch pacing"), the
-  // values used for every other CPU.
+  // outruns the core's L1 fill buffers, an L2 one does not). Q4_K x16 keeps 8 KiB, into L2: 14.7 ->
+  // 15.4 / 28.9 -> 29.8. Streams side by side (groups i, i + n/S, ...; 4096x14336, same runs, 1 / 2 /
+  // 3 / 4 streams): F16 14.6-15.4 / 17.1 / 18.4-18.6 / 18.0-18.3 at 1 thread, 28.7 / 33.5 / 36.3-36.5 /
+  // 35.6-35.8 at 2 (BF16 alike); q4_0x16 with the AMX machines' block chain 14.9-16.0 / 15.6-16.1 /
+  // 16.2-16.4 / 16.7-17.0 and 29.1-30.7 / 30.4-32.2 / 32.3-32.6 / 33.6-34.0; q8_0x16 flat at 16.4-17.1
+  // and 32.7-33.9 (end to end, 1B tg128: 3-4 streams +2-3% over 1). AMD Zen 5 measured best at T0
+  // 8 KiB, one group (docs/KERNELS.md "Decode prefetch pacing"), the values used for every other CPU.
   if (!features().intel) return {8192, false};
   switch (layout) {
-    case StreamLayout::kBlocks32: return {2048, true, 2};
-    case StreamLayout::kHalf4: return {2048, true};
+    case StreamLayout::kQ8x16: return {2048, true, 4};
+    case StreamLayout::kQ4x16: return {2048, true, 4};
+    case StreamLayout::kHalf4: return {2048, true, 3};
     case StreamLayout::kQ4KX16: return {8192, true};  // its tiles use only .l2 (distance: kAhead)
   }
   return {8192, false};

@@ -159,15 +159,15 @@ bool set_amx_enabled(bool on);
 // F16 and BF16 prompt kernels then run on BF16 tiles (kernels/avx512/gemm_amx_half_avx512.h).
 bool cpu_has_amx_bf16();
 bool amx_bf16_enabled();
-// How the decode kernels that read one sequential weight stream per 16-row group (the load-time
-// layouts) software-prefetch it: bytes ahead, into L1 or L2, and (q8_0x16 / q4_0x16) how many groups a
-// thread reads side by side. Chosen once per CPU vendor and layout (isa.cpp), since the best pacing
-// differs between Intel's and AMD's cores.
-enum class StreamLayout { kBlocks32, kHalf4, kQ4KX16 };  // q8_0x16 / q4_0x16, f16x4 / bf16x4, q4_Kx16
+// How the decode kernels that read one sequential weight stream per row group (the load-time layouts)
+// software-prefetch it: bytes ahead, into L1 or L2, and (q8_0x16 / q4_0x16 / f16x4 / bf16x4) how many
+// of a job's groups a thread reads side by side, each its own stream. Chosen once per CPU vendor and
+// layout (isa.cpp), since the best pacing differs between Intel's and AMD's cores.
+enum class StreamLayout { kQ8x16, kQ4x16, kHalf4, kQ4KX16 };  // q8_0x16, q4_0x16, f16x4 / bf16x4, q4_Kx16
 struct StreamPrefetch {
   int64_t ahead;
   bool l2;          // _MM_HINT_T1 (else T0)
-  int streams = 1;  // groups read side by side per thread (kBlocks32, Q4_0 only)
+  int streams = 1;  // groups read side by side per thread (1..4; not used by kQ4KX16)
 };
 StreamPrefetch decode_stream_prefetch(StreamLayout layout);
 const MatmulKernels* avx2_matmul_kernels();

@@ -8,6 +8,8 @@
 // runs on into the next group, so the prefetch does too). On ggml rows the same tile reads 4 streams per
 // thread: 4096x14336 at 1 and 2 threads (bench_roofline, 2026-12-01 on AMD Zen 5) 75-78% of the plain
 // read beside it for F16 and BF16 alike; one stream per thread reached 92-98%.
+// (On the Intel Xeon a decode call reads 3 groups of the job side by side, groups i, i + n/3, i + 2n/3:
+// 4096x14336 +20-27% over one stream, isa.cpp; those are distant, unlike ggml rows' 4 adjacent rows.)
 // Larger batches: the job's rows are unpacked into ggml rows (thread-local, grow-only) and run through
 // the ggml-layout prompt GEMMs (packed FMA / VDPBF16PS panels, AMX BF16 tiles), unchanged; the copy is
 // a few percent of such a job's arithmetic.
@@ -29,61 +31,94 @@ constexpr int64_t kGroupBlockBytes = kHalfRepackRows * kHalfBlockBytes;  // one 
 // read beside the call at t1 / t2, into L1: 8 KiB 88-90 / 93-96, 4 KiB 83-92 / 90-92, 16 KiB 86-90 /
 // 88-91, 2 KiB 82-88 / 83-91.
 
-// Rows [r0, r0 + rows) (one group, rows <= 4) x tokens [t0, t0 + T).
-template <class P, int T, bool kL2>
-void group_tile(const GemmArgs& a, const char* grp, int64_t r0, int rows, int64_t t0, int64_t ahead) {
+// Rows [r0[g], r0[g] + rows[g]) of G groups (rows <= 4 each; G > 1 for one token only: 4 G T
+// accumulators) x tokens [t0, t0 + T). Each group is its own sequential stream.
+template <class P, int T, bool kL2, int G>
+void group_tile(const GemmArgs& a, const char* const* grp, const int64_t* r0, const int* rows, int64_t t0, int64_t ahead) {
   constexpr int64_t kPerBlock = static_cast<int64_t>(kHalfBlockBytes) / P::kStepBytes;  // steps per 64 bytes
   static_assert(kPerBlock >= 1 && kPerBlock * P::kStepBytes == static_cast<int64_t>(kHalfBlockBytes));
+  static_assert(G == 1 || T == 1);
   const char* xr[T];
   for (int t = 0; t < T; ++t) xr[t] = static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes;
-  __m512 acc[4][T];
-  for (int r = 0; r < 4; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  __m512 acc[G][4][T];
+  for (int g = 0; g < G; ++g)
+    for (int r = 0; r < 4; ++r)
+      for (int t = 0; t < T; ++t) acc[g][r][t] = _mm512_setzero_ps();
   const int64_t steps = a.n_in / P::kStep;
   const int rem = static_cast<int>(a.n_in % P::kStep);
   // Step s of row r: block s / kPerBlock of the group, row r's 64 bytes in it, part s % kPerBlock.
-  auto step_ptr = [&](int64_t s, int r) {
-    return grp + (s / kPerBlock) * kGroupBlockBytes + r * static_cast<int64_t>(kHalfBlockBytes) + (s % kPerBlock) * P::kStepBytes;
+  auto step_ptr = [&](int g, int64_t s, int r) {
+    return grp[g] + (s / kPerBlock) * kGroupBlockBytes + r * static_cast<int64_t>(kHalfBlockBytes) + (s % kPerBlock) * P::kStepBytes;
   };
   auto madd_step = [&](int64_t s) {
-    typename P::W w[4];
-    for (int r = 0; r < 4; ++r) w[r] = P::load_w(step_ptr(s, r), 0);
-    for (int t = 0; t < T; ++t) {
-      const typename P::X x = P::load_x(xr[t], s);
-      for (int r = 0; r < 4; ++r) acc[r][t] = P::madd(acc[r][t], w[r], x);
+    for (int g = 0; g < G; ++g) {
+      typename P::W w[4];
+      for (int r = 0; r < 4; ++r) w[r] = P::load_w(step_ptr(g, s, r), 0);
+      for (int t = 0; t < T; ++t) {
+        const typename P::X x = P::load_x(xr[t], s);
+        for (int r = 0; r < 4; ++r) acc[g][r][t] = P::madd(acc[g][r][t], w[r], x);
+      }
     }
   };
   int64_t s = 0;
   for (; s + kPerBlock <= steps; s += kPerBlock) {
-    const char* blk = grp + (s / kPerBlock) * kGroupBlockBytes;
-    for (int64_t l = 0; l < kGroupBlockBytes; l += 64) _mm_prefetch(blk + ahead + l, kL2 ? _MM_HINT_T1 : _MM_HINT_T0);
+    for (int g = 0; g < G; ++g) {
+      const char* blk = grp[g] + (s / kPerBlock) * kGroupBlockBytes;
+      for (int64_t l = 0; l < kGroupBlockBytes; l += 64) _mm_prefetch(blk + ahead + l, kL2 ? _MM_HINT_T1 : _MM_HINT_T0);
+    }
     for (int64_t u = 0; u < kPerBlock; ++u) madd_step(s + u);
   }
   for (; s < steps; ++s) madd_step(s);
   if (rem != 0) {
-    typename P::W w[4];
-    for (int r = 0; r < 4; ++r) w[r] = P::load_w_tail(step_ptr(steps, r), 0, rem);
-    for (int t = 0; t < T; ++t) {
-      const typename P::X x = P::load_x_tail(xr[t], steps, rem);
-      for (int r = 0; r < 4; ++r) acc[r][t] = P::madd(acc[r][t], w[r], x);
+    for (int g = 0; g < G; ++g) {
+      typename P::W w[4];
+      for (int r = 0; r < 4; ++r) w[r] = P::load_w_tail(step_ptr(g, steps, r), 0, rem);
+      for (int t = 0; t < T; ++t) {
+        const typename P::X x = P::load_x_tail(xr[t], steps, rem);
+        for (int r = 0; r < 4; ++r) acc[g][r][t] = P::madd(acc[g][r][t], w[r], x);
+      }
     }
   }
-  for (int t = 0; t < T; ++t)
-    for (int r = 0; r < rows; ++r) a.y[(t0 + t) * a.ldy + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+  for (int g = 0; g < G; ++g)
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < rows[g]; ++r) a.y[(t0 + t) * a.ldy + r0[g] + r] = _mm512_reduce_add_ps(acc[g][r][t]);
+}
+
+// Side by side: S groups i, i + h, ..., h = ceil(n / S) of the job's n; the last round may have fewer.
+template <class P, bool kL2, int S>
+void decode_streams(const GemmArgs& a, const StreamPrefetch& pf, size_t group_bytes) {
+  const int64_t n = (a.row_end - a.row_begin + kHalfRepackRows - 1) / kHalfRepackRows, h = (n + S - 1) / S;
+  for (int64_t i = 0; i < h; ++i) {
+    int64_t r[S];
+    const char* g[S];
+    int rows[S], m = 0;
+    for (int k = 0; k < S && i + k * h < n; ++k, ++m) {
+      r[k] = a.row_begin + kHalfRepackRows * (i + k * h);
+      g[k] = static_cast<const char*>(a.w) + static_cast<size_t>(r[k] / kHalfRepackRows) * group_bytes;
+      rows[k] = static_cast<int>(a.row_end - r[k] < kHalfRepackRows ? a.row_end - r[k] : kHalfRepackRows);
+    }
+    if (m == S) group_tile<P, 1, kL2, S>(a, g, r, rows, 0, pf.ahead);
+    else for (int k = 0; k < m; ++k) group_tile<P, 1, kL2, 1>(a, g + k, r + k, rows + k, 0, pf.ahead);
+  }
 }
 
 template <class P, bool kL2>
-void decode_groups(const GemmArgs& a, int64_t ahead) {
+void decode_groups(const GemmArgs& a, const StreamPrefetch& pf) {
   const size_t group_bytes = static_cast<size_t>((a.n_in + kHalfBlockValues - 1) / kHalfBlockValues) * kGroupBlockBytes;
+  auto grp_of = [&](int64_t r0) { return static_cast<const char*>(a.w) + static_cast<size_t>(r0 / kHalfRepackRows) * group_bytes; };
+  auto rows_of = [&](int64_t r0) { return static_cast<int>(a.row_end - r0 < kHalfRepackRows ? a.row_end - r0 : kHalfRepackRows); };
+  if (a.n_tokens == 1 && pf.streams == 2) return decode_streams<P, kL2, 2>(a, pf, group_bytes);
+  if (a.n_tokens == 1 && pf.streams == 3) return decode_streams<P, kL2, 3>(a, pf, group_bytes);
+  if (a.n_tokens == 1 && pf.streams == 4) return decode_streams<P, kL2, 4>(a, pf, group_bytes);
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kHalfRepackRows) {
-    const char* grp = static_cast<const char*>(a.w) + static_cast<size_t>(r0 / kHalfRepackRows) * group_bytes;
-    const int rows = static_cast<int>(a.row_end - r0 < kHalfRepackRows ? a.row_end - r0 : kHalfRepackRows);
+    const char* grp = grp_of(r0);
+    const int rows = rows_of(r0);
     for (int64_t t0 = 0; t0 < a.n_tokens; t0 += 4) {
       switch (a.n_tokens - t0 < 4 ? a.n_tokens - t0 : 4) {
-        case 1: group_tile<P, 1, kL2>(a, grp, r0, rows, t0, ahead); break;
-        case 2: group_tile<P, 2, kL2>(a, grp, r0, rows, t0, ahead); break;
-        case 3: group_tile<P, 3, kL2>(a, grp, r0, rows, t0, ahead); break;
-        default: group_tile<P, 4, kL2>(a, grp, r0, rows, t0, ahead); break;
+        case 1: group_tile<P, 1, kL2, 1>(a, &grp, &r0, &rows, t0, pf.ahead); break;
+        case 2: group_tile<P, 2, kL2, 1>(a, &grp, &r0, &rows, t0, pf.ahead); break;
+        case 3: group_tile<P, 3, kL2, 1>(a, &grp, &r0, &rows, t0, pf.ahead); break;
+        default: group_tile<P, 4, kL2, 1>(a, &grp, &r0, &rows, t0, pf.ahead); break;
       }
     }
   }
@@ -92,8 +127,8 @@ void decode_groups(const GemmArgs& a, int64_t ahead) {
 template <class P>
 void decode_groups(const GemmArgs& a) {
   static const StreamPrefetch pf = decode_stream_prefetch(StreamLayout::kHalf4);
-  if (pf.l2) decode_groups<P, true>(a, pf.ahead);
-  else decode_groups<P, false>(a, pf.ahead);
+  if (pf.l2) decode_groups<P, true>(a, pf);
+  else decode_groups<P, false>(a, pf);
 }
 
 thread_local AlignedBuffer t_rows;

@@ -18,6 +18,8 @@
 // with a panel builder that copies the layout's vectors (Q4_0: splits nibbles) instead of gathering and
 // transposing ggml rows; the panels, and so the results, equal those of the ggml-layout kernels (Q8_0
 // without AMX in the x86 order of the decode kernels, PackedOrder::kX86Lanes; Q4_0 the block chain).
+#include <algorithm>
+
 #include "kernels/avx512/gemm_packed_avx512.h"
 #include "kernels/repack_isa.h"
 #include "kernels/repack_q32.h"
@@ -46,7 +48,7 @@ inline int32_t load_i32(const char* p) {
 // prefetched `ahead` bytes ahead into L1 or (kL2) L2; how many streams a thread reads side by side and
 // the pacing are per CPU vendor (decode_stream_prefetch, isa.cpp): on AMD Zen 5 tiles of two adjacent
 // groups read DRAM at 81-85% of the rate of one (Q4_0 2048x8192 and 4096x14336, 2 threads, interleaved
-// A/B, 2026-12-01; Q8_0 88-92%), on Intel two distant groups read Q4_0 ~6% faster than one.
+// A/B, 2026-12-01; Q8_0 88-92%), on the Xeon 4 distant groups read faster than one (isa.cpp).
 // kChain: the block chain (AMX machines, see the top), else llama.cpp's 8 x86 lanes.
 template <bool kQ4, bool kL2, int G, bool kChain>
 void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, const int64_t* r0, const int* rows, int64_t t, int64_t ahead) {
@@ -125,26 +127,43 @@ void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, const
   }
 }
 
-// The job's groups one at a time, or (Q4_0 with pf.streams == 2) group i beside group i + ceil(n / 2):
-// two sequential streams per thread (Q8_0 measured 1-2% slower with two).
+// The job's groups S at a time side by side: groups i, i + h, ..., h = ceil(n / S) of the job's n, each
+// its own sequential stream (the last round may have fewer).
+template <bool kQ4, bool kL2, bool kChain, int S>
+void decode_rows(const GemmArgs& a, const LaneTables& lt, int64_t ahead) {
+  const int64_t n = (a.row_end - a.row_begin + 15) / 16, h = (n + S - 1) / S;
+  for (int64_t i = 0; i < h; ++i) {
+    int64_t r[S];
+    int rows[S], m = 0;
+    for (int k = 0; k < S && i + k * h < n; ++k, ++m) {
+      r[k] = a.row_begin + 16 * (i + k * h);
+      rows[k] = static_cast<int>(a.row_end - r[k] < 16 ? a.row_end - r[k] : 16);
+    }
+    for (int64_t t = 0; t < a.n_tokens; ++t) {
+      if (m == S) decode_group<kQ4, kL2, S, kChain>(a, lt.corr, lt.dx, r, rows, t, ahead);
+      else for (int k = 0; k < m; ++k) decode_group<kQ4, kL2, 1, kChain>(a, lt.corr, lt.dx, r + k, rows + k, t, ahead);
+    }
+  }
+}
+
+// The streams per thread: pf.streams with the block chain (one accumulator per group); llama.cpp's
+// 8 lanes hold 8 per group, so there Q4_0 reads at most 2 side by side and Q8_0 one (two measured 1-2%
+// slower on the Xeon).
 template <bool kQ4, bool kL2, bool kChain>
 void decode_rows(const GemmArgs& a, const LaneTables& lt, const StreamPrefetch& pf) {
-  auto rows_of = [&](int64_t r0) { return static_cast<int>(a.row_end - r0 < 16 ? a.row_end - r0 : 16); };
-  const int64_t n = (a.row_end - a.row_begin + 15) / 16, h = kQ4 && pf.streams == 2 ? (n + 1) / 2 : n;
-  for (int64_t i = 0; i < h; ++i) {
-    const int64_t r[2] = {a.row_begin + 16 * i, a.row_begin + 16 * (i + h)};
-    const int rows[2] = {rows_of(r[0]), i + h < n ? rows_of(r[1]) : 0};
-    for (int64_t t = 0; t < a.n_tokens; ++t) {
-      if (i + h < n) decode_group<kQ4, kL2, 2, kChain>(a, lt.corr, lt.dx, r, rows, t, pf.ahead);
-      else decode_group<kQ4, kL2, 1, kChain>(a, lt.corr, lt.dx, r, rows, t, pf.ahead);
-    }
+  const int s = kChain ? pf.streams : std::min(pf.streams, kQ4 ? 2 : 1);
+  switch (s) {
+    case 2: return decode_rows<kQ4, kL2, kChain, 2>(a, lt, pf.ahead);
+    case 3: return decode_rows<kQ4, kL2, kChain, 3>(a, lt, pf.ahead);
+    case 4: return decode_rows<kQ4, kL2, kChain, 4>(a, lt, pf.ahead);
+    default: return decode_rows<kQ4, kL2, kChain, 1>(a, lt, pf.ahead);
   }
 }
 
 template <bool kQ4>
 void decode(const GemmArgs& a) {
   const LaneTables lt = lane_tables(a, a.n_in / kQK, Lay<kQ4>::kOff, kQ4 ? 16 : 1);
-  static const StreamPrefetch pf = decode_stream_prefetch(StreamLayout::kBlocks32);
+  static const StreamPrefetch pf = decode_stream_prefetch(kQ4 ? StreamLayout::kQ4x16 : StreamLayout::kQ8x16);
   const bool chain = amx_enabled();
   if (pf.l2) chain ? decode_rows<kQ4, true, true>(a, lt, pf) : decode_rows<kQ4, true, false>(a, lt, pf);
   else chain ? decode_rows<kQ4, false, true>(a, lt, pf) : decode_rows<kQ4, false, false>(a, lt, pf);
