@@ -19,6 +19,7 @@
 
 #include "kernels/aligned_buffer.h"
 #include "kernels/avx512/half_policies_avx512.h"
+#include "kernels/decode_streams.h"
 #include "kernels/repack_half.h"
 #include "kernels/repack_isa.h"
 
@@ -84,32 +85,25 @@ void group_tile(const GemmArgs& a, const char* const* grp, const int64_t* r0, co
       for (int r = 0; r < rows[g]; ++r) a.y[(t0 + t) * a.ldy + r0[g] + r] = _mm512_reduce_add_ps(acc[g][r][t]);
 }
 
-// Side by side: S groups i, i + h, ..., h = ceil(n / S) of the job's n; the last round may have fewer.
-template <class P, bool kL2, int S>
-void decode_streams(const GemmArgs& a, const StreamPrefetch& pf, size_t group_bytes) {
-  const int64_t n = (a.row_end - a.row_begin + kHalfRepackRows - 1) / kHalfRepackRows, h = (n + S - 1) / S;
-  for (int64_t i = 0; i < h; ++i) {
-    int64_t r[S];
-    const char* g[S];
-    int rows[S], m = 0;
-    for (int k = 0; k < S && i + k * h < n; ++k, ++m) {
-      r[k] = a.row_begin + kHalfRepackRows * (i + k * h);
-      g[k] = static_cast<const char*>(a.w) + static_cast<size_t>(r[k] / kHalfRepackRows) * group_bytes;
-      rows[k] = static_cast<int>(a.row_end - r[k] < kHalfRepackRows ? a.row_end - r[k] : kHalfRepackRows);
-    }
-    if (m == S) group_tile<P, 1, kL2, S>(a, g, r, rows, 0, pf.ahead);
-    else for (int k = 0; k < m; ++k) group_tile<P, 1, kL2, 1>(a, g + k, r + k, rows + k, 0, pf.ahead);
-  }
-}
-
+// One token: pf.streams groups of the job side by side (kernels/decode_streams.h); batches group by
+// group, 4 tokens at a time.
 template <class P, bool kL2>
 void decode_groups(const GemmArgs& a, const StreamPrefetch& pf) {
   const size_t group_bytes = static_cast<size_t>((a.n_in + kHalfBlockValues - 1) / kHalfBlockValues) * kGroupBlockBytes;
   auto grp_of = [&](int64_t r0) { return static_cast<const char*>(a.w) + static_cast<size_t>(r0 / kHalfRepackRows) * group_bytes; };
   auto rows_of = [&](int64_t r0) { return static_cast<int>(a.row_end - r0 < kHalfRepackRows ? a.row_end - r0 : kHalfRepackRows); };
-  if (a.n_tokens == 1 && pf.streams == 2) return decode_streams<P, kL2, 2>(a, pf, group_bytes);
-  if (a.n_tokens == 1 && pf.streams == 3) return decode_streams<P, kL2, 3>(a, pf, group_bytes);
-  if (a.n_tokens == 1 && pf.streams == 4) return decode_streams<P, kL2, 4>(a, pf, group_bytes);
+  if (a.n_tokens == 1) {
+    const int64_t n = (a.row_end - a.row_begin + kHalfRepackRows - 1) / kHalfRepackRows;
+    return with_streams(pf.streams, [&]<int S>() {
+      stream_rounds<S>(n, [&]<int G>(const int64_t* idx) {
+        int64_t r[G];
+        const char* g[G];
+        int rows[G];
+        for (int k = 0; k < G; ++k) r[k] = a.row_begin + kHalfRepackRows * idx[k], g[k] = grp_of(r[k]), rows[k] = rows_of(r[k]);
+        group_tile<P, 1, kL2, G>(a, g, r, rows, 0, pf.ahead);
+      });
+    });
+  }
   for (int64_t r0 = a.row_begin; r0 < a.row_end; r0 += kHalfRepackRows) {
     const char* grp = grp_of(r0);
     const int rows = rows_of(r0);

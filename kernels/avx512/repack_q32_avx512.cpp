@@ -21,6 +21,7 @@
 #include <algorithm>
 
 #include "kernels/avx512/gemm_packed_avx512.h"
+#include "kernels/decode_streams.h"
 #include "kernels/repack_isa.h"
 #include "kernels/repack_q32.h"
 
@@ -127,37 +128,23 @@ void decode_group(const GemmArgs& a, const int32_t* corr, const float* dx, const
   }
 }
 
-// The job's groups S at a time side by side: groups i, i + h, ..., h = ceil(n / S) of the job's n, each
-// its own sequential stream (the last round may have fewer).
-template <bool kQ4, bool kL2, bool kChain, int S>
-void decode_rows(const GemmArgs& a, const LaneTables& lt, int64_t ahead) {
-  const int64_t n = (a.row_end - a.row_begin + 15) / 16, h = (n + S - 1) / S;
-  for (int64_t i = 0; i < h; ++i) {
-    int64_t r[S];
-    int rows[S], m = 0;
-    for (int k = 0; k < S && i + k * h < n; ++k, ++m) {
-      r[k] = a.row_begin + 16 * (i + k * h);
-      rows[k] = static_cast<int>(a.row_end - r[k] < 16 ? a.row_end - r[k] : 16);
-    }
-    for (int64_t t = 0; t < a.n_tokens; ++t) {
-      if (m == S) decode_group<kQ4, kL2, S, kChain>(a, lt.corr, lt.dx, r, rows, t, ahead);
-      else for (int k = 0; k < m; ++k) decode_group<kQ4, kL2, 1, kChain>(a, lt.corr, lt.dx, r + k, rows + k, t, ahead);
-    }
-  }
-}
-
-// The streams per thread: pf.streams with the block chain (one accumulator per group); llama.cpp's
-// 8 lanes hold 8 per group, so there Q4_0 reads at most 2 side by side and Q8_0 one (two measured 1-2%
-// slower on the Xeon).
+// The job's groups, pf.streams of them side by side (kernels/decode_streams.h) with the block chain
+// (one accumulator per group); llama.cpp's 8 lanes hold 8 per group, so there Q4_0 reads at most 2 side
+// by side and Q8_0 one (two measured 1-2% slower on the Xeon).
 template <bool kQ4, bool kL2, bool kChain>
 void decode_rows(const GemmArgs& a, const LaneTables& lt, const StreamPrefetch& pf) {
-  const int s = kChain ? pf.streams : std::min(pf.streams, kQ4 ? 2 : 1);
-  switch (s) {
-    case 2: return decode_rows<kQ4, kL2, kChain, 2>(a, lt, pf.ahead);
-    case 3: return decode_rows<kQ4, kL2, kChain, 3>(a, lt, pf.ahead);
-    case 4: return decode_rows<kQ4, kL2, kChain, 4>(a, lt, pf.ahead);
-    default: return decode_rows<kQ4, kL2, kChain, 1>(a, lt, pf.ahead);
-  }
+  const int64_t n = (a.row_end - a.row_begin + 15) / 16;
+  with_streams(kChain ? pf.streams : std::min(pf.streams, kQ4 ? 2 : 1), [&]<int S>() {
+    stream_rounds<S>(n, [&]<int G>(const int64_t* idx) {
+      int64_t r[G];
+      int rows[G];
+      for (int k = 0; k < G; ++k) {
+        r[k] = a.row_begin + 16 * idx[k];
+        rows[k] = static_cast<int>(a.row_end - r[k] < 16 ? a.row_end - r[k] : 16);
+      }
+      for (int64_t t = 0; t < a.n_tokens; ++t) decode_group<kQ4, kL2, G, kChain>(a, lt.corr, lt.dx, r, rows, t, pf.ahead);
+    });
+  });
 }
 
 template <bool kQ4>
