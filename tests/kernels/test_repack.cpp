@@ -27,6 +27,15 @@ namespace {
 
 bool sanitized() { return std::getenv("KESTREL_SANITIZED") != nullptr; }
 
+// The AMX switch exists only in x86-64 builds (kernels/matmul_isa.h); elsewhere the chain order never runs.
+bool amx_chain_order() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return amx_enabled();
+#else
+  return false;
+#endif
+}
+
 struct AlignedBytes {
   void* p = nullptr;
   explicit AlignedBytes(size_t n) : p(std::aligned_alloc(64, (n + 63) / 64 * 64)) { std::memset(p, 0xA5, (n + 63) / 64 * 64); }
@@ -66,7 +75,7 @@ std::vector<float> ref_packed(TensorType wt, const void* packed, const Case& c, 
     scalar_matmul_kernels()->quantize_row_q8_0(c.x.data() + t * c.n_in, xq.data() + t * xrb, c.n_in);
   std::vector<float> y(static_cast<size_t>(n_tokens * c.n_out));
   GemmArgs a{packed, 0, c.n_in, xq.data(), xrb, n_tokens, y.data(), c.n_out, 0, c.n_out, 0};
-  if (x86 && amx_enabled()) (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_chain_ref : repack_gemm_q4_0x16_chain_ref)(a);
+  if (x86 && amx_chain_order()) (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_chain_ref : repack_gemm_q4_0x16_chain_ref)(a);
   else if (x86) (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_x86_ref : repack_gemm_q4_0x16_x86_ref)(a);
   else (wt == TensorType::Q8_0 ? repack_gemm_q8_0x16_ref : repack_gemm_q4_0x16_ref)(a);
   return y;

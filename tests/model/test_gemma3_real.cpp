@@ -377,8 +377,9 @@ TEST(Gemma3Real, PerplexityMatchesLlamaCpp) {
     // llama.cpp's orders +0.18% (defaults) and +0.52% (F32 caches). Xeon with AMX (2026-12-01, other
     // llama.cpp kernels) +0.02% and -0.24%: on this 4/5-bit file an ulp anywhere moves the perplexity by
     // tenths of a percent (llama.cpp's own CPU variants span 0.67%).
-    if (llama_orders_match())
+    if (llama_orders_match()) {
       EXPECT_LE(std::fabs(p_ours - p_theirs) / p_theirs, 1e-5) << "perplexity is not llama.cpp's";  // 4 printed decimals
+    }
     EXPECT_LE(std::fabs(p_ours - p_theirs) / p_theirs, 6e-3);
   }
 }
