@@ -166,14 +166,30 @@ bool amx_bf16_enabled() {
   return g_amx_enabled.load(std::memory_order_relaxed) == 1 && cpu_has_amx_bf16();
 }
 
+namespace {
+std::atomic<int> g_decode_streams{0};  // set_decode_streams (0: the CPU's choice)
+StreamPrefetch cpu_stream_prefetch(StreamLayout layout);
+}  // namespace
+
 StreamPrefetch decode_stream_prefetch(StreamLayout layout) {
+  StreamPrefetch pf = cpu_stream_prefetch(layout);
+  if (const int s = g_decode_streams.load(std::memory_order_relaxed); s > 0) pf.streams = s;
+  return pf;
+}
+
+int set_decode_streams(int streams) { return g_decode_streams.exchange(streams, std::memory_order_relaxed); }
+
+namespace {
+StreamPrefetch cpu_stream_prefetch(StreamLayout layout) {
   // Intel Xeon (Sapphire Rapids class, 2026-12-02; bench_matmul --decode[-1b] --repacked, weights
   // rotated over 1 GiB, medians of 3, GB/s at 1 / 2 threads), T0 8 KiB -> T1 2 KiB: Q4_0 2048x8192
   // 9.1 -> 13.5 / 16.5 -> 25.3, Q8_0 12.8 -> 14.6 / 23.8 -> 28.4, F16 4096x14336 9.5 -> 14.5 / 17.9 ->
   // 27.6, BF16 13.0 -> 14.8 / 24.9 -> 29.7 (4 KiB and more fall off: an L1 prefetch stream 8 KiB deep
-  // outruns the core's L1 fill buffers, an L2 one does not). Q4_K x16 keeps 8 KiB, into L2: 14.7 ->
-  // 15.4 / 28.9 -> 29.8. Streams side by side (groups i, i + n/S, ...; 4096x14336, same runs, 1 / 2 /
-  // 3 / 4 streams): F16 14.6-15.4 / 17.1 / 18.4-18.6 / 18.0-18.3 at 1 thread, 28.7 / 33.5 / 36.3-36.5 /
+  // outruns the core's L1 fill buffers, an L2 one does not). Q4_K x16 T0 8 KiB -> T1 8 KiB: 14.7 ->
+  // 15.4 / 28.9 -> 29.8; 2026-12-03 (4096x14336, three interleaved rounds, medians of the rounds'
+  // medians) T1 8 KiB one group 15.8 / 30.8, T0 2 KiB one group 16.0 / 30.9, two groups side by side
+  // 16.6 / 31.3 (T0 1 KiB 15.5 / 29.1, T1 4 KiB 16.1 / 31.5, T0 8 KiB 2 groups 16.1 / 31.0).
+  // Streams side by side (groups i, i + n/S, ...; 4096x14336, same runs, 1 / 2 / 3 / 4 streams): F16 14.6-15.4 / 17.1 / 18.4-18.6 / 18.0-18.3 at 1 thread, 28.7 / 33.5 / 36.3-36.5 /
   // 35.6-35.8 at 2 (BF16 alike); q4_0x16 with the AMX machines' block chain 14.9-16.0 / 15.6-16.1 /
   // 16.2-16.4 / 16.7-17.0 and 29.1-30.7 / 30.4-32.2 / 32.3-32.6 / 33.6-34.0; q8_0x16 flat at 16.4-17.1
   // and 32.7-33.9 (end to end, 1B tg128: 3-4 streams +2-3% over 1). AMD Zen 5 measured best at T0
@@ -183,10 +199,11 @@ StreamPrefetch decode_stream_prefetch(StreamLayout layout) {
     case StreamLayout::kQ8x16: return {2048, true, 4};
     case StreamLayout::kQ4x16: return {2048, true, 4};
     case StreamLayout::kHalf4: return {2048, true, 3};
-    case StreamLayout::kQ4KX16: return {8192, true};  // its tiles use only .l2 (distance: kAhead)
+    case StreamLayout::kQ4KX16: return {2048, false, 2};
   }
   return {8192, false};
 }
+}  // namespace
 
 bool set_amx_enabled(bool on) {
   const bool was = amx_enabled();

@@ -160,16 +160,19 @@ bool set_amx_enabled(bool on);
 bool cpu_has_amx_bf16();
 bool amx_bf16_enabled();
 // How the decode kernels that read one sequential weight stream per row group (the load-time layouts)
-// software-prefetch it: bytes ahead, into L1 or L2, and (q8_0x16 / q4_0x16 / f16x4 / bf16x4) how many
+// software-prefetch it: bytes ahead, into L1 or L2, and (q8_0x16 / q4_0x16 / f16x4 / bf16x4 / q4_Kx16) how many
 // of a job's groups a thread reads side by side, each its own stream. Chosen once per CPU vendor and
 // layout (isa.cpp), since the best pacing differs between Intel's and AMD's cores.
 enum class StreamLayout { kQ8x16, kQ4x16, kHalf4, kQ4KX16 };  // q8_0x16, q4_0x16, f16x4 / bf16x4, q4_Kx16
 struct StreamPrefetch {
   int64_t ahead;
   bool l2;          // _MM_HINT_T1 (else T0)
-  int streams = 1;  // groups read side by side per thread (1..4; not used by kQ4KX16)
+  int streams = 1;  // groups read side by side per thread (1..4; kQ4KX16: 1..2, one-token jobs)
 };
 StreamPrefetch decode_stream_prefetch(StreamLayout layout);
+// Tests: every layout reads `streams` groups side by side (clamped per kernel as above; 0: the CPU's
+// choice again). Returns the previous setting.
+int set_decode_streams(int streams);
 const MatmulKernels* avx2_matmul_kernels();
 const MatmulKernels* avx512_matmul_kernels();
 // The avx512 table with the BF16 kernel that does not use AVX512-BF16 (tests check both variants).

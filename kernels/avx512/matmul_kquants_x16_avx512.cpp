@@ -40,6 +40,7 @@
 
 #include "kernels/avx512/kquant_panel_avx512.h"
 #include "kernels/avx512/q4k_gemm_x86_order_avx512.h"
+#include "kernels/decode_streams.h"
 #include "kernels/kquant_x16.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/quant_k.h"
@@ -51,24 +52,28 @@ namespace {
 
 constexpr int kTileTokens = 4;
 
-// Software prefetch distance (bytes ahead in the job's sequential stream). With the hardware
-// prefetchers alone the Q6_K kernel read its (L3-resident) weights at half the rate of the
-// ggml-layout kernel; 8 KiB ahead measured best of 2-16 KiB (bench_matmul --decode --in-cache, 1 thread:
-// Q6_K 4.1 -> 1.8 ms CPU, Q4_K 1.5 -> 1.2 ms, loaded machine).
-constexpr int64_t kAhead = 8192;
+// Q4_K's software prefetch (bytes ahead in each group's sequential stream, the cache level) and how
+// many groups a one-token job reads side by side: per CPU vendor, decode_stream_prefetch (isa.cpp).
+// With the hardware prefetchers alone the Q6_K kernel read its (L3-resident) weights at half the rate
+// of the ggml-layout kernel; for Q4_K 8 KiB ahead measured best of 2-16 KiB on Zen 4 (bench_matmul
+// --decode --in-cache, 1 thread: 1.5 -> 1.2 ms CPU, loaded machine), 2 KiB with 2 groups on the Xeon.
+const StreamPrefetch& q4_K_pacing() {
+  static const StreamPrefetch pf = decode_stream_prefetch(StreamLayout::kQ4KX16);
+  return pf;
+}
 // Q6_K's tiles are read in two passes (even sub-blocks, then odd), not front to back; on Zen 4 its
 // T0 prefetches 8 KiB ahead left the kernel at 14.8-15.9 GB/s from DRAM (2048x128256, 1 thread, 43.6
 // in L3) and the ggml-row kernel at ~20: into L2 (T1) 32 KiB ahead it reads 18.3-21.5 (16 KiB: 18.2-19.4;
 // T0 16 KiB / 4 KiB no better). Measured on Zen 4 only (2026-12-02); Q4_K showed no clear change.
 constexpr int64_t kAheadQ6 = 32768;
-// Line `line` of the tile kAhead bytes ahead, into L1 or (kL2) L2 (per CPU vendor: decode_stream_prefetch),
+// Line `line` of the tile `ahead` bytes ahead, into L1 or (kL2) L2 (per CPU vendor: decode_stream_prefetch),
 // issued after `dep` (a vector just loaded) exists: in a fully unrolled tile loop GCC otherwise hoists
 // all of a tile's prefetches into one burst at its start (Q4_K x16 from DRAM: 80-85% of the read beside
 // it with the burst, see docs/KERNELS.md). The empty asm only makes the address depend on dep; it emits
 // nothing. Prefetches never fault, so addresses past the tensor's end are harmless (and kept as integers).
 template <bool kL2>
-X16_INLINE void prefetch_after(const uint8_t* tile, int line, const __m512i& dep) {
-  uintptr_t p = reinterpret_cast<uintptr_t>(tile) + kAhead + 64 * line;
+X16_INLINE void prefetch_after(const uint8_t* tile, int64_t ahead, int line, const __m512i& dep) {
+  uintptr_t p = reinterpret_cast<uintptr_t>(tile) + ahead + 64 * line;
   asm("" : "+r"(p) : "v"(dep));
   _mm_prefetch(reinterpret_cast<const char*>(p), kL2 ? _MM_HINT_T1 : _MM_HINT_T0);
 }
@@ -171,8 +176,12 @@ X16Tables x16_tables(const GemmArgs& a, int64_t nb) {
 
 // ---------------------------------------------------------------- decode tiles (16 rows x T tokens)
 
-template <int T, bool kL2>
-void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0, const X16Tables& tab, float* y, __mmask16 mask) {
+// S groups side by side (S > 1 only with T = 1: a one-token decode job, each group its own stream
+// through memory, see decode_streams.h; every group's sums in the same order as with S = 1).
+template <int S, int T, bool kL2>
+void q4_K_groups(const GemmArgs& a, const uint8_t* const* groups, int64_t nb, int64_t t0, const X16Tables& tab, float* const* ys,
+                 const __mmask16* masks) {
+  static_assert(S == 1 || T == 1, "side-by-side groups are for one-token jobs");
   const int8_t* xq[T];
   for (int t = 0; t < T; ++t) xq[t] = reinterpret_cast<const int8_t*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_row_bytes) + offsetof(BlockQ8_K, qs);
   // llama.cpp's order (its x86 builds repack Q4_K to q4_K_8x8 and run ggml_gemm_q4_K_8x8_q8_K on each
@@ -183,55 +192,72 @@ void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
   // groups of 4 (gemm_decode_x16 tiles from token 0), so T = 4 takes gemm's order, T < 4 gemv's.
   constexpr bool kPairs = T == 4;
   const uint32_t* bs = static_cast<const uint32_t*>(tab.k);
-  __m512 tot[T], totm[T];
-  for (int t = 0; t < T; ++t) tot[t] = totm[t] = _mm512_setzero_ps();
+  const int64_t ahead = q4_K_pacing().ahead;
+  __m512 tot[S][T], totm[S][T];
+  for (int g = 0; g < S; ++g)
+    for (int t = 0; t < T; ++t) tot[g][t] = totm[g][t] = _mm512_setzero_ps();
   const __m512i m0f = _mm512_set1_epi8(0x0F), mf0 = _mm512_set1_epi8(static_cast<char>(0xF0));
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* tile = group + b * kQ4KX16TileBytes;
-    const K4Scales s = k4_scales16(tile);
-    __m512i sb[T], mn[T];
-    for (int t = 0; t < T; ++t) sb[t] = mn[t] = _mm512_setzero_si512();
-    const __m512 d = f16x16(tile + 2240), dmin = f16x16(tile + 2272);
+    const uint8_t* tile[S];
+    K4Scales s[S];
+    __m512 d[S], dmin[S];
+    __m512i sb[S][T], mn[S][T];
+    for (int g = 0; g < S; ++g) {
+      tile[g] = groups[g] + b * kQ4KX16TileBytes;
+      s[g] = k4_scales16(tile[g]);
+      d[g] = f16x16(tile[g] + 2240), dmin[g] = f16x16(tile[g] + 2272);
+      for (int t = 0; t < T; ++t) sb[g][t] = mn[g][t] = _mm512_setzero_si512();
+    }
     auto flush = [&](int64_t bb) __attribute__((always_inline)) {  // the FMAs, then the integer sums start again
       for (int t = 0; t < T; ++t) {
         const __m512 dx = _mm512_set1_ps(tab.dx[(t0 + t) * nb + bb]);
-        tot[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb[t]), _mm512_mul_ps(d, dx), tot[t]);
-        totm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mn[t]), _mm512_mul_ps(dmin, dx), totm[t]);
-        sb[t] = mn[t] = _mm512_setzero_si512();
+        for (int g = 0; g < S; ++g) {
+          tot[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb[g][t]), _mm512_mul_ps(d[g], dx), tot[g][t]);
+          totm[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mn[g][t]), _mm512_mul_ps(dmin[g], dx), totm[g][t]);
+          sb[g][t] = mn[g][t] = _mm512_setzero_si512();
+        }
       }
     };
     const int64_t xo = b * static_cast<int64_t>(sizeof(BlockQ8_K));
 #pragma GCC unroll 8  // k4_lane's byte-lane choice then folds to constants
     for (int j = 0; j < 8; ++j) {
-      __m512i lo[T], hi[T];
-      for (int t = 0; t < T; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
-      for (int pp = 0; pp < 4; ++pp) {
-        const int p = 4 * j + pp;
-        const __m512i v = _mm512_load_si512(tile + 64 * p);
-        // The tile's 36 lines: one per quant vector, the 4 scale lines with the first 4.
-        prefetch_after<kL2>(tile, p, v);
-        if (p < 4) prefetch_after<kL2>(tile, 32 + p, v);
-        const __m512i l = _mm512_and_si512(v, m0f), h = _mm512_and_si512(v, mf0);
+      for (int g = 0; g < S; ++g) {
+        __m512i lo[T], hi[T];
+        for (int t = 0; t < T; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
+        for (int pp = 0; pp < 4; ++pp) {
+          const int p = 4 * j + pp;
+          const __m512i v = _mm512_load_si512(tile[g] + 64 * p);
+          // The tile's 36 lines: one per quant vector, the 4 scale lines with the first 4.
+          prefetch_after<kL2>(tile[g], ahead, p, v);
+          if (p < 4) prefetch_after<kL2>(tile[g], ahead, 32 + p, v);
+          const __m512i l = _mm512_and_si512(v, m0f), h = _mm512_and_si512(v, mf0);
+          for (int t = 0; t < T; ++t) {
+            lo[t] = _mm512_dpbusd_epi32(lo[t], l, bcast32(xq[t] + xo + 8 * p));
+            hi[t] = _mm512_dpbusd_epi32(hi[t], h, bcast32(xq[t] + xo + 8 * p + 4));
+          }
+        }
+        const __m512i sci = k4_lane_i(s[g].sc, j);
         for (int t = 0; t < T; ++t) {
-          lo[t] = _mm512_dpbusd_epi32(lo[t], l, bcast32(xq[t] + xo + 8 * p));
-          hi[t] = _mm512_dpbusd_epi32(hi[t], h, bcast32(xq[t] + xo + 8 * p + 4));
+          const __m512i isum = _mm512_add_epi32(lo[t], _mm512_srai_epi32(hi[t], 4));
+          sb[g][t] = _mm512_add_epi32(sb[g][t], _mm512_mullo_epi32(isum, sci));
+        }
+        if (j & 1) {  // the minimums of sub-blocks j - 1 and j (an exact integer either way)
+          const __m512i mp = k4_min_pair(s[g].m, j >> 1);
+          for (int t = 0; t < T; ++t)
+            mn[g][t] = _mm512_dpwssd_epi32(mn[g][t], mp, _mm512_set1_epi32(static_cast<int32_t>(bs[((t0 + t) * nb + b) * 4 + (j >> 1)])));
         }
       }
-      const __m512i sci = k4_lane_i(s.sc, j);
-      for (int t = 0; t < T; ++t) {
-        const __m512i isum = _mm512_add_epi32(lo[t], _mm512_srai_epi32(hi[t], 4));
-        sb[t] = _mm512_add_epi32(sb[t], _mm512_mullo_epi32(isum, sci));
-      }
-      if (j & 1) {  // the minimums of sub-blocks j - 1 and j (an exact integer either way)
-        const __m512i mp = k4_min_pair(s.m, j >> 1);
-        for (int t = 0; t < T; ++t)
-          mn[t] = _mm512_dpwssd_epi32(mn[t], mp, _mm512_set1_epi32(static_cast<int32_t>(bs[((t0 + t) * nb + b) * 4 + (j >> 1)])));
-        if (kPairs) flush(b);
-      }
+      if (kPairs && (j & 1)) flush(b);
     }
     if (!kPairs) flush(b);
   }
-  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * a.ldy, mask, _mm512_sub_ps(tot[t], totm[t]));
+  for (int g = 0; g < S; ++g)
+    for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(ys[g] + (t0 + t) * a.ldy, masks[g], _mm512_sub_ps(tot[g][t], totm[g][t]));
+}
+
+template <int T, bool kL2>
+void q4_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0, const X16Tables& tab, float* y, __mmask16 mask) {
+  q4_K_groups<1, T, kL2>(a, &group, nb, t0, tab, &y, &mask);
 }
 
 // Scale pair vector i (0..7) of a Q6_K tile: int16 words (sc_2i, sc_2i+1) of row r in dword r.
@@ -314,18 +340,45 @@ void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
 
 using GroupFn = void (*)(const GemmArgs&, const uint8_t*, int64_t, int64_t, const X16Tables&, float*, __mmask16);
 
-// Rows [row_begin, row_end) x every token, group by group (lanes outside the range masked off).
-template <bool kQ6, GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4>
-void gemm_decode_x16(const GemmArgs& a, size_t group_bytes) {
+// No side-by-side groups (gemm_decode_x16's default).
+struct OneStream {
+  template <int G>
+  void operator()(const GemmArgs&, const uint8_t* const*, int64_t, const X16Tables&, float* const*, const __mmask16*) const {}
+};
+
+// Rows [row_begin, row_end) x every token, group by group (lanes outside the range masked off). A
+// one-token job with S > 1 reads S groups side by side (decode_streams.h order) through
+// side.operator()<G>(a, groups, nb, tab, ys, masks), G = S or 1.
+template <bool kQ6, GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, int S = 1, class Side = OneStream>
+void gemm_decode_x16(const GemmArgs& a, size_t group_bytes, Side side = {}) {
   const int64_t nb = a.n_in / kQK_K;
   const X16Tables tab = x16_tables<kQ6>(a, nb);
-  for (int64_t g = a.row_begin / kX16Rows; g * kX16Rows < a.row_end; ++g) {
+  const int64_t g_begin = a.row_begin / kX16Rows, g_end = (a.row_end + kX16Rows - 1) / kX16Rows;
+  auto group_at = [&](int64_t g, const uint8_t** group, float** y, __mmask16* mask) __attribute__((always_inline)) {
     const int64_t r0 = g * kX16Rows;
     const int lo = static_cast<int>(std::max<int64_t>(a.row_begin - r0, 0));
     const int hi = static_cast<int>(std::min<int64_t>(a.row_end - r0, kX16Rows));
-    const __mmask16 mask = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
-    const uint8_t* group = static_cast<const uint8_t*>(a.w) + g * group_bytes;
-    float* y = a.y + r0;
+    *mask = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+    *group = static_cast<const uint8_t*>(a.w) + g * group_bytes;
+    *y = a.y + r0;
+  };
+  if constexpr (S > 1) {
+    if (a.n_tokens == 1) {
+      stream_rounds<S>(g_end - g_begin, [&]<int G>(const int64_t* idx) {
+        const uint8_t* groups[G];
+        float* ys[G];
+        __mmask16 masks[G];
+        for (int k = 0; k < G; ++k) group_at(g_begin + idx[k], &groups[k], &ys[k], &masks[k]);
+        side.template operator()<G>(a, groups, nb, tab, ys, masks);
+      });
+      return;
+    }
+  }
+  for (int64_t g = g_begin; g < g_end; ++g) {
+    const uint8_t* group;
+    float* y;
+    __mmask16 mask;
+    group_at(g, &group, &y, &mask);
     int64_t t0 = 0;
     for (; t0 + kTileTokens <= a.n_tokens; t0 += kTileTokens) G4(a, group, nb, t0, tab, y, mask);
     switch (a.n_tokens - t0) {
@@ -430,11 +483,11 @@ void pack_panel_q6_K_x16(const GemmArgs& a, int64_t r0, int rows, int64_t nb, ui
 
 // Rows before the first multiple of 16 go through the decode tiles (any n_tokens); the rest by size
 // (prompt(a) for the rows from the first multiple of 16 on).
-template <bool kQ6, GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, class Prompt>
-void gemm_x16(const GemmArgs& a0, size_t group_bytes, Prompt prompt) {
+template <bool kQ6, GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, class Prompt, int S = 1, class Side = OneStream>
+void gemm_x16(const GemmArgs& a0, size_t group_bytes, Prompt prompt, Side side = {}) {
   GemmArgs a = a0;
   const int64_t head_end = std::min<int64_t>(a.row_end, (a.row_begin + kX16Rows - 1) / kX16Rows * kX16Rows);
-  if (a.n_tokens < kPackedMinTokens || head_end == a.row_end) return gemm_decode_x16<kQ6, G1, G2, G3, G4>(a, group_bytes);
+  if (a.n_tokens < kPackedMinTokens || head_end == a.row_end) return gemm_decode_x16<kQ6, G1, G2, G3, G4, S>(a, group_bytes, side);
   if (a.row_begin < head_end) {
     GemmArgs h = a;
     h.row_end = head_end;
@@ -447,22 +500,28 @@ void gemm_x16(const GemmArgs& a0, size_t group_bytes, Prompt prompt) {
 }  // namespace
 
 namespace {
-template <bool kL2>
+template <bool kL2, int S>
 void gemm_q4_K_x16(const GemmArgs& a) {
-  gemm_x16<false, q4_K_group<1, kL2>, q4_K_group<2, kL2>, q4_K_group<3, kL2>, q4_K_group<4, kL2>>(a, q4_K_x16_group_bytes(a.n_in), [](const GemmArgs& p) {
+  auto prompt = [](const GemmArgs& p) {
     if (batch_uses_amx(p))
       gemm_packed<32, false>(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q4_K_x16<false>(p, r0, rows, nb, panel); });
     else
       gemm_q4_K_x86_order(p, [&](int64_t r0, int rows, int64_t nb, uint8_t* panel) { pack_panel_q4_K_x16<true>(p, r0, rows, nb, panel); });
-  });
+  };
+  auto side = []<int G>(const GemmArgs& p, const uint8_t* const* groups, int64_t nb, const X16Tables& tab, float* const* ys,
+                        const __mmask16* masks) { q4_K_groups<G, 1, kL2>(p, groups, nb, 0, tab, ys, masks); };
+  gemm_x16<false, q4_K_group<1, kL2>, q4_K_group<2, kL2>, q4_K_group<3, kL2>, q4_K_group<4, kL2>, decltype(prompt), S>(
+      a, q4_K_x16_group_bytes(a.n_in), prompt, side);
 }
 }  // namespace
 
-// The decode tiles' prefetch hint per CPU vendor (the distance is kAhead on every CPU so far).
+// The decode tiles' prefetch hint and side-by-side groups per CPU vendor (q4_K_pacing).
 void gemm_q4_K_x16_avx512(const GemmArgs& a) {
-  static const StreamPrefetch pf = decode_stream_prefetch(StreamLayout::kQ4KX16);
-  if (pf.l2) gemm_q4_K_x16<true>(a);
-  else gemm_q4_K_x16<false>(a);
+  const StreamPrefetch pf = decode_stream_prefetch(StreamLayout::kQ4KX16);  // per job: tests vary the streams
+  with_streams(std::min(pf.streams, 2), [&]<int S>() {  // 3 and 4 groups' state does not fit the registers
+    if (pf.l2) gemm_q4_K_x16<true, S>(a);
+    else gemm_q4_K_x16<false, S>(a);
+  });
 }
 
 // Q6_K through the decode tiles, so prompts add in ggml's order too (llama.cpp's AVX-512 builds have no

@@ -120,7 +120,7 @@ void decode_groups(const GemmArgs& a, const StreamPrefetch& pf) {
 
 template <class P>
 void decode_groups(const GemmArgs& a) {
-  static const StreamPrefetch pf = decode_stream_prefetch(StreamLayout::kHalf4);
+  const StreamPrefetch pf = decode_stream_prefetch(StreamLayout::kHalf4);  // per job: tests vary the streams
   if (pf.l2) decode_groups<P, true>(a, pf);
   else decode_groups<P, false>(a, pf);
 }

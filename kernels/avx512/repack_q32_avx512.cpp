@@ -150,7 +150,7 @@ void decode_rows(const GemmArgs& a, const LaneTables& lt, const StreamPrefetch& 
 template <bool kQ4>
 void decode(const GemmArgs& a) {
   const LaneTables lt = lane_tables(a, a.n_in / kQK, Lay<kQ4>::kOff, kQ4 ? 16 : 1);
-  static const StreamPrefetch pf = decode_stream_prefetch(kQ4 ? StreamLayout::kQ4x16 : StreamLayout::kQ8x16);
+  const StreamPrefetch pf = decode_stream_prefetch(kQ4 ? StreamLayout::kQ4x16 : StreamLayout::kQ8x16);  // per job: tests vary the streams
   const bool chain = amx_enabled();
   if (pf.l2) chain ? decode_rows<kQ4, true, true>(a, lt, pf) : decode_rows<kQ4, true, false>(a, lt, pf);
   else chain ? decode_rows<kQ4, false, true>(a, lt, pf) : decode_rows<kQ4, false, false>(a, lt, pf);

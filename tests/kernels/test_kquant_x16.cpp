@@ -21,6 +21,7 @@
 #include "kernels/quant_k.h"
 #include "kernels/repack.h"
 #include "kernels/type_traits.h"
+#include "tests/common/decode_streams_switch.h"
 
 namespace kestrel::kernels {
 namespace {
@@ -238,10 +239,13 @@ TEST(KquantX16, Q4KMatchesLlamaCppX86Order) {
       for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, n_out}, {5, n_out}, {16, 35}, {32, n_out}, {3, 4}}) {
         std::vector<float> want = nan_y(c);
         gemm_q4_K_x86_ref(args(c, c.w.data(), c.w_row_bytes, want.data(), r0, r1));
-        y = nan_y(c);
-        gemm_q4_K_x16_avx512(args(c, packed.p, 0, y.data(), r0, r1));
-        check(c, want, y, r0, r1, true, "x16 avx512 vs x86 order");
-        if (HasFatalFailure()) return;
+        for (int streams : test::decode_stream_counts()) {  // one-token jobs read groups side by side
+          const test::DecodeStreams set(streams);
+          y = nan_y(c);
+          gemm_q4_K_x16_avx512(args(c, packed.p, 0, y.data(), r0, r1));
+          check(c, want, y, r0, r1, true, "x16 avx512 vs x86 order");
+          if (HasFatalFailure()) return;
+        }
         if (n_tokens < 8) continue;  // the ggml-layout decode kernel keeps its own order
         y = nan_y(c);
         ggml_avx512(args(c, c.w.data(), c.w_row_bytes, y.data(), r0, r1));
