@@ -189,8 +189,8 @@ StreamPrefetch cpu_stream_prefetch(StreamLayout layout) {
   // 15.4 / 28.9 -> 29.8; 2026-12-03 (4096x14336, three interleaved rounds, medians of the rounds'
   // medians) T1 8 KiB one group 15.8 / 30.8, T0 2 KiB one group 16.0 / 30.9, two groups side by side
   // 16.6 / 31.3 (T0 1 KiB 15.5 / 29.1, T1 4 KiB 16.1 / 31.5, T0 8 KiB 2 groups 16.1 / 31.0).
-  // Streams side by side (groups i, i + n/S, ...; 4096x14336, same runs, 1 / 2 / 3 / 4 streams): F16 14.6-15.4 / 17.1 / 18.4-18.6 / 18.0-18.3 at 1 thread, 28.7 / 33.5 / 36.3-36.5 /
-  // 35.6-35.8 at 2 (BF16 alike); q4_0x16 with the AMX machines' block chain 14.9-16.0 / 15.6-16.1 /
+  // Streams side by side (groups i, i + n/S, ...; 4096x14336, same runs, 1 / 2 / 3 / 4 streams): F16
+  // 14.6-15.4 / 17.1 / 18.4-18.6 / 18.0-18.3 at 1 thread, 28.7 / 33.5 / 36.3-36.5 / 35.6-35.8 at 2 (BF16 alike); q4_0x16 with the AMX machines' block chain 14.9-16.0 / 15.6-16.1 /
   // 16.2-16.4 / 16.7-17.0 and 29.1-30.7 / 30.4-32.2 / 32.3-32.6 / 33.6-34.0; q8_0x16 flat at 16.4-17.1
   // and 32.7-33.9 (end to end, 1B tg128: 3-4 streams +2-3% over 1). AMD Zen 5 measured best at T0
   // 8 KiB, one group (docs/KERNELS.md "Decode prefetch pacing"), the values used for every other CPU.

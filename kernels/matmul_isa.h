@@ -160,8 +160,8 @@ bool set_amx_enabled(bool on);
 bool cpu_has_amx_bf16();
 bool amx_bf16_enabled();
 // How the decode kernels that read one sequential weight stream per row group (the load-time layouts)
-// software-prefetch it: bytes ahead, into L1 or L2, and (q8_0x16 / q4_0x16 / f16x4 / bf16x4 / q4_Kx16) how many
-// of a job's groups a thread reads side by side, each its own stream. Chosen once per CPU vendor and
+// software-prefetch it: bytes ahead, into L1 or L2, and (q8_0x16 / q4_0x16 / f16x4 / bf16x4 / q4_Kx16)
+// how many of a job's groups a thread reads side by side, each its own stream. Chosen once per CPU vendor and
 // layout (isa.cpp), since the best pacing differs between Intel's and AMD's cores.
 enum class StreamLayout { kQ8x16, kQ4x16, kHalf4, kQ4KX16 };  // q8_0x16, q4_0x16, f16x4 / bf16x4, q4_Kx16
 struct StreamPrefetch {

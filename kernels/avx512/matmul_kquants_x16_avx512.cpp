@@ -52,9 +52,9 @@ namespace {
 
 constexpr int kTileTokens = 4;
 
-// Q4_K's software prefetch (bytes ahead in each group's sequential stream, the cache level) and how
-// many groups a one-token job reads side by side: per CPU vendor, decode_stream_prefetch (isa.cpp).
-// With the hardware prefetchers alone the Q6_K kernel read its (L3-resident) weights at half the rate
+// Q4_K's software prefetch distance (bytes ahead in each group's sequential stream) per CPU vendor,
+// decode_stream_prefetch (isa.cpp); the hint and the groups read side by side are taken per job in
+// gemm_q4_K_x16_avx512, since tests change the stream count. With the hardware prefetchers alone the Q6_K kernel read its (L3-resident) weights at half the rate
 // of the ggml-layout kernel; for Q4_K 8 KiB ahead measured best of 2-16 KiB on Zen 4 (bench_matmul
 // --decode --in-cache, 1 thread: 1.5 -> 1.2 ms CPU, loaded machine), 2 KiB with 2 groups on the Xeon.
 const StreamPrefetch& q4_K_pacing() {
