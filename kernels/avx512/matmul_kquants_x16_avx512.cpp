@@ -309,15 +309,19 @@ void q6_K_group(const GemmArgs& a, const uint8_t* group, int64_t nb, int64_t t0,
       }
       // Not unrolled: unrolled, GCC hoists the tile's prefetches into one burst at its start (1.5x slower
       // from DRAM); with them pinned by volatile asm the unrolled loop ran 85 GB/s on L3-resident weights
-      // and 30-31 from DRAM, this loop ~100 and 37-38 (2048x2048 / 4096x14336, 1 thread).
+      // and 30-31 from DRAM, this loop ~100 and 37-38 (2048x2048 / 4096x14336, 1 thread). Unrolled by 2
+      // with prefetch_after it was no faster on the Xeon (2026-12-04).
 #pragma GCC unroll 1
       for (int k = 0; k < kSubs; ++k) {
         const int j = 2 * k + h;
-        // 4 lines per sub-block: 64 per 52-line tile, the last 12 again in the next tile (cheaper than
-        // per-line bounds here, where the loop is not unrolled).
-        for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(tile + kAheadQ6 + 256 * (kSubs * h + k) + 64 * l), _MM_HINT_T1);
         __m512i q[4];
         q6_values(tile, j, q);
+        // 4 lines per sub-block: 64 per 52-line tile, the last 12 again in the next tile (cheaper than
+        // per-line bounds here, where the loop is not unrolled). Each issued after one of the sub-block's
+        // loads (prefetch_after), not before them: on the Xeon (2026-12-04, bench_matmul --decode
+        // --repacked, interleaved rounds, medians) 2048x128256 went 12.8-13.3 -> 11.7-12.3 ms at 1 thread
+        // and 6.2-6.5 -> 6.0-6.3 at 2; the 1B Q6_K file's tg128 16.1 -> 16.3-16.8 (-t 1), 31.3 -> 31.8-32.0.
+        for (int l = 0; l < 4; ++l) prefetch_after<true>(tile, kAheadQ6 + 256 * (kSubs * h + k), l, q[l < 3 ? l : 2]);
         const __m512i scp = _mm512_shuffle_epi8(q6_scale_pairs(tile, j >> 1), dup[j & 1]);
         for (int t = 0; t < T; ++t)
           for (int s = 0; s < 4; ++s) {
