@@ -51,7 +51,7 @@ def main():
         kpp, ktg = statistics.median(x[0] for x in k), statistics.median(x[1] for x in k)
         rpp, rtg = statistics.median(x[0] for x in r), statistics.median(x[1] for x in r)
         size = os.path.getsize(os.path.join(a.files, name + ".gguf"))
-        pct = (lambda tg: " (%.0f%%)" % (100 * size * tg / bw[threads][0])) if threads in bw else (lambda tg: "")
+        pct = (lambda tg: " (%.0f%%)" % (100 * size * tg / bw[threads][0])) if bw.get(threads, (0.0,))[0] > 0 else (lambda tg: "")
         print("| %s | %d | %.1f | %.1f | %.2f× | %.1f%s | %.1f%s | %.2f× |" % (
             name, threads, kpp, rpp, kpp / rpp, ktg, pct(ktg), rtg, pct(rtg), ktg / rtg))
     for threads in sorted(bw):
