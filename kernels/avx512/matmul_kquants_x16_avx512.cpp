@@ -64,9 +64,10 @@ const StreamPrefetch& q4_K_pacing() {
 // Q6_K's tiles are read in two passes (even sub-blocks, then odd), not front to back; on Zen 4 its
 // T0 prefetches 8 KiB ahead left the kernel at 14.8-15.9 GB/s from DRAM (2048x128256, 1 thread, 43.6
 // in L3) and the ggml-row kernel at ~20: into L2 (T1) 32 KiB ahead it reads 18.3-21.5 (16 KiB: 18.2-19.4;
-// T0 16 KiB / 4 KiB no better). Measured on Zen 4 only (2026-12-02); Q4_K showed no clear change.
+// T0 16 KiB / 4 KiB no better; Zen 4, 2026-12-02; Q4_K showed no clear change). On the Xeon (2026-12-04)
+// T1 32 KiB stayed best of T1 4-64 KiB and T0 2-4 KiB (docs/KERNELS.md "Issue #13 on the Xeon").
 constexpr int64_t kAheadQ6 = 32768;
-// Line `line` of the tile `ahead` bytes ahead, into L1 or (kL2) L2 (per CPU vendor: decode_stream_prefetch),
+// Line `line` of the tile `ahead` bytes ahead, into L1 or (kL2) L2 (Q4_K: per CPU vendor, decode_stream_prefetch; Q6_K: L2),
 // issued after `dep` (a vector just loaded) exists: in a fully unrolled tile loop GCC otherwise hoists
 // all of a tile's prefetches into one burst at its start (Q4_K x16 from DRAM: 80-85% of the read beside
 // it with the burst, see docs/KERNELS.md). The empty asm only makes the address depend on dep; it emits
